@@ -1,0 +1,812 @@
+"""The compiled engine: a simulator whose compiled programs are cached by structure, never by value.
+
+:class:`CachedSimulator` builds the brainmass model *inside* each compiled program, from traced
+parameter arguments, so a parameter change reuses the program (plain ``brainmass.Simulator``
+builds a new jit on every call, and caching a jitted run of a model instance bakes its parameters
+in as constants). Three programs exist per structure:
+
+* ``init``: build the model, initialise its states (seeded RNG) and apply initial values;
+* ``chunk``: continue from an explicit state and RNG key for a fixed number of steps, recording the
+  monitored states (the recipe's ``scan`` with a carry) -- one run is one chunk, a stream is many;
+* ``sweep``: a vmap of a whole run plus a metric over a padded block of grid points.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import brainmass
+import brainstate
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._catalog import ModelSpec, ParamSpec, catalog, model_spec, spec_from_class
+from ._metrics import resolve_metric
+
+__all__ = ["CachedSimulator", "CompileCache", "SimResult", "SweepResult"]
+
+_NOISE_PARAMS = (
+    ParamSpec("noise_sigma", 0.01, None, 0.0, 0.5, 0.005,
+              "Strength of the Ornstein-Uhlenbeck noise, in the unit of the noisy state's input."),
+    ParamSpec("noise_tau", 10.0, u.ms, 0.1, 100.0, 0.1,
+              "Correlation time of the Ornstein-Uhlenbeck noise."),
+)
+_SWEEP_BUDGET_BYTES = 256 * 2**20
+_MAX_SWEEP_CHUNK = 256
+
+
+# ----------------------------------------------------------------------------- results
+
+
+class SimResult(dict):
+    """The result of :meth:`CachedSimulator.run` (or one piece of a stream).
+
+    A ``dict`` with the same keys, shapes and units as ``brainmass.Simulator.run``: one entry per
+    monitor, shaped ``(time, [batch,] *regions)``, and ``"ts"``, the simulation time at the end of
+    each recorded step.
+
+    Attributes
+    ----------
+    diverged : int or None
+        ``None`` when every recorded value is finite; otherwise the index of the first integration
+        step (counted from the start of the run, transient included) whose state holds NaN or inf.
+    done, total : int
+        Integration steps computed so far and in the whole run (equal for :meth:`run`).
+    """
+
+    def __init__(self, data: Mapping[str, Any], diverged: int | None, done: int, total: int):
+        super().__init__(data)
+        self.diverged = diverged
+        self.done = done
+        self.total = total
+
+
+@dataclass
+class SweepResult:
+    """Values of a metric over a grid of one or two parameters.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        Shaped ``grid_shape + metric_shape + regions``: ``grid_shape`` is ``(n,)`` or ``(n1, n2)``
+        in the order of ``axes``; ``metric_shape`` is ``(2,)`` for ``"minmax"`` (min, max) and
+        ``()`` for the others; ``regions`` is the model's ``in_size`` and is left out when it is 1.
+        So with ``in_size=4`` each grid point holds one value per region. Points not computed yet
+        (or cancelled) hold NaN.
+    axes : dict of str to numpy.ndarray
+        The swept values, as magnitudes in the parameter's unit.
+    metric, monitor : str
+        What was measured, on which state.
+    unit : brainunit.Unit or None
+        Unit of ``values``.
+    diverged : numpy.ndarray of bool
+        ``grid_shape``; True where the monitored trace held NaN or inf.
+    done, total : int
+        Grid points computed, and in the grid.
+    cancelled : bool
+        True when ``on_chunk`` stopped the sweep early.
+    compiles : int
+        Programs compiled by this sweep (0 when a cached block shape was reused).
+    """
+
+    values: np.ndarray
+    axes: dict[str, np.ndarray]
+    metric: str
+    monitor: str
+    unit: Any
+    diverged: np.ndarray
+    done: int = 0
+    total: int = 0
+    cancelled: bool = False
+    compiles: int = field(default=0, repr=False)
+
+
+# ----------------------------------------------------------------------------- compile cache
+
+
+class CompileCache:
+    """A bounded LRU map from a structure key to a compiled program, with counters.
+
+    Parameters
+    ----------
+    maxsize : int
+        Programs kept; the least recently used is dropped beyond it.
+    """
+
+    def __init__(self, maxsize: int = 64):
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be >= 1, got {maxsize!r}")
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple, Callable] = OrderedDict()
+        self._lock = threading.Lock()
+        self.compiles = 0
+        self.hits = 0
+
+    def get(self, key: tuple, make: Callable[[], Callable]) -> Callable:
+        """The program for ``key``, made (and counted as a compile) on a miss."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return self._entries[key]
+            program = make()
+            self._entries[key] = program
+            self.compiles += 1
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+            return program
+
+    def info(self) -> dict[str, int]:
+        """``{"compiles", "hits", "entries", "maxsize"}``."""
+        with self._lock:
+            return {"compiles": self.compiles, "hits": self.hits,
+                    "entries": len(self._entries), "maxsize": self.maxsize}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _steps(value: Any, dt: Any, what: str, allow_int: bool = False) -> int:
+    """A duration as a whole number of ``dt`` steps; ``ValueError`` if it is not one."""
+    if allow_int and _is_count(value):
+        return int(value)
+    if not isinstance(value, u.Quantity):
+        raise ValueError(f"{what} must be a time quantity such as 100 * u.ms; got {value!r}")
+    try:
+        ratio = float(np.asarray(u.get_magnitude(value / dt)))
+    except Exception as exc:
+        raise ValueError(f"{what} must be a time quantity such as 100 * u.ms; got {value!r}") from exc
+    if not math.isfinite(ratio):
+        raise ValueError(f"{what} must be finite; got {value!r}")
+    nearest = round(ratio)
+    if abs(ratio - nearest) > 1e-6 * max(1.0, abs(ratio)):
+        raise ValueError(
+            f"{what} {value} is not a whole number of steps of dt = {dt} ({ratio:.6g} steps); "
+            f"use a multiple of dt"
+        )
+    return int(nearest)
+
+
+def _canon(name: str, value: Any, unit: Any, what: str = "parameter") -> np.ndarray:
+    """A value as a float32 array of magnitudes in ``unit``; ``ValueError`` naming ``name``."""
+    allowed = "a number" if unit is None else f"a number (in {unit}) or a quantity convertible to {unit}"
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        raise ValueError(f"{what} {name!r} must be {allowed}; got {value!r}")
+    if isinstance(value, u.Quantity):
+        try:
+            mag = value.to_decimal(unit) if unit is not None else value.to_decimal()
+        except Exception as exc:
+            raise ValueError(f"{what} {name!r} must be {allowed}; got {value!r}") from exc
+    else:
+        mag = value
+    try:
+        arr = np.asarray(mag, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} {name!r} must be {allowed}; got {value!r}") from exc
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} {name!r} must be finite; got {value!r}")
+    return arr
+
+
+def _signature(values: Mapping[str, np.ndarray]) -> tuple:
+    """The structural part of a dict of arrays: names and shapes."""
+    return tuple((k, np.shape(v)) for k, v in values.items())
+
+
+def _get_state(model: Any, path: str) -> Any:
+    """The state at a dotted attribute path."""
+    obj = model
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _state_values(model: Any) -> dict[str, Any]:
+    """Every state of ``model`` by dotted path."""
+    return {".".join(map(str, k)): v.value for k, v in model.states().items()}
+
+
+def _load_states(model: Any, values: Mapping[str, Any]) -> None:
+    """Write carried state values back into a freshly built ``model``."""
+    for k, st in model.states().items():
+        st.value = values[".".join(map(str, k))]
+
+
+def _first_bad(rec: Mapping[str, Any]) -> jax.Array:
+    """Index of the first row of ``rec`` with a non-finite value, or -1."""
+    ok = None
+    for leaf in jax.tree.leaves(rec, is_leaf=lambda x: isinstance(x, u.Quantity)):
+        mag = u.get_magnitude(leaf)
+        fin = jnp.all(jnp.isfinite(mag).reshape(mag.shape[0], -1), axis=1)
+        ok = fin if ok is None else ok & fin
+    return jnp.where(jnp.all(ok), -1, jnp.argmin(ok))
+
+
+def _record_slice(i0: int, n: int, n_tr: int, k: int) -> slice | None:
+    """Rows of the chunk ``[i0, i0 + n)`` that the run records (after the transient, every k-th)."""
+    first = max(i0, n_tr)
+    first += (-(first - n_tr)) % k
+    return slice(first - i0, None, k) if first < i0 + n else None
+
+
+def _is_count(value: Any) -> bool:
+    """True for a Python or numpy integer (not a bool)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_model_class(obj: Any) -> bool:
+    return inspect.isclass(obj) and issubclass(obj, brainstate.nn.Module)
+
+
+def _one_line(names: Any) -> str:
+    return ", ".join(map(str, names))
+
+
+# ----------------------------------------------------------------------------- model adapters
+
+
+class _SpecModel:
+    """A catalogue (or class-derived) model: typed parameters with units, known states."""
+
+    def __init__(self, spec: ModelSpec, noise: Any):
+        self.spec = spec
+        self.key = ("spec", spec.model_class)
+        self.params: dict[str, ParamSpec] = dict(spec.params)
+        self.states = spec.states
+        self.state_units = dict(spec.state_units)
+        self.default_monitor = spec.default_monitor
+        self.default_init = dict(spec.init)
+        if noise is True:
+            noisy = tuple(spec.noise_args)
+        elif not noise:
+            noisy = ()
+        else:
+            noisy = (noise,) if isinstance(noise, str) else tuple(noise)
+        bad = [s for s in noisy if s not in spec.noise_args]
+        if bad:
+            raise ValueError(
+                f"noise on {bad[0]!r} is not available for {spec.name}; "
+                f"states that take noise: {_one_line(spec.noise_args) or 'none'}"
+            )
+        if noise is True and not noisy:
+            raise ValueError(f"{spec.name} takes no additive noise")
+        self.noisy = noisy
+        if noisy:
+            self.params.update({p.name: p for p in _NOISE_PARAMS})
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.params.items()}
+
+    def canon(self, name: str, value: Any) -> np.ndarray:
+        if name not in self.params:
+            raise ValueError(
+                f"unknown parameter {name!r} for {self.spec.name}; valid: {_one_line(self.params)}"
+            )
+        return _canon(name, value, self.params[name].unit)
+
+    def build(self, in_size: Any, values: Mapping[str, Any]) -> tuple[Any, dict]:
+        noise = {}
+        for state in self.noisy:
+            unit = self.spec.noise_units[state]
+            sigma = values["noise_sigma"] if unit is None else values["noise_sigma"] * unit
+            noise[state] = brainmass.OUProcess(in_size, sigma=sigma, tau=values["noise_tau"] * u.ms)
+        model_values = {k: v for k, v in values.items() if k in self.spec.params}
+        return self.spec.build(in_size, model_values, noise), self.spec.inputs(model_values)
+
+
+class _FactoryModel:
+    """A user factory ``f(**params) -> module``: parameters keep the units they are given in."""
+
+    def __init__(self, factory: Callable, in_size: Any, dt: Any):
+        self.key = ("factory", factory)
+        self.factory = factory
+        sig = inspect.signature(factory)
+        self.any_name = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        self.names = [n for n, p in sig.parameters.items()
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        self.units: dict[str, Any] = {}
+        self._defaults = {}
+        for n in self.names:
+            d = sig.parameters[n].default
+            if isinstance(d, (int, float, u.Quantity)) and not isinstance(d, bool):
+                self._defaults[n] = d
+        with brainstate.environ.context(dt=dt):
+            probe = factory()
+            brainstate.nn.init_all_states(probe)
+        self.states = tuple(_state_values(probe))
+        self.state_units = {s: (None if u.get_unit(v).is_unitless else u.get_unit(v))
+                            for s, v in _state_values(probe).items()}
+        self.default_monitor = self.states[0]
+        self.default_init: dict[str, Any] = {}
+        self.noisy = ()
+
+    def defaults(self) -> dict[str, Any]:
+        return dict(self._defaults)
+
+    def canon(self, name: str, value: Any) -> np.ndarray:
+        if name not in self.names and not self.any_name:
+            raise ValueError(f"unknown parameter {name!r} for {self.factory.__name__}; "
+                             f"valid: {_one_line(self.names)}")
+        if isinstance(value, u.Quantity) and name not in self.units:
+            self.units[name] = value.unit
+        return _canon(name, value, self.units.get(name))
+
+    def build(self, in_size: Any, values: Mapping[str, Any]) -> tuple[Any, dict]:
+        kwargs = {k: (v if self.units.get(k) is None else v * self.units[k]) for k, v in values.items()}
+        return self.factory(**kwargs), {}
+
+
+# ----------------------------------------------------------------------------- simulator
+
+
+class CachedSimulator:
+    """Run, stream and sweep a brainmass model through compiled programs cached by structure.
+
+    Parameters
+    ----------
+    model : str, type or callable
+        A catalogue name (``"HopfStep"``), a brainmass model class (its first constructor argument
+        is ``in_size``), or a factory ``f(**params) -> brainstate module`` (for networks; it is
+        called inside the compiled program, with traced parameters).
+    dt : brainunit.Quantity, optional
+        Integration step. Defaults to the catalogue's ``dt`` for the model; required otherwise.
+    in_size : int or tuple of int, default 1
+        Number (shape) of nodes. Ignored for factories, which build their own size.
+    noise : bool, str or sequence of str, default False
+        Additive Ornstein-Uhlenbeck noise: ``True`` on every state that takes it, or on the named
+        states. Adds the parameters ``noise_sigma`` and ``noise_tau``.
+    cache : CompileCache, optional
+        Share compiled programs between simulators (programs hold no user state). A private cache
+        of ``cache_size`` programs by default.
+    cache_size : int, default 64
+        Size of the private cache.
+
+    Examples
+    --------
+    >>> import brainunit as u, brainmass_widgets as bw
+    >>> sim = bw.CachedSimulator("HopfStep", in_size=2, dt=0.1 * u.ms)
+    >>> res = sim.run(10 * u.ms, params={"a": 0.3}, init={"x": 0.5})
+    >>> res["x"].shape
+    (100, 2)
+    """
+
+    def __init__(self, model: str | type | Callable, *, dt: Any = None, in_size: Any = 1,
+                 noise: Any = False, cache: CompileCache | None = None, cache_size: int = 64):
+        if isinstance(model, str):
+            spec = model_spec(model)
+        elif _is_model_class(model):
+            spec = next((s for s in catalog() if s.model_class is model), None)
+            spec = spec or spec_from_class(model)
+        elif callable(model):
+            spec = None
+        else:
+            raise ValueError(f"model must be a catalogue name, a model class or a factory; got {model!r}")
+        if dt is None:
+            if spec is None:
+                raise ValueError("dt is required for a factory model, e.g. dt=0.1 * u.ms")
+            dt = spec.dt
+        if not isinstance(dt, u.Quantity) or not u.get_unit(dt).has_same_dim(u.ms) or not float(
+                u.get_magnitude(dt)) > 0:
+            raise ValueError(f"dt must be a positive time quantity such as 0.1 * u.ms; got {dt!r}")
+        self.dt = dt
+        self.in_size = in_size
+        self.spec = spec
+        if spec is None:
+            if noise:
+                raise ValueError("noise= applies to catalogue models; a factory builds its own noise")
+            self._model: _SpecModel | _FactoryModel = _FactoryModel(model, in_size, dt)
+        else:
+            self._model = _SpecModel(spec, noise)
+        self._cache = cache if cache is not None else CompileCache(cache_size)
+        self._base_key = (self._model.key, str(in_size), str(dt), self._model.noisy)
+
+    # ------------------------------------------------------------------ public introspection
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        """State variables that can be monitored or initialised."""
+        return self._model.states
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Parameters accepted in ``params`` (and as sweep axes)."""
+        return tuple(self._model.defaults())
+
+    def cache_info(self) -> dict[str, int]:
+        """Compile-cache counters: ``compiles`` (programs built), ``hits``, ``entries``, ``maxsize``."""
+        return self._cache.info()
+
+    # ------------------------------------------------------------------ argument handling
+
+    def _params(self, params: Mapping[str, Any] | None, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+        merged = self._model.defaults()
+        merged.update(params or {})
+        out = {}
+        for name, value in merged.items():
+            if name in skip:
+                self._model.canon(name, 0.0)
+                continue
+            arr = self._model.canon(name, value)
+            self._check_shape(name, arr.shape)
+            out[name] = arr
+        return out
+
+    def _check_shape(self, name: str, shape: tuple) -> None:
+        varshape = tuple(np.atleast_1d(self.in_size)) if not isinstance(self._model, _FactoryModel) else None
+        if varshape is None or not shape:
+            return
+        try:
+            ok = np.broadcast_shapes(shape, varshape) == varshape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"parameter {name!r} has shape {shape}; it must broadcast to in_size {varshape}")
+
+    def _init(self, init: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+        merged = dict(self._model.default_init)
+        merged.update(init or {})
+        out = {}
+        for name, value in merged.items():
+            if name not in self._model.states:
+                raise ValueError(f"unknown state {name!r} in init; valid: {_one_line(self._model.states)}")
+            out[name] = _canon(name, value, self._model.state_units.get(name), what="initial value of")
+        return out
+
+    def _monitors(self, monitors: Any) -> tuple[str, ...]:
+        if monitors is None:
+            monitors = [self._model.default_monitor]
+        elif isinstance(monitors, str):
+            monitors = [monitors]
+        monitors = tuple(monitors)
+        if not monitors:
+            raise ValueError("monitors must name at least one state")
+        for m in monitors:
+            if m not in self._model.states:
+                raise ValueError(f"unknown monitor {m!r}; valid: {_one_line(self._model.states)}")
+        return monitors
+
+    def _timing(self, duration: Any, transient: Any, sample_every: Any) -> tuple[int, int, int]:
+        n = _steps(duration, self.dt, "duration")
+        if n < 1:
+            raise ValueError(f"duration {duration} must be at least one step of dt = {self.dt}")
+        n_tr = 0 if transient is None else _steps(transient, self.dt, "transient", allow_int=True)
+        if not 0 <= n_tr < n:
+            raise ValueError(f"transient ({n_tr} steps) must be >= 0 and shorter than the run ({n} steps)")
+        if sample_every is None:
+            k = 1
+        elif _is_count(sample_every) and sample_every >= 1:
+            k = int(sample_every)
+        else:
+            raise ValueError(f"sample_every must be an integer >= 1; got {sample_every!r}")
+        return n, n_tr, k
+
+    @staticmethod
+    def _batch(batch_size: Any) -> int | None:
+        if batch_size is None:
+            return None
+        if _is_count(batch_size) and batch_size >= 1:
+            return int(batch_size)
+        raise ValueError(f"batch_size must be None or an integer >= 1; got {batch_size!r}")
+
+    @staticmethod
+    def _seed(seed: Any) -> jax.Array:
+        if not _is_count(seed) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an integer in 0 .. 2**64 - 1; got {seed!r}")
+        seed = int(seed)
+        return np.array([seed >> 32, seed & 0xFFFFFFFF], dtype=np.uint32)
+
+    # ------------------------------------------------------------------ program builders
+
+    def _init_states(self, model: Any, batch_size: int | None) -> None:
+        if batch_size is None:
+            brainstate.nn.init_all_states(model)
+        else:
+            brainstate.nn.init_all_states(model, batch_size)
+
+    def _apply_init(self, model: Any, init_vals: Mapping[str, Any]) -> None:
+        for name, v in init_vals.items():
+            st = _get_state(model, name)
+            unit = self._model.state_units.get(name)
+            mag = jnp.broadcast_to(v, u.get_magnitude(st.value).shape)
+            st.value = mag if unit is None else mag * unit
+
+    def _make_init(self, batch_size: int | None) -> Callable:
+        def init_program(values, init_vals, key):
+            model, _ = self._model.build(self.in_size, values)
+            with brainstate.environ.context(dt=self.dt):
+                with brainstate.random.seed_context(key):
+                    self._init_states(model, batch_size)
+                    key_out = brainstate.random.get_key()
+                self._apply_init(model, init_vals)
+            return _state_values(model), key_out
+
+        return brainstate.transform.jit(init_program)
+
+    def _loop(self, model: Any, inputs: Mapping[str, Any], monitors: tuple[str, ...], indices: Any) -> Any:
+        dt = self.dt
+
+        def step(i):
+            with brainstate.environ.context(i=i, t=i * dt):
+                model.update(**inputs)
+            return {m: _get_state(model, m).value for m in monitors}
+
+        return brainstate.transform.for_loop(step, indices)
+
+    def _make_chunk(self, n: int, batch_size: int | None, monitors: tuple[str, ...]) -> Callable:
+        def chunk_program(values, state, key, i0):
+            model, inputs = self._model.build(self.in_size, values)
+            with brainstate.environ.context(dt=self.dt):
+                with brainstate.random.seed_context(jax.random.PRNGKey(0)):
+                    self._init_states(model, batch_size)
+                _load_states(model, state)
+                with brainstate.random.seed_context(key):
+                    rec = self._loop(model, inputs, monitors, i0 + jnp.arange(n, dtype=jnp.int32))
+                    key_out = brainstate.random.get_key()
+            return _state_values(model), key_out, rec, _first_bad(rec)
+
+        return brainstate.transform.jit(chunk_program)
+
+    def _whole_run(self, values, init_vals, key, n: int, batch_size: int | None,
+                   monitors: tuple[str, ...]) -> dict[str, Any]:
+        """Build, initialise and run the model for ``n`` steps (traced; shared by run and sweep)."""
+        model, inputs = self._model.build(self.in_size, values)
+        with brainstate.environ.context(dt=self.dt):
+            with brainstate.random.seed_context(key):
+                self._init_states(model, batch_size)
+                self._apply_init(model, init_vals)
+                return self._loop(model, inputs, monitors, jnp.arange(n, dtype=jnp.int32))
+
+    def _make_run(self, n: int, n_tr: int, k: int, batch_size: int | None,
+                  monitors: tuple[str, ...]) -> Callable:
+        def run_program(values, init_vals, key):
+            rec = self._whole_run(values, init_vals, key, n, batch_size, monitors)
+            return {m: v[n_tr::k] for m, v in rec.items()}, _first_bad(rec)
+
+        return brainstate.transform.jit(run_program)
+
+    def _program(self, kind: str, *key: Any, make: Callable[[], Callable]) -> Callable:
+        return self._cache.get(self._base_key + (kind,) + key, make)
+
+    def _start(self, values, init_vals, batch_size, seed):
+        init_p = self._program("init", batch_size, _signature(values), _signature(init_vals),
+                               make=lambda: self._make_init(batch_size))
+        return init_p(values, init_vals, self._seed(seed))
+
+    def _chunk(self, n, batch_size, monitors, values, state, key, i0):
+        prog = self._program("chunk", n, batch_size, monitors, _signature(values),
+                             make=lambda: self._make_chunk(n, batch_size, monitors))
+        return prog(values, state, key, np.int32(i0))
+
+    # ------------------------------------------------------------------ run / stream
+
+    def run(self, duration: Any, *, params: Mapping[str, Any] | None = None, monitors: Any = None,
+            init: Mapping[str, Any] | None = None, transient: Any = None, sample_every: int | None = None,
+            batch_size: int | None = None, seed: int = 0) -> SimResult:
+        """Simulate for ``duration`` and return the monitored trajectories.
+
+        Parameters
+        ----------
+        duration : brainunit.Quantity
+            Run length; must be a whole number of ``dt`` steps.
+        params : dict, optional
+            Parameter values (numbers in the parameter's unit, numpy scalars, 0-d or per-region
+            arrays, or quantities in any compatible unit); the rest take their defaults.
+        monitors : str or sequence of str, optional
+            State variables to record (default: the model's default monitor).
+        init : dict, optional
+            Initial value per state name (the catalogue's initial values apply otherwise).
+        transient : brainunit.Quantity or int, optional
+            Leading time (or steps) computed but not recorded.
+        sample_every : int, optional
+            Record every k-th step.
+        batch_size : int, optional
+            Independent trajectories in one program (outputs gain a batch axis after time).
+        seed : int, default 0
+            Seed of brainstate's RNG for random initial states and noise: the same seed gives the
+            same trajectory as ``brainstate.random.seed(seed)`` before a plain brainmass run.
+
+        Returns
+        -------
+        SimResult
+            As ``brainmass.Simulator.run`` returns, plus ``diverged``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown parameter, monitor or state name, a non-finite or non-convertible
+            value, or a duration that is not a whole number of steps.
+        """
+        values = self._params(params)
+        init_vals = self._init(init)
+        monitors = self._monitors(monitors)
+        n, n_tr, k = self._timing(duration, transient, sample_every)
+        batch_size = self._batch(batch_size)
+        prog = self._program("run", n, n_tr, k, batch_size, monitors, _signature(values),
+                             _signature(init_vals),
+                             make=lambda: self._make_run(n, n_tr, k, batch_size, monitors))
+        out, bad = prog(values, init_vals, self._seed(seed))
+        out["ts"] = ((np.arange(n) + 1) * self.dt)[n_tr::k]
+        bad = int(bad)
+        return SimResult(out, None if bad < 0 else bad, n, n)
+
+    def stream(self, duration: Any, *, chunk: Any, params: Mapping[str, Any] | None = None,
+               monitors: Any = None, init: Mapping[str, Any] | None = None, transient: Any = None,
+               sample_every: int | None = None, batch_size: int | None = None,
+               seed: int = 0) -> Iterator[SimResult]:
+        """Yield one run in successive pieces as they are computed.
+
+        The model state and RNG key are carried explicitly from one compiled chunk call to the
+        next, so the pieces joined along time equal :meth:`run` with the same arguments. One
+        program is compiled per chunk length (at most two: ``chunk`` and the remainder).
+
+        Parameters
+        ----------
+        duration, chunk : brainunit.Quantity
+            Run length and piece length, each a whole number of ``dt`` steps.
+        params, monitors, init, transient, sample_every, batch_size, seed
+            As for :meth:`run`.
+
+        Yields
+        ------
+        SimResult
+            One per chunk (empty while inside the transient); ``done`` / ``total`` count steps and
+            ``diverged`` is set from the first piece holding NaN/inf on.
+        """
+        values = self._params(params)
+        init_vals = self._init(init)
+        monitors = self._monitors(monitors)
+        n_total, n_tr, k = self._timing(duration, transient, sample_every)
+        n_chunk = _steps(chunk, self.dt, "chunk")
+        if n_chunk < 1:
+            raise ValueError(f"chunk {chunk} must be at least one step of dt = {self.dt}")
+        batch_size = self._batch(batch_size)
+        return self._stream(values, init_vals, monitors, n_total, n_tr, k, n_chunk, batch_size, seed)
+
+    def _stream(self, values, init_vals, monitors, n_total, n_tr, k, n_chunk, batch_size, seed):
+        state, key = self._start(values, init_vals, batch_size, seed)
+        diverged = None
+        i0 = 0
+        while i0 < n_total:
+            n = min(n_chunk, n_total - i0)
+            state, key, rec, bad = self._chunk(n, batch_size, monitors, values, state, key, i0)
+            bad = int(bad)
+            if diverged is None and bad >= 0:
+                diverged = i0 + bad
+            sl = _record_slice(i0, n, n_tr, k) or slice(0, 0)
+            piece = {m: rec[m][sl] for m in monitors}
+            piece["ts"] = ((np.arange(i0, i0 + n) + 1) * self.dt)[sl]
+            i0 += n
+            yield SimResult(piece, diverged, i0, n_total)
+
+    # ------------------------------------------------------------------ sweep
+
+    def sweep(self, grid: Mapping[str, Any], *, duration: Any = None, params: Mapping[str, Any] | None = None,
+              init: Mapping[str, Any] | None = None, transient: Any = None, sample_every: int | None = None,
+              monitor: str | None = None, metric: str | Callable = "amplitude",
+              on_chunk: Callable[[int, int, SweepResult], Any] | None = None,
+              chunk_size: int | None = None, seed: int = 0) -> SweepResult:
+        """Run the model at every point of a grid of one or two parameters and reduce each run.
+
+        Each block of grid points is one call of one compiled vmap program; blocks are padded to a
+        few sizes (powers of two up to 256, fewer when the traces are large), so grids of other
+        sizes reuse programs.
+
+        Parameters
+        ----------
+        grid : dict of str to array-like
+            One or two parameter names, each with a 1-D array of values (numbers in the
+            parameter's unit or a quantity array).
+        duration : brainunit.Quantity, optional
+            Run length per point (default: the catalogue's duration).
+        params, init, transient, sample_every, seed
+            As for :meth:`run`; ``params`` fixes the parameters not swept. Every point uses the
+            same seed, so each equals ``run(..., seed=seed)`` at that point.
+        monitor : str, optional
+            The state reduced by the metric (default: the model's default monitor).
+        metric : str or callable, default "amplitude"
+            ``"amplitude"`` (sqrt(2) x RMS after the transient), ``"minmax"``, ``"frequency"``
+            (Hz), ``"mean"``, ``"std"``, or ``f(trace) -> array`` traced in the program, with
+            ``trace`` shaped ``(time, *regions)`` (magnitudes).
+        on_chunk : callable, optional
+            ``on_chunk(done, total, partial_result)`` after each block; returning ``False`` cancels
+            the rest (the result then has ``cancelled=True`` and NaN where not computed).
+        chunk_size : int, optional
+            Points per compiled block (default: chosen from the grid size and memory).
+
+        Returns
+        -------
+        SweepResult
+        """
+        if not isinstance(grid, Mapping) or not 1 <= len(grid) <= 2:
+            raise ValueError("grid must be a dict of one or two parameter names to 1-D arrays of values")
+        names = tuple(grid)
+        values = self._params(params, skip=names)
+        axes = {}
+        for name in names:
+            arr = self._model.canon(name, grid[name])
+            if arr.ndim != 1 or arr.size == 0:
+                raise ValueError(f"grid axis {name!r} must be a non-empty 1-D array; got shape {arr.shape}")
+            axes[name] = arr
+        init_vals = self._init(init)
+        monitor = self._monitors(monitor)[0]
+        if duration is None:
+            if self.spec is None:
+                raise ValueError("duration is required for a factory model")
+            duration = self.spec.duration
+        n, n_tr, k = self._timing(duration, transient, sample_every)
+        metric_fn = resolve_metric(metric)
+        metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
+        grid_shape = tuple(a.size for a in axes.values())
+        mesh = np.meshgrid(*axes.values(), indexing="ij")
+        points = {name: m.reshape(-1) for name, m in zip(names, mesh, strict=True)}
+        total = int(np.prod(grid_shape))
+        block = self._block_size(total, n, chunk_size)
+        prog = self._program("sweep", block, n, n_tr, k, monitor, metric, names, _signature(values),
+                             _signature(init_vals),
+                             make=lambda: self._make_sweep(n, n_tr, k, monitor, metric_fn))
+        key = self._seed(seed)
+        keys = jnp.broadcast_to(key, (block,) + key.shape)
+        compiles_before = self._cache.compiles
+        result = None
+        flat_vals, flat_bad = None, np.zeros(total, bool)
+        done = 0
+        while done < total:
+            stop = min(done + block, total)
+            idx = np.minimum(np.arange(done, done + block), total - 1)
+            block_vals = {name: p[idx] for name, p in points.items()}
+            vals, bad = prog(block_vals, values, init_vals, keys)
+            vals = np.asarray(vals)[: stop - done]
+            if flat_vals is None:
+                flat_vals = np.full((total,) + vals.shape[1:], np.nan, dtype=vals.dtype)
+            flat_vals[done:stop] = vals
+            flat_bad[done:stop] = np.asarray(bad)[: stop - done]
+            done = stop
+            result = self._sweep_result(flat_vals, flat_bad, grid_shape, axes, metric_name, monitor,
+                                        metric, done, total)
+            result.compiles = self._cache.compiles - compiles_before
+            if on_chunk is not None and on_chunk(done, total, result) is False:
+                result.cancelled = done < total
+                break
+        return result
+
+    def _block_size(self, total: int, n_steps: int, chunk_size: int | None) -> int:
+        if chunk_size is not None:
+            if not _is_count(chunk_size) or chunk_size < 1:
+                raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}")
+            return int(chunk_size)
+        block = 1 << max(0, math.ceil(math.log2(total)))
+        regions = int(np.prod(np.atleast_1d(self.in_size)))
+        by_memory = max(1, _SWEEP_BUDGET_BYTES // (n_steps * regions * 4 * 4))
+        return max(1, min(block, _MAX_SWEEP_CHUNK, 1 << int(math.log2(by_memory))))
+
+    def _sweep_result(self, flat_vals, flat_bad, grid_shape, axes, metric_name, monitor, metric, done, total):
+        vals = flat_vals.reshape(grid_shape + flat_vals.shape[1:])
+        if np.prod(np.atleast_1d(self.in_size)) == 1 and not isinstance(self._model, _FactoryModel):
+            vals = vals.reshape(vals.shape[: vals.ndim - np.atleast_1d(self.in_size).size])
+        if metric == "frequency":
+            unit = u.Hz
+        elif isinstance(metric, str):
+            unit = self._model.state_units.get(monitor)
+        else:
+            unit = None
+        return SweepResult(values=vals, axes={k: v.copy() for k, v in axes.items()}, metric=metric_name,
+                           monitor=monitor, unit=unit, diverged=flat_bad.reshape(grid_shape),
+                           done=done, total=total)
+
+    def _make_sweep(self, n: int, n_tr: int, k: int, monitor: str, metric_fn: Callable) -> Callable:
+        sample_s = float(u.get_magnitude(self.dt * k / u.second))
+
+        def point(axis_vals, values, init_vals, key):
+            rec = self._whole_run({**values, **axis_vals}, init_vals, key, n, None, (monitor,))
+            trace = u.get_magnitude(rec[monitor])[n_tr::k]
+            return metric_fn(trace, sample_s), _first_bad({monitor: trace}) >= 0
+
+        return brainstate.transform.jit(brainstate.transform.vmap(point, in_axes=(0, None, None, 0)))

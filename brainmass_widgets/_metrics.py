@@ -1,0 +1,67 @@
+"""Reductions of a monitored trace to one value per region, for parameter sweeps.
+
+Every metric takes a trace shaped ``(time, *regions)`` (a JAX array of magnitudes) and the sample
+spacing in seconds, and returns an array shaped ``metric_shape + regions``. They are traced inside
+the compiled sweep program, so they use ``jax.numpy`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+__all__ = ["METRICS", "amplitude", "minmax", "frequency", "mean", "std", "resolve_metric"]
+
+
+def amplitude(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
+    """sqrt(2) x RMS over time: a sine of amplitude A gives A."""
+    return jnp.sqrt(jnp.mean(x**2, axis=0)) * jnp.sqrt(2.0)
+
+
+def minmax(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
+    """Minimum and maximum over time, stacked on a leading axis of length 2 (the two branches)."""
+    return jnp.stack([jnp.min(x, axis=0), jnp.max(x, axis=0)])
+
+
+def frequency(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
+    """Dominant frequency of the de-meaned trace, in Hz (0 for a flat trace)."""
+    centred = x - jnp.mean(x, axis=0)
+    power = jnp.abs(jnp.fft.rfft(centred, axis=0)) ** 2
+    idx = jnp.argmax(power[1:], axis=0) + 1
+    freq = idx / (x.shape[0] * sample_s)
+    return jnp.where(jnp.max(power[1:], axis=0) > 0, freq, 0.0)
+
+
+def mean(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
+    """Mean over time."""
+    return jnp.mean(x, axis=0)
+
+
+def std(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
+    """Standard deviation over time."""
+    return jnp.std(x, axis=0)
+
+
+METRICS: dict[str, Callable] = {
+    "amplitude": amplitude,
+    "minmax": minmax,
+    "frequency": frequency,
+    "mean": mean,
+    "std": std,
+}
+
+
+def resolve_metric(metric: str | Callable) -> Callable:
+    """Return the metric function for a name, or wrap a user callable ``f(trace)``.
+
+    Raises
+    ------
+    ValueError
+        If ``metric`` is neither a known name nor callable.
+    """
+    if callable(metric):
+        return lambda x, sample_s: jnp.asarray(metric(x))
+    if metric in METRICS:
+        return METRICS[metric]
+    raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}, or a callable")

@@ -1,0 +1,26 @@
+import warnings
+
+import jax
+import pytest
+
+warnings.filterwarnings("ignore", category=UserWarning, module="brainstate")
+
+
+class XlaCompiles:
+    """Counts real XLA backend compilations through JAX's monitoring events."""
+
+    def __init__(self):
+        self.count = 0
+        jax.monitoring.register_event_duration_secs_listener(self._on_event)
+
+    def _on_event(self, event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            self.count += 1
+
+
+_COUNTER = XlaCompiles()
+
+
+@pytest.fixture
+def xla_compiles():
+    return _COUNTER
