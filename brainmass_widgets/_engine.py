@@ -221,13 +221,22 @@ def _load_states(model: Any, values: Mapping[str, Any]) -> None:
 
 
 def _first_bad(rec: Mapping[str, Any]) -> jax.Array:
-    """Index of the first row of ``rec`` with a non-finite value, or -1."""
-    ok = None
-    for leaf in jax.tree.leaves(rec, is_leaf=lambda x: isinstance(x, u.Quantity)):
-        mag = u.get_magnitude(leaf)
-        fin = jnp.all(jnp.isfinite(mag).reshape(mag.shape[0], -1), axis=1)
-        ok = fin if ok is None else ok & fin
-    return jnp.where(jnp.all(ok), -1, jnp.argmin(ok))
+    """Index of the first row of ``rec`` with a non-finite value, or -1.
+
+    One sum per leaf decides whether anything is non-finite (NaN and inf propagate through it);
+    the row-wise search runs only then.
+    """
+    leaves = [u.get_magnitude(x) for x in jax.tree.leaves(rec, is_leaf=lambda x: isinstance(x, u.Quantity))]
+
+    def search():
+        ok = None
+        for mag in leaves:
+            fin = jnp.all(jnp.isfinite(mag).reshape(mag.shape[0], -1), axis=1)
+            ok = fin if ok is None else ok & fin
+        return jnp.where(jnp.all(ok), -1, jnp.argmin(ok)).astype(jnp.int32)
+
+    total = sum(jnp.sum(mag) for mag in leaves)
+    return jax.lax.cond(jnp.isfinite(total), lambda: jnp.int32(-1), search)
 
 
 def _record_slice(i0: int, n: int, n_tr: int, k: int) -> slice | None:
