@@ -1,9 +1,5 @@
-import warnings
-
 import jax
 import pytest
-
-warnings.filterwarnings("ignore", category=UserWarning, module="brainstate")
 
 
 class XlaCompiles:

@@ -292,6 +292,8 @@ def test_padded_block_shapes_are_reused():
     before = sim.cache_info()["compiles"]
     sw = recipe_sweep(sim, np.linspace(0.1, 1.5, 7))
     assert sim.cache_info()["compiles"] == before and sw.values.shape == (7,)
+    assert sw.compiles == 0
+    assert recipe_sweep(sim, np.linspace(0.1, 1.5, 9)).compiles == 1
 
 
 def test_sweep_flags_diverged_points():
