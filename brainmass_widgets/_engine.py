@@ -758,12 +758,12 @@ class CachedSimulator:
         points = {name: m.reshape(-1) for name, m in zip(names, mesh, strict=True)}
         total = int(np.prod(grid_shape))
         block = self._block_size(total, n, chunk_size)
+        compiles_before = self._cache.compiles
         prog = self._program("sweep", block, n, n_tr, k, monitor, metric, names, _signature(values),
                              _signature(init_vals),
                              make=lambda: self._make_sweep(n, n_tr, k, monitor, metric_fn))
         key = self._seed(seed)
         keys = jnp.broadcast_to(key, (block,) + key.shape)
-        compiles_before = self._cache.compiles
         result = None
         flat_vals, flat_bad = None, np.zeros(total, bool)
         done = 0
