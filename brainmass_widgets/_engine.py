@@ -18,6 +18,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec, spec_from_class
 from ._metrics import resolve_metric
 
-__all__ = ["CachedSimulator", "CompileCache", "SimResult", "SweepResult"]
+__all__ = ["CachedSimulator", "CompileCache", "SimResult", "SweepResult", "compile_notice"]
 
 _NOISE_PARAMS = (
     ParamSpec("noise_sigma", 0.01, None, 0.0, 0.5, 0.005,
@@ -111,6 +112,29 @@ class SweepResult:
 
 # ----------------------------------------------------------------------------- compile cache
 
+_notice = threading.local()
+
+
+@contextmanager
+def compile_notice(callback: Callable[[], Any]) -> Iterator[None]:
+    """Call ``callback()`` whenever a program is about to be compiled in this thread.
+
+    A front end uses it to say "compiling" before the first use of a new shape, which takes
+    seconds where a cached program takes milliseconds.
+
+    Parameters
+    ----------
+    callback : callable
+        Called with no arguments, in the computing thread, before each compile.
+    """
+    previous = getattr(_notice, "callback", None)
+    _notice.callback = callback
+    try:
+        yield
+    finally:
+        _notice.callback = previous
+
+
 
 class CompileCache:
     """A bounded LRU map from a structure key to a compiled program, with counters.
@@ -137,6 +161,9 @@ class CompileCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return self._entries[key]
+            callback = getattr(_notice, "callback", None)
+            if callback is not None:
+                callback()
             program = make()
             self._entries[key] = program
             self.compiles += 1
@@ -797,7 +824,7 @@ class CachedSimulator:
         return max(1, min(block, _MAX_SWEEP_CHUNK, 1 << int(math.log2(by_memory))))
 
     def _sweep_result(self, flat_vals, flat_bad, grid_shape, axes, metric_name, monitor, metric, done, total):
-        vals = flat_vals.reshape(grid_shape + flat_vals.shape[1:])
+        vals = flat_vals.reshape(grid_shape + flat_vals.shape[1:]).copy()
         if np.prod(np.atleast_1d(self.in_size)) == 1 and not isinstance(self._model, _FactoryModel):
             vals = vals.reshape(vals.shape[: vals.ndim - np.atleast_1d(self.in_size).size])
         if metric == "frequency":
@@ -807,7 +834,7 @@ class CachedSimulator:
         else:
             unit = None
         return SweepResult(values=vals, axes={k: v.copy() for k, v in axes.items()}, metric=metric_name,
-                           monitor=monitor, unit=unit, diverged=flat_bad.reshape(grid_shape),
+                           monitor=monitor, unit=unit, diverged=flat_bad.reshape(grid_shape).copy(),
                            done=done, total=total)
 
     def _make_sweep(self, n: int, n_tr: int, k: int, monitor: str, metric_fn: Callable) -> Callable:

@@ -20,3 +20,11 @@ _COUNTER = XlaCompiles()
 @pytest.fixture
 def xla_compiles():
     return _COUNTER
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches Debian's chromium (the Playwright download is not used)."""
+    from browser import CHROMIUM_ARGS, chromium_path
+
+    return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}

@@ -339,3 +339,12 @@ def test_bad_constructor_arguments():
         bw.CachedSimulator("HopfStep", noise=["z"])
     with pytest.raises(ValueError, match="dt is required"):
         bw.CachedSimulator(lambda: brainmass.HopfStep(1))
+
+
+def test_partial_sweep_results_are_snapshots():
+    sim = bw.CachedSimulator("HopfStep", dt=DT)
+    partials = []
+    sim.sweep({"a": np.linspace(0.1, 1.0, 8)}, duration=20 * u.ms, chunk_size=4,
+              on_chunk=lambda done, total, part: partials.append(part))
+    assert np.isnan(partials[0].values[4:]).all()
+    assert np.isfinite(partials[1].values).all()

@@ -1,0 +1,227 @@
+"""Plain-brainmass scripts that reproduce an explorer's run ("Copy as code")."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import brainunit as u
+import numpy as np
+
+from ._catalog import ModelSpec
+
+__all__ = ["run_script", "sweep_script", "unit_code"]
+
+
+class _Expr(str):
+    """Source text standing for a value (a loop variable in a sweep script)."""
+
+
+@lru_cache(maxsize=1)
+def _unit_names() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for attr in dir(u):
+        value = getattr(u, attr)
+        if isinstance(value, u.Unit) and not attr.startswith("_"):
+            key = str(value)
+            if key not in names or attr == key:
+                names[key] = attr
+    return names
+
+
+def unit_code(unit: Any) -> str:
+    """Python source for ``unit`` in terms of ``brainunit`` imported as ``u`` (``"u.ms"``).
+
+    Compound units are written from their parts (``"Hz / nA"`` becomes ``"u.Hz / u.nA"``).
+
+    Raises
+    ------
+    ValueError
+        If a part of the unit has no name in ``brainunit``.
+    """
+    names = _unit_names()
+    text = str(unit)
+    if text in names:
+        return f"u.{names[text]}"
+    parts = []
+    for token in text.replace("(", " ( ").replace(")", " ) ").split():
+        if token in ("/", "*", "(", ")") or token.replace(".", "").replace("^", "").lstrip("-").isdigit():
+            parts.append(token.replace("^", "**"))
+        elif token in names:
+            parts.append(f"u.{names[token]}")
+        else:
+            raise ValueError(f"no brainunit name for the unit part {token!r} of {text!r}")
+    return " ".join(parts)
+
+
+def _value_code(value: Any, unit: Any) -> str:
+    if isinstance(value, _Expr):
+        return value if unit is None else f"{value} * {unit_code(unit)}"
+    arr = np.asarray(value, dtype=float)
+    text = repr(float(arr)) if arr.ndim == 0 else f"np.array({arr.tolist()!r})"
+    return text if unit is None else f"{text} * {unit_code(unit)}"
+
+
+def _quantity_code(q: Any) -> str:
+    return _value_code(u.get_magnitude(q), u.get_unit(q))
+
+
+def _drive_code(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
+    """Positional ``update`` arguments up to the last driven one (``Simulator`` splats a tuple)."""
+    update = list(inspect.signature(spec.model_class.update).parameters.values())[1:]
+    driven = [i for i, p in enumerate(update)
+              if p.name in spec.params and spec.params[p.name].role == "input"]
+    if not driven:
+        return []
+    out = []
+    for p in update[: driven[-1] + 1]:
+        if p.name in spec.params:
+            out.append(_value_code(params[p.name], spec.params[p.name].unit))
+        elif isinstance(p.default, u.Quantity):
+            out.append(_quantity_code(p.default))
+        else:
+            out.append(repr(p.default))
+    return out
+
+
+def _run_lines(spec: ModelSpec, *, in_size: Any, dt: Any, duration: Any, params: Mapping[str, Any],
+               noise: tuple[str, ...], init: Mapping[str, Any], monitors: tuple[str, ...],
+               transient: Any, sample_every: int | None, batch_size: int | None, seed: int,
+               out: str) -> list[str]:
+    lines = [f"model = brainmass.{spec.model_class.__name__}(", f"    {in_size!r},"]
+    for name, p in spec.params.items():
+        if p.role == "param":
+            lines.append(f"    {name}={_value_code(params[name], p.unit)},")
+    for state in noise:
+        unit = spec.noise_units[state]
+        lines.append(f"    {spec.noise_args[state]}=brainmass.OUProcess({in_size!r}, "
+                     f"sigma={_value_code(params['noise_sigma'], unit)}, "
+                     f"tau={_value_code(params['noise_tau'], u.ms)}),")
+    lines.append(")")
+    lines.append(f"brainstate.random.seed({int(seed)})")
+    if init:
+        lines.append("brainstate.nn.init_all_states(model" + (f", {batch_size})" if batch_size else ")"))
+        for state, value in init.items():
+            fill = _value_code(value, spec.state_units.get(state))
+            lines.append(f"model.{state}.value = u.math.full_like(model.{state}.value, {fill})")
+    run_args = [_quantity_code(duration), f"monitors={list(monitors)!r}"]
+    drive = _drive_code(spec, params)
+    if drive:
+        run_args.append(f"inputs=lambda i, t: ({', '.join(drive)},)")
+    if transient is not None:
+        run_args.append(f"transient={_quantity_code(transient)}")
+    if sample_every not in (None, 1):
+        run_args.append(f"sample_every={int(sample_every)}")
+    if batch_size:
+        run_args.append(f"batch_size={int(batch_size)}")
+    if init:
+        run_args.append("init_states=False")
+    lines.append(f"{out} = brainmass.Simulator(model, dt={_quantity_code(dt)}).run(")
+    lines += [f"    {arg}," for arg in run_args]
+    lines.append(")")
+    return lines
+
+
+def _imports(params: Mapping[str, Any], numpy: bool = False) -> list[str]:
+    lines = ["import brainmass", "import brainstate", "import brainunit as u"]
+    if numpy or any(not isinstance(v, _Expr) and np.ndim(v) for v in params.values()):
+        lines.append("import numpy as np")
+    return lines + [""]
+
+
+def run_script(spec: ModelSpec, *, in_size: Any, dt: Any, duration: Any, params: Mapping[str, Any],
+               noise: tuple[str, ...], init: Mapping[str, Any], monitors: tuple[str, ...],
+               transient: Any = None, sample_every: int | None = None, batch_size: int | None = None,
+               seed: int = 0) -> str:
+    """A short script that runs the same simulation through plain brainmass.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The catalogue model.
+    in_size, dt, duration, transient, sample_every, batch_size, seed
+        As for :meth:`brainmass_widgets.CachedSimulator.run`.
+    params : Mapping[str, Any]
+        Every parameter value in its catalogue unit (``noise_sigma`` / ``noise_tau`` with noise).
+    noise : tuple of str
+        The states that receive Ornstein-Uhlenbeck noise.
+    init : Mapping[str, Any]
+        Initial value per state, in the state's unit.
+    monitors : tuple of str
+        Recorded states.
+
+    Returns
+    -------
+    str
+        Python source; executing it leaves the ``brainmass.Simulator.run`` output in ``result``.
+    """
+    lines = _imports(params) + _run_lines(
+        spec, in_size=in_size, dt=dt, duration=duration, params=params, noise=noise, init=init,
+        monitors=monitors, transient=transient, sample_every=sample_every, batch_size=batch_size,
+        seed=seed, out="result")
+    return "\n".join(lines) + "\n"
+
+
+_METRIC_CODE = {
+    "amplitude": "np.sqrt(2.0) * np.sqrt(np.mean(x ** 2))",
+    "minmax": "np.max(x)",
+    "mean": "np.mean(x)",
+    "std": "np.std(x)",
+    "frequency": "frequency(x, sample_s)",
+}
+
+_FREQUENCY_CODE = """
+
+def frequency(x, sample_s):
+    power = np.abs(np.fft.rfft(x - x.mean())) ** 2
+    if power[1:].max() <= 0:
+        return 0.0
+    return (np.argmax(power[1:]) + 1) / (len(x) * sample_s)
+"""
+
+
+def sweep_script(spec: ModelSpec, *, axes: Mapping[str, tuple[float, float, int]], metric: str,
+                 monitor: str, dt: Any, duration: Any, params: Mapping[str, Any],
+                 init: Mapping[str, Any], transient: Any, seed: int = 0) -> str:
+    """A plain-brainmass loop over the grid that computes the same metric at every point.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The catalogue model (one region).
+    axes : Mapping[str, (low, high, points)]
+        The swept parameters.
+    metric : str
+        ``"amplitude"``, ``"minmax"`` (the maximum), ``"frequency"``, ``"mean"`` or ``"std"``.
+    monitor : str
+        The reduced state.
+    dt, duration, params, init, transient, seed
+        As for :func:`run_script`; ``params`` holds the parameters not swept.
+
+    Returns
+    -------
+    str
+        Python source; executing it leaves the grid of metric values in ``result``.
+    """
+    names = list(axes)
+    point = {**params, **{n: _Expr(f"float(point[{n!r}])") for n in names}}
+    lines = _imports(point, numpy=True)
+    lines.append("axes = {")
+    lines += [f"    {n!r}: np.linspace({lo!r}, {hi!r}, {k}),"
+              for n, (lo, hi, k) in axes.items()]
+    lines.append("}")
+    lines.append(f"sample_s = {float(dt / u.second)!r}")
+    if metric == "frequency":
+        lines += _FREQUENCY_CODE.split("\n")[1:]
+    lines.append("result = np.full([len(v) for v in axes.values()], np.nan)")
+    lines.append("for index in np.ndindex(result.shape):")
+    lines.append("    point = {n: v[i] for (n, v), i in zip(axes.items(), index)}")
+    run = _run_lines(spec, in_size=1, dt=dt, duration=duration, params=point, noise=(), init=init,
+                     monitors=(monitor,), transient=transient, sample_every=None, batch_size=None,
+                     seed=seed, out="run")
+    lines += [f"    {line}" for line in run]
+    lines.append(f"    x = np.asarray(u.get_magnitude(run[{monitor!r}]))[:, 0]")
+    lines.append(f"    result[index] = {_METRIC_CODE[metric]}")
+    return "\n".join(lines) + "\n"

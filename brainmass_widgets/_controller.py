@@ -1,0 +1,936 @@
+"""Explorer state, a latest-wins worker thread, and the updates of the Bokeh sources.
+
+A controller is what a front end drives: it holds the state of one explorer, validates every
+change before accepting it, computes on its own thread (a newer request supersedes an older one
+at its next chunk boundary), and writes results into Bokeh sources through a ``dispatch``
+function supplied by the front end -- a direct call under a lock for ipywidgets, a next-tick
+callback of the session's document for Panel. It knows Bokeh sources, never widgets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import brainunit as u
+import jax.numpy as jnp
+import numpy as np
+
+from . import _plots
+from ._catalog import ModelSpec
+from ._code import run_script, sweep_script
+from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
+from ._metrics import resolve_metric
+
+__all__ = ["ModelController", "Status", "SweepController", "shared_cache"]
+
+_CACHE = CompileCache(256)
+_ENGINE_LOCK = threading.RLock()
+"""Tracing a program touches brainstate's process-wide RNG and environment: one at a time."""
+
+Dispatch = Callable[[Callable[[], None]], None]
+
+
+def shared_cache() -> CompileCache:
+    """The compile cache shared by every explorer in this process (it holds no user state)."""
+    return _CACHE
+
+
+@dataclass(frozen=True)
+class Status:
+    """What an explorer is doing, for a status line.
+
+    Attributes
+    ----------
+    kind : str
+        ``"idle"``, ``"compiling"``, ``"running"``, ``"done"``, ``"diverged"``, ``"cancelled"`` or
+        ``"error"``.
+    message : str
+        One line for people.
+    progress : float
+        Fraction of the current computation done, 0 to 1.
+    elapsed : float or None
+        Seconds since the computation started.
+    step : int or None
+        For ``"diverged"``: the first integration step holding NaN/inf.
+    """
+
+    kind: str = "idle"
+    message: str = ""
+    progress: float = 0.0
+    elapsed: float | None = None
+    step: int | None = None
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+class _Token:
+    """Handed to a job: tells it whether a newer request (or a cancel) has superseded it."""
+
+    def __init__(self, worker: _Worker, generation: int):
+        self._worker = worker
+        self.generation = generation
+
+    @property
+    def superseded(self) -> bool:
+        return self._worker.generation != self.generation
+
+
+class _Worker:
+    """One daemon thread that runs only the latest submitted job."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._cond = threading.Condition()
+        self._pending: tuple[Callable, _Token] | None = None
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.generation = 0
+        self.started = 0
+
+    def submit(self, job: Callable[[_Token], None]) -> _Token:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("this explorer is closed")
+            self.generation += 1
+            token = _Token(self, self.generation)
+            self._pending = (job, token)
+            self._busy = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+            return token
+
+    def cancel(self) -> None:
+        with self._cond:
+            self.generation += 1
+            self._pending = None
+
+    def close(self) -> None:
+        with self._cond:
+            self.generation += 1
+            self._pending = None
+            self._closed = True
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._busy, timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None:
+                    self._busy = False
+                    self._cond.notify_all()
+                    if self._closed:
+                        return
+                    self._cond.wait()
+                job, token = self._pending
+                self._pending = None
+                self.started += 1
+            job(token)
+
+
+class _Base:
+    """Status, dispatch and waiting shared by the controllers."""
+
+    def __init__(self, dispatch: Dispatch | None, name: str):
+        self._doc_lock = threading.RLock()
+        self._dispatch = dispatch or self._direct
+        self._worker = _Worker(name)
+        self._status = Status()
+        self._status_listeners: list[Callable[[Status], None]] = []
+        self._pending_updates = 0
+        self._updates_cond = threading.Condition()
+
+    def _direct(self, fn: Callable[[], None]) -> None:
+        with self._doc_lock:
+            fn()
+
+    def _post(self, fn: Callable[[], None], token: _Token | None = None) -> None:
+        """Apply ``fn`` to the document through ``dispatch``; dropped if ``token`` is superseded."""
+        with self._updates_cond:
+            self._pending_updates += 1
+
+        def apply() -> None:
+            try:
+                if token is None or not token.superseded:
+                    fn()
+            finally:
+                with self._updates_cond:
+                    self._pending_updates -= 1
+                    self._updates_cond.notify_all()
+
+        self._dispatch(apply)
+
+    @property
+    def status(self) -> Status:
+        """The latest :class:`Status`."""
+        return self._status
+
+    def on_status(self, callback: Callable[[Status], None]) -> None:
+        """Call ``callback(status)`` (through ``dispatch``) on every status change."""
+        self._status_listeners.append(callback)
+
+    def _set_status(self, status: Status, token: _Token | None = None) -> None:
+        if token is not None and token.superseded:
+            return
+        self._status = status
+        listeners = list(self._status_listeners)
+        if listeners:
+            self._post(lambda: [cb(status) for cb in listeners], token)
+
+    def _fail(self, exc: Exception) -> ValueError:
+        self._set_status(Status("error", str(exc)))
+        return exc if isinstance(exc, ValueError) else ValueError(str(exc))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current computation and its plot updates have finished.
+
+        Returns
+        -------
+        bool
+            ``False`` if ``timeout`` seconds passed first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._worker.wait(timeout):
+            return False
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        with self._updates_cond:
+            return self._updates_cond.wait_for(lambda: self._pending_updates == 0, left)
+
+    def resend(self) -> None:
+        """Assign every source's data again, so a newly attached view receives all of it (a view
+        created after updates were sent would otherwise miss them)."""
+
+        def again() -> None:
+            for source in self.sources.values():
+                source.data = dict(source.data)
+
+        self._post(again)
+
+    def close(self) -> None:
+        """Stop computing; a running job stops at its next chunk boundary."""
+        self._worker.close()
+
+    @property
+    def computations(self) -> int:
+        """How many requests the worker has started computing (not how many were submitted)."""
+        return self._worker.started
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _mag(x: Any) -> np.ndarray:
+    return np.asarray(u.get_magnitude(x))
+
+
+def _col(x: np.ndarray) -> np.ndarray:
+    """A plot column: contiguous float64 (BokehJS in jupyter_bokeh drops float32 patches)."""
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def _quantity(value: Any, unit: Any, what: str) -> Any:
+    """A time option as a quantity: numbers are read in ``unit``."""
+    if value is None or isinstance(value, u.Quantity):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{what} must be a time such as 100 * u.ms or a number of ms; got {value!r}")
+    return float(value) * unit
+
+
+def _regions(data: np.ndarray, batched: bool) -> np.ndarray:
+    """``(time, [batch,] *regions)`` as ``(time, [batch,] n_regions)``."""
+    lead = 2 if batched else 1
+    return data.reshape(data.shape[:lead] + (-1,))
+
+
+def _join(pieces: Sequence[SimResult]) -> SimResult:
+    keys = pieces[0].keys()
+    data = {k: u.math.concatenate([p[k] for p in pieces], axis=0) for k in keys}
+    last = pieces[-1]
+    return SimResult(data, last.diverged, last.done, last.total)
+
+
+def _spectrum(trace: np.ndarray, sample_s: float) -> tuple[np.ndarray, np.ndarray]:
+    n = trace.shape[0]
+    if n < 4:
+        return np.zeros(0), np.zeros(0)
+    power = np.abs(np.fft.rfft(trace - trace.mean())) ** 2 / n
+    freq = np.fft.rfftfreq(n, sample_s)
+    return freq[1:], np.maximum(power[1:], 1e-30)
+
+
+def _fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+_OPTIONS = ("model", "in_size", "dt", "duration", "transient", "monitors", "noise", "seed",
+            "batch_size", "regions", "sample_every", "phase", "init")
+
+
+# ----------------------------------------------------------------------------- model controller
+
+
+class ModelController(_Base):
+    """State and computation of one model explorer.
+
+    Parameters
+    ----------
+    model : str, default "HopfStep"
+        Catalogue name.
+    params : dict, optional
+        Parameter values (catalogue units); the rest take their defaults.
+    in_size : int or tuple of int, default 1
+        Number (shape) of regions.
+    dt, duration, transient : brainunit.Quantity or float (ms), optional
+        Step, run length and unrecorded lead (catalogue defaults; no transient).
+    monitors : sequence of str, optional
+        Recorded and plotted states (default: the model's default monitor).
+    noise : bool, default False
+        Ornstein-Uhlenbeck noise on every state that takes it (adds ``noise_sigma``, ``noise_tau``).
+    seed : int, default 0
+        RNG seed.
+    batch_size : int, optional
+        A noise ensemble: the trajectory shows the mean of ``batch_size`` runs with a ± std band.
+    regions : int, default 4
+        How many regions are drawn (all are computed).
+    sample_every : int, optional
+        Record every k-th step.
+    phase : (str, str), optional
+        The states on the phase portrait (default: the first two).
+    init : dict, optional
+        Initial value per state (catalogue defaults otherwise).
+    stream_steps : int, default 20000
+        Runs longer than this many steps stream in chunks of ``chunk_steps`` steps.
+    chunk_steps : int, default 5000
+        Steps per streamed chunk.
+    rollover : int, optional
+        Samples kept in the streamed plots (default: the whole run, at most 200,000).
+    dispatch : callable, optional
+        ``dispatch(fn)`` applies ``fn`` where the Bokeh document may be changed; a direct call
+        under a lock by default.
+    autorun : bool, default True
+        Compute at once and after every accepted change.
+    """
+
+    def __init__(self, model: str = "HopfStep", *, params: Mapping[str, Any] | None = None,
+                 in_size: Any = 1, dt: Any = None, duration: Any = None, transient: Any = None,
+                 monitors: Sequence[str] | None = None, noise: bool = False, seed: int = 0,
+                 batch_size: int | None = None, regions: int = 4, sample_every: int | None = None,
+                 phase: Sequence[str] | None = None, init: Mapping[str, Any] | None = None,
+                 stream_steps: int = 20000, chunk_steps: int = 5000, rollover: int | None = None,
+                 dispatch: Dispatch | None = None, autorun: bool = True):
+        super().__init__(dispatch, "brainmass-widgets model")
+        self.stream_steps = int(stream_steps)
+        self.chunk_steps = int(chunk_steps)
+        self.rollover = rollover
+        self.autorun = autorun
+        self._result: SimResult | None = None
+        self._state_listeners: list[Callable[[], None]] = []
+        self.figures: dict[str, Any] = {}
+        self.sources: dict[str, Any] = {}
+        for name, factory in (("trajectory", _plots.trajectory_figure), ("phase", _plots.phase_figure),
+                              ("spectrum", _plots.spectrum_figure)):
+            self.figures[name], self.sources[name] = factory()
+        self._state: dict[str, Any] = {}
+        self._lines: tuple = ()
+        self._band = False
+        self._commit(self._validate(dict(model=model, params=dict(params or {}), in_size=in_size, dt=dt,
+                                         duration=duration, transient=transient, monitors=monitors,
+                                         noise=noise, seed=seed, batch_size=batch_size, regions=regions,
+                                         sample_every=sample_every, phase=phase, init=init), {}))
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The catalogue entry of the current model."""
+        return self._state["sim"].spec
+
+    @property
+    def simulator(self) -> CachedSimulator:
+        """The engine for the current structure (model, regions, dt, noise)."""
+        return self._state["sim"]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Current parameter values, in catalogue units."""
+        return dict(self._state["params"])
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Current run options (everything :meth:`configure` accepts)."""
+        return {k: self._state[k] for k in _OPTIONS}
+
+    @property
+    def result(self) -> SimResult | None:
+        """The latest finished run (all monitors, as ``brainmass.Simulator.run`` returns)."""
+        return self._result
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The trajectory columns drawn, ``"<state>[<region>]"``."""
+        return self._lines
+
+    def on_state(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every accepted change (front ends refresh their controls)."""
+        self._state_listeners.append(callback)
+
+    def _validate(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        state = {**old, **new}
+        model_changed = old.get("model") != state["model"]
+        if model_changed:
+            for key in ("params", "monitors", "phase", "init"):
+                if key not in new:
+                    state[key] = None
+        dt = _quantity(state["dt"], u.ms, "dt")
+        if model_changed and "dt" not in new:
+            dt = None
+        noise = bool(state["noise"])
+        sim = CachedSimulator(state["model"], in_size=state["in_size"], dt=dt, noise=noise, cache=_CACHE)
+        spec = sim.spec
+        state["dt"] = sim.dt
+        duration = state["duration"]
+        if duration is None or (model_changed and "duration" not in new):
+            duration = spec.duration
+        state["duration"] = _quantity(duration, u.ms, "duration")
+        state["transient"] = _quantity(state["transient"], u.ms, "transient")
+        state["noise"] = noise
+        params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
+        defaults = sim._model.defaults()
+        state["params"] = {**defaults, **params}
+        sim._params(state["params"])
+        monitors = sim._monitors(state["monitors"])
+        phase = tuple(state["phase"] or (spec.states[:2] if len(spec.states) > 1 else spec.states * 2))
+        if len(phase) != 2 or not all(s in spec.states for s in phase):
+            raise ValueError(f"phase must name two states of {spec.name}; valid: "
+                             f"{', '.join(spec.states)}; got {state['phase']!r}")
+        state["phase"] = phase
+        state["monitors"] = monitors
+        state["init"] = dict(spec.init if state["init"] is None else state["init"])
+        sim._init(state["init"])
+        sim._timing(state["duration"], state["transient"], state["sample_every"])
+        sim._batch(state["batch_size"])
+        sim._seed(state["seed"])
+        regions = state["regions"]
+        if isinstance(regions, bool) or not isinstance(regions, int | np.integer) or regions < 1:
+            raise ValueError(f"regions must be an integer >= 1; got {regions!r}")
+        state["sim"] = sim
+        return state
+
+    def _commit(self, state: dict[str, Any]) -> None:
+        self._state = state
+        n_regions = int(np.prod(np.atleast_1d(state["in_size"])))
+        shown = range(min(state["regions"], n_regions))
+        lines = tuple(f"{m}[{r}]" for m in state["monitors"] for r in shown)
+        band = bool(state["batch_size"])
+        spec = state["sim"].spec
+        changed = (lines, band) != (self._lines, self._band)
+        self._lines, self._band = lines, band
+        first = state["monitors"][0]
+        unit = spec.state_units.get(first)
+        y_label = ", ".join(state["monitors"]) + (f" [{unit}]" if unit is not None else "")
+        p1, p2 = state["phase"]
+
+        def relabel() -> None:
+            if changed:
+                _plots.set_lines(self.figures["trajectory"], self.sources["trajectory"], "t", lines, band)
+                _plots.set_lines(self.figures["spectrum"], self.sources["spectrum"], "f",
+                                 [n for n in lines if n.startswith(first + "[")])
+            self.figures["trajectory"].yaxis.axis_label = y_label
+            self.figures["trajectory"].title.text = f"{spec.name}: trajectory"
+            self.figures["phase"].xaxis.axis_label = self._axis_label(p1, spec)
+            self.figures["phase"].yaxis.axis_label = self._axis_label(p2, spec)
+
+        self._post(relabel)
+        for cb in list(self._state_listeners):
+            cb()
+        if self.autorun:
+            self.run()
+
+    @staticmethod
+    def _axis_label(state: str, spec: ModelSpec) -> str:
+        unit = spec.state_units.get(state)
+        return state if unit is None else f"{state} [{unit}]"
+
+    def set(self, **params: Any) -> None:
+        """Change parameter values and recompute (nothing recompiles).
+
+        Raises
+        ------
+        ValueError
+            Naming the bad parameter or value; the explorer keeps its previous values and goes on
+            working, and its status shows the message.
+        """
+        try:
+            merged = {**self._state["params"], **params}
+            self._state["sim"]._params(merged)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        self._state = {**self._state, "params": merged}
+        for cb in list(self._state_listeners):
+            cb()
+        if self.autorun:
+            self.run()
+
+    def configure(self, **options: Any) -> None:
+        """Change run options (any of ``model``, ``in_size``, ``dt``, ``duration``, ``transient``,
+        ``monitors``, ``noise``, ``seed``, ``batch_size``, ``regions``, ``sample_every``, ``phase``,
+        ``init``) and recompute. Switching ``model`` resets parameters, monitors and initial values
+        to the new model's defaults unless given too.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad option or value; nothing changes.
+        """
+        unknown = [k for k in options if k not in _OPTIONS and k != "params"]
+        if unknown:
+            raise self._fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
+        try:
+            state = self._validate(options, self._state)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        self._commit(state)
+
+    # ------------------------------------------------------------------ computing
+
+    def run(self) -> None:
+        """Compute the current state on the worker thread (superseding any computation running)."""
+        state = dict(self._state)
+        self._worker.submit(lambda token: self._job(state, token))
+
+    def _run_kwargs(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        monitors = tuple(dict.fromkeys(state["monitors"] + state["phase"]))
+        return dict(params=state["params"], monitors=monitors, init=state["init"],
+                    transient=state["transient"], sample_every=state["sample_every"],
+                    batch_size=state["batch_size"], seed=state["seed"])
+
+    def _job(self, state: dict[str, Any], token: _Token) -> None:
+        sim: CachedSimulator = state["sim"]
+        kwargs = self._run_kwargs(state)
+        t0 = time.perf_counter()
+        n_total = sim._timing(state["duration"], state["transient"], state["sample_every"])[0]
+
+        def notice() -> None:
+            self._set_status(Status("compiling", f"compiling {sim.spec.name} for a new shape "
+                                                 f"(first use; later changes reuse it)", 0.0), token)
+
+        try:
+            if n_total <= self.stream_steps:
+                with _ENGINE_LOCK, compile_notice(notice):
+                    res = sim.run(state["duration"], **kwargs)
+                if token.superseded:
+                    return
+                self._post(lambda: self._draw(state, res, replace=True), token)
+            else:
+                self._set_status(Status("running", f"running {n_total:,} steps", 0.0, 0.0), token)
+                stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, **kwargs)
+                pieces = []
+                first = True
+                while True:
+                    with _ENGINE_LOCK, compile_notice(notice):
+                        piece = next(stream, None)
+                    if piece is None or token.superseded:
+                        break
+                    pieces.append(piece)
+                    if len(piece["ts"]):
+                        self._post(lambda p=piece, f=first: self._draw(state, p, replace=f), token)
+                        first = False
+                    self._set_status(Status("running", f"running: {piece.done:,} of {n_total:,} steps",
+                                            piece.done / piece.total, time.perf_counter() - t0), token)
+                if token.superseded:
+                    return
+                res = _join(pieces)
+        except Exception as exc:
+            self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
+            return
+        elapsed = time.perf_counter() - t0
+        self._result = res
+        self._post(lambda: self._draw_spectrum(state, res), token)
+        if res.diverged is not None:
+            t_bad = float((res.diverged + 1) * sim.dt / u.ms)
+            self._set_status(Status("diverged", f"diverged: NaN/inf from step {res.diverged:,} "
+                                                f"(t = {t_bad:g} ms); try a smaller dt or other values",
+                                    1.0, elapsed, res.diverged), token)
+        else:
+            self._set_status(Status("done", f"done in {_fmt_ms(elapsed)} ({n_total:,} steps)", 1.0,
+                                    elapsed), token)
+
+    def _columns(self, state: Mapping[str, Any], res: Mapping[str, Any]) -> tuple[dict, dict]:
+        batched = bool(state["batch_size"])
+        data = {"t": _col(_mag(res["ts"] / u.ms))}
+        shown = {}
+        for m in state["monitors"]:
+            arr = _regions(_mag(res[m]), batched)
+            shown[m] = arr
+        for name in self._lines:
+            m, r = name[:-1].split("[")
+            arr = shown[m]
+            if batched:
+                mean, std = arr[:, :, int(r)].mean(axis=1), arr[:, :, int(r)].std(axis=1)
+                lo, hi = _plots.line_columns(name)
+                data[name], data[lo], data[hi] = _col(mean), _col(mean - std), _col(mean + std)
+            else:
+                data[name] = _col(arr[:, int(r)])
+        p1, p2 = state["phase"]
+        phase = {}
+        for col, s in (("u", p1), ("v", p2)):
+            arr = _regions(_mag(res[s]), batched)
+            phase[col] = _col(arr.mean(axis=1)[:, 0] if batched else arr[:, 0])
+        return data, phase
+
+    def _draw(self, state: Mapping[str, Any], res: Mapping[str, Any], replace: bool) -> None:
+        data, phase = self._columns(state, res)
+        traj, ph = self.sources["trajectory"], self.sources["phase"]
+        if replace:
+            traj.data = data
+            ph.data = phase
+        else:
+            n_total = state["sim"]._timing(state["duration"], state["transient"], state["sample_every"])
+            keep = self.rollover or min(200_000, (n_total[0] - n_total[1]) // n_total[2])
+            traj.stream(data, rollover=keep)
+            ph.stream(phase, rollover=keep)
+
+    def _draw_spectrum(self, state: Mapping[str, Any], res: Mapping[str, Any]) -> None:
+        batched = bool(state["batch_size"])
+        first = state["monitors"][0]
+        arr = _regions(_mag(res[first]), batched)
+        if batched:
+            arr = arr.mean(axis=1)
+        sample_s = float((state["sim"].dt * (state["sample_every"] or 1)) / u.second)
+        data: dict[str, Any] = {}
+        for name in self._lines:
+            if name.startswith(first + "["):
+                f, p = _spectrum(arr[:, int(name[len(first) + 1:-1])], sample_s)
+                data["f"] = f
+                data[name] = p
+        if data:
+            self.sources["spectrum"].data = data
+
+    # ------------------------------------------------------------------ code
+
+    def code(self) -> str:
+        """A plain-brainmass script reproducing the current run; it leaves the output in ``result``.
+
+        The script imports only brainmass, brainstate, brainunit (and numpy for per-region
+        values); its ``result`` equals :attr:`result` once the current computation has finished.
+        """
+        state = self._state
+        sim: CachedSimulator = state["sim"]
+        kw = self._run_kwargs(state)
+        return run_script(sim.spec, in_size=state["in_size"], dt=sim.dt, duration=state["duration"],
+                          params=state["params"], noise=sim._model.noisy, init=state["init"],
+                          monitors=kw["monitors"], transient=state["transient"],
+                          sample_every=state["sample_every"], batch_size=state["batch_size"],
+                          seed=state["seed"])
+
+
+# ----------------------------------------------------------------------------- sweep controller
+
+
+def _max(trace: jnp.ndarray, sample_s: float) -> jnp.ndarray:
+    return trace.max(axis=0)
+
+
+@lru_cache(maxsize=32)
+def _banded(metric: str, sample_s: float) -> Callable:
+    """``metric`` together with the trace's min and max, as one traced function (cached: stable
+    identity keeps the compiled sweep program reusable)."""
+    fn = _max if metric == "minmax" else resolve_metric(metric)
+
+    def banded(trace: jnp.ndarray) -> jnp.ndarray:
+        return jnp.stack([fn(trace, sample_s), trace.min(axis=0), trace.max(axis=0)])
+
+    banded.__name__ = metric
+    return banded
+
+
+class SweepController(_Base):
+    """State and computation of one sweep explorer: a metric over one or two parameters.
+
+    Parameters
+    ----------
+    model : str, default "HopfStep"
+        Catalogue name.
+    axes : dict of str to (low, high, points), optional
+        One or two swept parameters (default: the first parameter over its slider range, 32 points).
+    params : dict, optional
+        Values of the parameters not swept.
+    metric : str, default "amplitude"
+        ``"amplitude"``, ``"minmax"`` (the curve is the max), ``"frequency"``, ``"mean"``, ``"std"``.
+    monitor : str, optional
+        The state reduced (default: the model's default monitor).
+    duration, transient : brainunit.Quantity or float (ms), optional
+        Per-point run length (catalogue default) and unmeasured lead (default: a quarter).
+    init : dict, optional
+        Initial values.
+    seed : int, default 0
+        RNG seed (every point uses it).
+    chunk_size : int, optional
+        Grid points per compiled block (default: chosen by the engine); the plot fills block by block.
+    dispatch : callable, optional
+        As for :class:`ModelController`.
+    """
+
+    def __init__(self, model: str = "HopfStep", *, axes: Mapping[str, Sequence[float]] | None = None,
+                 params: Mapping[str, Any] | None = None, metric: str = "amplitude",
+                 monitor: str | None = None, duration: Any = None, transient: Any = None,
+                 init: Mapping[str, Any] | None = None, seed: int = 0, chunk_size: int | None = None,
+                 dispatch: Dispatch | None = None):
+        super().__init__(dispatch, "brainmass-widgets sweep")
+        self.figures: dict[str, Any] = {}
+        self.sources: dict[str, Any] = {}
+        self.figures["sweep"], self.sources["sweep"] = _plots.sweep_figure()
+        self.figures["heatmap"], self.sources["heatmap"], self._mapper = _plots.heatmap_figure()
+        self._result: SweepResult | None = None
+        self._cancelled = -1
+        self._pick_listeners: list[Callable[[dict[str, float]], None]] = []
+        self._state: dict[str, Any] = {}
+        self.configure(model=model, axes=axes, params=params or {}, metric=metric, monitor=monitor,
+                       duration=duration, transient=transient, init=init, seed=seed, chunk_size=chunk_size)
+        for name in ("sweep", "heatmap"):
+            self.sources[name].selected.on_change("indices", self._on_select(name))
+
+    @property
+    def result(self) -> SweepResult | None:
+        """The latest sweep (partial while running; ``cancelled`` if it was stopped)."""
+        return self._result
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The current sweep settings."""
+        return {k: v for k, v in self._state.items() if k != "sim"}
+
+    @property
+    def simulator(self) -> CachedSimulator:
+        """The engine used for the sweep."""
+        return self._state["sim"]
+
+    def configure(self, **options: Any) -> None:
+        """Change sweep settings (``model``, ``axes``, ``params``, ``metric``, ``monitor``,
+        ``duration``, ``transient``, ``init``, ``seed``, ``chunk_size``). Nothing is computed until
+        :meth:`run`.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad setting or value; nothing changes.
+        """
+        valid = ("model", "axes", "params", "metric", "monitor", "duration", "transient", "init", "seed",
+                 "chunk_size")
+        unknown = [k for k in options if k not in valid]
+        try:
+            if unknown:
+                raise ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(valid)}")
+            state = {**self._state, **options}
+            if state.get("model") != self._state.get("model"):
+                for key in ("axes", "params", "monitor", "init", "duration", "transient"):
+                    if key not in options:
+                        state[key] = None
+            sim = CachedSimulator(state["model"], cache=_CACHE)
+            spec = sim.spec
+            axes = state["axes"] or {next(iter(spec.params)): None}
+            if not 1 <= len(axes) <= 2:
+                raise ValueError(f"sweep one or two parameters; got {len(axes)}: {', '.join(axes)}")
+            clean = {}
+            for name, rng in axes.items():
+                if name not in spec.params:
+                    raise ValueError(f"unknown parameter {name!r} for {spec.name}; valid: "
+                                     f"{', '.join(spec.params)}")
+                p = spec.params[name]
+                low, high, n = rng if rng is not None else (p.low, p.high, 32)
+                if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= 10_000:
+                    raise ValueError(f"points for {name!r} must be an integer in 1 .. 10000; got {n!r}")
+                if not (np.isfinite(low) and np.isfinite(high)) or not low < high and n > 1:
+                    raise ValueError(f"range for {name!r} must have low < high; got {low!r} .. {high!r}")
+                clean[name] = (float(low), float(high), int(n))
+            state["axes"] = clean
+            state["params"] = {k: v for k, v in (state["params"] or {}).items() if k not in clean}
+            sim._params(state["params"], skip=tuple(clean))
+            if state["metric"] not in ("amplitude", "minmax", "frequency", "mean", "std"):
+                raise ValueError(f"unknown metric {state['metric']!r}; valid: amplitude, minmax, frequency, "
+                                 f"mean, std")
+            state["monitor"] = sim._monitors(state["monitor"])[0]
+            state["duration"] = _quantity(state["duration"], u.ms, "duration") or spec.duration
+            transient = _quantity(state["transient"], u.ms, "transient")
+            state["transient"] = transient if transient is not None else state["duration"] / 4
+            state["init"] = dict(spec.init if state["init"] is None else state["init"])
+            sim._init(state["init"])
+            sim._timing(state["duration"], state["transient"], None)
+            sim._seed(state["seed"])
+            state["sim"] = sim
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        self._state = state
+
+    def code(self) -> str:
+        """A plain-brainmass loop over the grid computing the same metric; it leaves the grid of
+        values in ``result`` (equal to ``self.result.values``). Slow by design: one fresh
+        ``brainmass.Simulator`` run per point, as one would write it without this toolkit."""
+        st = self._state
+        params = {**st["sim"]._model.defaults(), **st["params"]}
+        params = {k: v for k, v in params.items() if k not in st["axes"]}
+        return sweep_script(st["sim"].spec, axes=st["axes"], metric=st["metric"], monitor=st["monitor"],
+                            dt=st["sim"].dt, duration=st["duration"], params=params, init=st["init"],
+                            transient=st["transient"], seed=st["seed"])
+
+    def values(self) -> dict[str, np.ndarray]:
+        """The grid values of each axis."""
+        return {name: np.linspace(low, high, n) for name, (low, high, n) in self._state["axes"].items()}
+
+    def run(self) -> None:
+        """Start the sweep on the worker thread (a running sweep is superseded)."""
+        state = dict(self._state)
+        self._worker.submit(lambda token: self._job(state, token))
+
+    def cancel(self) -> None:
+        """Stop the running sweep after its current block; the blocks already drawn stay."""
+        self._cancelled = self._worker.generation
+        self._worker.cancel()
+
+    def on_pick(self, callback: Callable[[dict[str, float]], None]) -> None:
+        """Call ``callback({param: value, ...})`` when a point or cell of the plot is tapped."""
+        self._pick_listeners.append(callback)
+
+    def _on_select(self, name: str) -> Callable:
+        def handler(attr: str, old: Any, new: Any) -> None:
+            if not new:
+                return
+            data = self.sources[name].data
+            i = new[0]
+            names = list(self._state["axes"])
+            picked = {names[0]: float(data["x"][i])}
+            if name == "heatmap" and len(names) > 1:
+                picked[names[1]] = float(data["y"][i])
+            for cb in list(self._pick_listeners):
+                cb(picked)
+
+        return handler
+
+    def pick(self, index: int) -> dict[str, float]:
+        """Select grid point ``index`` of the current plot as a tap would, and return its values."""
+        name = "sweep" if len(self._state["axes"]) == 1 else "heatmap"
+        picked: dict[str, float] = {}
+        self.on_pick(picked.update)
+        try:
+            self.sources[name].selected.indices = [int(index)]
+        finally:
+            self._pick_listeners.remove(picked.update)
+        return picked
+
+    def _job(self, state: dict[str, Any], token: _Token) -> None:
+        sim: CachedSimulator = state["sim"]
+        grid = {n: np.linspace(lo, hi, k) for n, (lo, hi, k) in state["axes"].items()}
+        sample_s = float(sim.dt / u.second)
+        metric = _banded(state["metric"], sample_s)
+        total = int(np.prod([v.size for v in grid.values()]))
+        t0 = time.perf_counter()
+        self._post(lambda: self._draw(state, grid, None), token)
+
+        def notice() -> None:
+            self._set_status(Status("compiling", f"compiling the sweep program ({total:,} points)", 0.0),
+                             token)
+
+        def on_chunk(done: int, total_: int, partial: SweepResult) -> bool:
+            if token.superseded:
+                return False
+            self._result = self._unband(partial, state["metric"])
+            snapshot = self._result
+            self._post(lambda: self._draw(state, grid, snapshot), token)
+            self._set_status(Status("running", f"sweep: {done:,} of {total_:,} points", done / total_,
+                                    time.perf_counter() - t0), token)
+            return not token.superseded
+
+        self._set_status(Status("running", f"sweep: 0 of {total:,} points", 0.0, 0.0), token)
+        try:
+            with _ENGINE_LOCK, compile_notice(notice):
+                res = sim.sweep(grid, duration=state["duration"], params=state["params"], init=state["init"],
+                                transient=state["transient"], monitor=state["monitor"], metric=metric,
+                                on_chunk=on_chunk, chunk_size=state["chunk_size"], seed=state["seed"])
+        except Exception as exc:
+            self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
+            return
+        elapsed = time.perf_counter() - t0
+        if res.cancelled:
+            if token.generation != self._cancelled:
+                return
+            self._result = self._unband(res, state["metric"])
+            self._status = Status("cancelled", f"cancelled after {res.done:,} of {res.total:,} points",
+                                  res.done / res.total, elapsed)
+            status = self._status
+            listeners = list(self._status_listeners)
+            self._post(lambda: [cb(status) for cb in listeners])
+            return
+        self._result = self._unband(res, state["metric"])
+        n_bad = int(res.diverged.sum())
+        note = f"; {n_bad} points diverged (NaN)" if n_bad else ""
+        self._set_status(Status("done", f"swept {total:,} points in {_fmt_ms(elapsed)}{note}", 1.0, elapsed),
+                         token)
+
+    @staticmethod
+    def _unband(res: SweepResult, metric: str) -> SweepResult:
+        """Split the banded values into ``values`` (the metric) plus ``lo`` / ``hi`` attributes."""
+        n_axes = len(res.axes)
+        band = np.moveaxis(res.values, n_axes, 0)
+        region_axes = tuple(range(n_axes, band.ndim - 1))
+
+        def mean_regions(a: np.ndarray) -> np.ndarray:
+            return a.mean(axis=region_axes) if region_axes else a
+
+        out = SweepResult(values=band[0], axes=res.axes, metric=metric, monitor=res.monitor, unit=res.unit,
+                          diverged=res.diverged, done=res.done, total=res.total, cancelled=res.cancelled,
+                          compiles=res.compiles)
+        out.lo = mean_regions(band[1])
+        out.hi = mean_regions(band[2])
+        out.shown = mean_regions(band[0])
+        return out
+
+    def _draw(self, state: Mapping[str, Any], grid: Mapping[str, np.ndarray],
+              res: SweepResult | None) -> None:
+        names = list(grid)
+        p0 = state["sim"].spec.params[names[0]]
+        if len(names) == 1:
+            x = grid[names[0]]
+            nan = np.full(x.size, np.nan)
+            if res is None:
+                fig = self.figures["sweep"]
+                fig.xaxis.axis_label = p0.label
+                unit = "Hz" if state["metric"] == "frequency" else state["sim"].spec.state_units.get(
+                    state["monitor"])
+                fig.yaxis.axis_label = f"{state['metric']} of {state['monitor']}" + (
+                    f" [{unit}]" if unit is not None else "")
+                fig.title.text = f"{state['sim'].spec.name}: {state['metric']} vs {names[0]}"
+                self.sources["sweep"].data = {"x": x, "y": nan, "lo": nan, "hi": nan}
+                return
+            y = res.shown
+            self.sources["sweep"].data = {"x": x, "y": y, "lo": res.lo, "hi": res.hi}
+            return
+        a, b = grid[names[0]], grid[names[1]]
+        xx, yy = np.meshgrid(a, b, indexing="ij")
+        w = (a[1] - a[0]) if a.size > 1 else 1.0
+        h = (b[1] - b[0]) if b.size > 1 else 1.0
+        if res is None:
+            value = np.full(xx.size, np.nan)
+            fig = self.figures["heatmap"]
+            fig.xaxis.axis_label = p0.label
+            fig.yaxis.axis_label = state["sim"].spec.params[names[1]].label
+            fig.title.text = f"{state['sim'].spec.name}: {state['metric']} of {state['monitor']}"
+        else:
+            value = (res.hi - res.lo) if state["metric"] == "minmax" else res.shown
+            value = np.asarray(value, dtype=float).reshape(-1)
+            finite = value[np.isfinite(value)]
+            if finite.size:
+                self._mapper.low, self._mapper.high = float(finite.min()), float(finite.max())
+        self.sources["heatmap"].data = {"x": xx.reshape(-1), "y": yy.reshape(-1), "w": np.full(xx.size, w),
+                                        "h": np.full(xx.size, h), "value": value}

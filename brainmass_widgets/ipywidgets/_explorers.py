@@ -1,0 +1,492 @@
+"""ipywidgets explorers: controls mapped onto the shared controllers, plots through jupyter_bokeh."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import brainunit as u
+import ipywidgets as w
+from bokeh.io import output_notebook
+from bokeh.layouts import column, row
+from bokeh.resources import INLINE
+from jupyter_bokeh.widgets import BokehModel
+
+from .._catalog import catalog, model_spec
+from .._controller import ModelController, Status, SweepController
+
+__all__ = ["ModelExplorer", "SweepExplorer"]
+
+_COLORS = {"error": "#b00020", "diverged": "#b35900", "compiling": "#555555", "running": "#555555",
+           "cancelled": "#b35900", "done": "#1b5e20", "idle": "#555555"}
+_LABEL = {"description_width": "120px"}
+_ROW = w.Layout(width="100%")
+_NONE = "(none)"
+
+
+def _status_html(status: Status) -> str:
+    color = _COLORS.get(status.kind, "#555555")
+    return (f'<span class="bmw-status bmw-{status.kind}" style="color:{color}">'
+            f"{html.escape(status.message or status.kind)}</span>")
+
+
+_BOKEHJS = {"cell": None}
+
+
+def _load_bokehjs() -> None:
+    """Load BokehJS into the page (jupyter_bokeh draws with it), once per executed cell.
+
+    Once per cell rather than once per kernel: a reloaded page keeps its kernel but loses the
+    script. Inline, so it works offline and on Binder.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    if _BOKEHJS["cell"] == shell.execution_count:
+        return
+    output_notebook(INLINE, hide_banner=True)
+    _BOKEHJS["cell"] = shell.execution_count
+
+
+def _model_names() -> list[str]:
+    return [s.name for s in catalog()]
+
+
+class _Explorer(w.VBox):
+    """Status line, "Copy as code" and the shared public methods."""
+
+    _controller: Any
+
+    def _common(self) -> None:
+        _load_bokehjs()
+        self._syncing = False
+        self._status = w.HTML(_status_html(self._controller.status))
+        self._progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="100%"))
+        self._code_area = w.Textarea(layout=w.Layout(width="100%", height="14em", display="none"))
+        self._code_button = w.Button(description="Copy as code", icon="code",
+                                     tooltip="Show a plain-brainmass script reproducing this view")
+        self._code_button.on_click(self._show_code)
+        self._controller.on_status(self._on_status)
+
+    def _watch_views(self) -> None:
+        """Count the page's views of the plot; each new one (first display, a reloaded page) is
+        sent the current data, which it would miss if it appeared after the data was sent."""
+        self._plot._view_count = 0
+        self._plot.observe(self._on_views, "_view_count")
+
+    def _on_views(self, change: dict) -> None:
+        if (change["new"] or 0) > (change["old"] or 0):
+            self._controller.resend()
+
+    def _on_status(self, status: Status) -> None:
+        self._status.value = _status_html(status)
+        self._progress.value = status.progress
+
+    def _show_code(self, _button: Any = None) -> None:
+        self._code_area.value = self.code()
+        self._code_area.layout.display = None if self._code_area.layout.display == "none" else "none"
+
+    def _guard(self, action: Callable[[], Any], revert: Callable[[], Any] | None = None) -> bool:
+        """Run ``action``; a ``ValueError`` is shown in the status line and ``revert`` restores the
+        control that caused it."""
+        try:
+            action()
+            return True
+        except ValueError:
+            if revert is not None:
+                self._syncing = True
+                try:
+                    revert()
+                finally:
+                    self._syncing = False
+            return False
+
+    @property
+    def controller(self) -> Any:
+        """The framework-neutral controller behind this explorer."""
+        return self._controller
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        """Bokeh ``ColumnDataSource`` objects by name (the same string is each source's ``name``)."""
+        return self._controller.sources
+
+    @property
+    def result(self) -> Any:
+        """The latest finished computation."""
+        return self._controller.result
+
+    @property
+    def status(self) -> Status:
+        """What the explorer is doing now."""
+        return self._controller.status
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Return when the current computation and its plot updates have finished (``False`` on
+        timeout)."""
+        return self._controller.wait(timeout)
+
+    def code(self) -> str:
+        """A plain-brainmass script (no brainmass_widgets import) reproducing the current view."""
+        return self._controller.code()
+
+    def close(self) -> None:
+        """Stop computing and close the widgets."""
+        self._controller.close()
+        self._plot.close()
+        super().close()
+
+
+class ModelExplorer(_Explorer):
+    """Sliders for every parameter of a catalogue model beside live Bokeh plots.
+
+    Parameters
+    ----------
+    model : str, default "HopfStep"
+        Catalogue name; the dropdown switches models and rebuilds the sliders.
+    **options
+        Initial state, as for :class:`brainmass_widgets.ModelController`: ``params``, ``in_size``,
+        ``dt``, ``duration``, ``transient``, ``monitors``, ``noise``, ``seed``, ``batch_size``
+        (a noise ensemble drawn as mean ± std), ``regions``, ``phase``, ``init``, ...
+
+    Examples
+    --------
+    >>> from brainmass_widgets.ipywidgets import ModelExplorer
+    >>> ModelExplorer("HopfStep", params={"a": 0.3})  # doctest: +SKIP
+    """
+
+    def __init__(self, model: str = "HopfStep", **options: Any):
+        autorun = options.pop("autorun", True)
+        self._controller = ModelController(model, autorun=False, **options)
+        self._common()
+        c = self._controller
+        self._model = w.Dropdown(options=_model_names(), value=c.spec.name, description="model",
+                                 style=_LABEL, layout=_ROW)
+        self._model.observe(self._on_model, "value")
+        self._sliders: dict[str, w.FloatSlider] = {}
+        self._param_box = w.VBox()
+        opts = c.options
+        self._opt = {
+            "duration": w.FloatText(description="duration [ms]", style=_LABEL, layout=_ROW),
+            "dt": w.FloatText(description="dt [ms]", style=_LABEL, layout=_ROW),
+            "transient": w.FloatText(description="transient [ms]", style=_LABEL, layout=_ROW),
+            "in_size": w.IntText(description="regions (in_size)", style=_LABEL, layout=_ROW),
+            "regions": w.IntText(description="regions shown", style=_LABEL, layout=_ROW),
+            "seed": w.IntText(description="seed", style=_LABEL, layout=_ROW),
+            "batch_size": w.IntText(description="ensemble size", style=_LABEL, layout=_ROW,
+                                    tooltip="0: one run; n > 1: mean ± std of n noisy runs"),
+            "noise": w.Checkbox(description="noise (Ornstein-Uhlenbeck)", indent=False),
+        }
+        self._monitors = w.SelectMultiple(description="monitors", style=_LABEL, layout=_ROW, rows=3)
+        self._phase = (w.Dropdown(description="phase x", style=_LABEL, layout=_ROW),
+                       w.Dropdown(description="phase y", style=_LABEL, layout=_ROW))
+        for name, widget in self._opt.items():
+            widget.observe(self._option_handler(name), "value")
+        self._monitors.observe(self._option_handler("monitors"), "value")
+        for widget in self._phase:
+            widget.observe(self._option_handler("phase"), "value")
+        figs = c.figures
+        self._plot = BokehModel(column(figs["trajectory"], row(figs["phase"], figs["spectrum"],
+                                                               sizing_mode="stretch_width"),
+                                       sizing_mode="stretch_width"))
+        self._watch_views()
+        options_box = w.Accordion(children=[w.VBox([*self._opt.values(), self._monitors, *self._phase])],
+                                  titles=("Run options",))
+        controls = w.VBox([self._model, self._param_box, options_box, self._code_button],
+                          layout=w.Layout(width="380px", min_width="380px"))
+        super().__init__([w.HBox([controls, w.VBox([self._plot], layout=w.Layout(flex="1 1 auto"))]),
+                          self._progress, self._status, self._code_area])
+        self._rebuild_sliders()
+        self._sync_options(opts)
+        c.on_state(self._on_state)
+        c.autorun = autorun
+        if autorun:
+            c.run()
+
+    # ------------------------------------------------------------------ controller -> widgets
+
+    def _rebuild_sliders(self) -> None:
+        c = self._controller
+        sim = c.simulator
+        specs = sim._model.params
+        self._sliders = {}
+        for name, value in c.params.items():
+            p = specs[name]
+            s = w.FloatSlider(min=p.low, max=p.high, step=p.step, description=p.label, tooltip=p.doc,
+                              continuous_update=True, style=_LABEL, layout=_ROW,
+                              readout_format=".4g")
+            self._set_slider(s, value)
+            s.observe(self._slider_handler(name), "value")
+            self._sliders[name] = s
+        self._param_box.children = tuple(self._sliders.values())
+
+    @staticmethod
+    def _set_slider(slider: w.FloatSlider, value: Any) -> None:
+        try:
+            v = float(value)
+        except TypeError:
+            v = float(sum(value) / len(value))
+        if v < slider.min:
+            slider.min = v
+        if v > slider.max:
+            slider.max = v
+        slider.value = v
+
+    def _sync_options(self, opts: dict[str, Any]) -> None:
+        self._syncing = True
+        try:
+            spec = self._controller.spec
+            self._model.value = spec.name
+            for key in ("duration", "dt"):
+                self._opt[key].value = float(opts[key].to_decimal(u.ms))
+            tr = opts["transient"]
+            self._opt["transient"].value = 0.0 if tr is None else float(tr.to_decimal(u.ms))
+            size = opts["in_size"]
+            self._opt["in_size"].value = int(size) if not isinstance(size, tuple) else int(size[0])
+            self._opt["regions"].value = int(opts["regions"])
+            self._opt["seed"].value = int(opts["seed"])
+            self._opt["batch_size"].value = int(opts["batch_size"] or 0)
+            self._opt["noise"].value = bool(opts["noise"])
+            self._monitors.options = spec.states
+            self._monitors.value = tuple(opts["monitors"])
+            for dd, state in zip(self._phase, opts["phase"], strict=True):
+                dd.options = spec.states
+                dd.value = state
+        finally:
+            self._syncing = False
+
+    def _on_state(self) -> None:
+        c = self._controller
+        if set(self._sliders) != set(c.params) or self._model.value != c.spec.name:
+            self._syncing = True
+            try:
+                self._rebuild_sliders()
+            finally:
+                self._syncing = False
+        else:
+            self._syncing = True
+            try:
+                for name, value in c.params.items():
+                    self._set_slider(self._sliders[name], value)
+            finally:
+                self._syncing = False
+        self._sync_options(c.options)
+
+    # ------------------------------------------------------------------ widgets -> controller
+
+    def _slider_handler(self, name: str) -> Callable:
+        def handler(change: dict) -> None:
+            if self._syncing:
+                return
+            self._guard(lambda: self._controller.set(**{name: change["new"]}),
+                        lambda: self._set_slider(self._sliders[name], change["old"]))
+
+        return handler
+
+    def _option_handler(self, name: str) -> Callable:
+        def handler(change: dict) -> None:
+            if self._syncing:
+                return
+            value = change["new"]
+            if name == "transient":
+                value = value or None
+            elif name == "batch_size":
+                value = value or None
+            elif name == "phase":
+                value = tuple(dd.value for dd in self._phase)
+            self._guard(lambda: self._controller.configure(**{name: value}),
+                        lambda: self._sync_options(self._controller.options))
+
+        return handler
+
+    def _on_model(self, change: dict) -> None:
+        if self._syncing:
+            return
+        self._guard(lambda: self._controller.configure(model=change["new"]),
+                    lambda: self._sync_options(self._controller.options))
+
+    # ------------------------------------------------------------------ public
+
+    def set(self, **params: Any) -> None:
+        """Set parameter values (sliders follow) and recompute.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad parameter or value; the status line shows it and nothing changes.
+        """
+        self._controller.set(**params)
+
+    def configure(self, **options: Any) -> None:
+        """Change run options or the model (see :meth:`ModelController.configure`).
+
+        Raises
+        ------
+        ValueError
+            Naming the bad option or value; the status line shows it and nothing changes.
+        """
+        self._controller.configure(**options)
+
+    @property
+    def sliders(self) -> dict[str, w.FloatSlider]:
+        """The parameter sliders by parameter name."""
+        return dict(self._sliders)
+
+    @property
+    def option_widgets(self) -> dict[str, w.Widget]:
+        """The run-option controls by option name."""
+        return {**self._opt, "monitors": self._monitors}
+
+
+class SweepExplorer(_Explorer):
+    """A metric over one or two parameters, filled block by block, with progress and Cancel.
+
+    Parameters
+    ----------
+    model : str, default "HopfStep"
+        Catalogue name.
+    explorer : ModelExplorer, optional
+        Tapping a point of the curve or a cell of the heatmap sends its parameter values there.
+    **options
+        As for :class:`brainmass_widgets.SweepController`: ``axes`` (``{name: (low, high, points)}``),
+        ``params``, ``metric``, ``monitor``, ``duration``, ``transient``, ``init``, ``seed``,
+        ``chunk_size``.
+    """
+
+    def __init__(self, model: str = "HopfStep", *, explorer: ModelExplorer | None = None, **options: Any):
+        self._controller = SweepController(model, **options)
+        self._common()
+        c = self._controller
+        self._explorer = explorer
+        self._model = w.Dropdown(options=_model_names(), value=model, description="model", style=_LABEL,
+                                 layout=_ROW)
+        self._axis = []
+        for i in range(2):
+            name = w.Dropdown(description=f"parameter {i + 1}", style=_LABEL, layout=_ROW)
+            low = w.FloatText(description="from", style=_LABEL, layout=_ROW)
+            high = w.FloatText(description="to", style=_LABEL, layout=_ROW)
+            points = w.IntText(description="points", style=_LABEL, layout=_ROW)
+            self._axis.append((name, low, high, points))
+        self._metric = w.Dropdown(options=["amplitude", "minmax", "frequency", "mean", "std"],
+                                  description="metric", style=_LABEL, layout=_ROW)
+        self._monitor = w.Dropdown(description="monitor", style=_LABEL, layout=_ROW)
+        self._duration = w.FloatText(description="duration [ms]", style=_LABEL, layout=_ROW)
+        self._run = w.Button(description="Run", button_style="primary", icon="play")
+        self._cancel = w.Button(description="Cancel", icon="stop")
+        self._run.on_click(lambda _b: self.run())
+        self._cancel.on_click(lambda _b: self.cancel())
+        self._model.observe(self._on_model, "value")
+        self._plot = BokehModel(column(c.figures["sweep"], c.figures["heatmap"], sizing_mode="stretch_width"))
+        self._watch_views()
+        c.on_pick(self._on_pick)
+        self._sync()
+        axis_widgets = [x for axis in self._axis for x in axis]
+        for widget in (*axis_widgets, self._metric, self._monitor, self._duration):
+            widget.observe(self._on_setting, "value")
+        controls = w.VBox([self._model, *axis_widgets, self._metric,
+                           self._monitor, self._duration, w.HBox([self._run, self._cancel]),
+                           self._code_button], layout=w.Layout(width="380px", min_width="380px"))
+        super().__init__([w.HBox([controls, w.VBox([self._plot], layout=w.Layout(flex="1 1 auto"))]),
+                          self._progress, self._status, self._code_area])
+
+    def _sync(self) -> None:
+        self._syncing = True
+        try:
+            opts = self._controller.options
+            spec = model_spec(opts["model"])
+            names = list(opts["axes"])
+            self._model.value = spec.name
+            for i, (name, low, high, points) in enumerate(self._axis):
+                name.options = ([] if i == 0 else [_NONE]) + list(spec.params)
+                if i < len(names):
+                    lo, hi, n = opts["axes"][names[i]]
+                    name.value, low.value, high.value, points.value = names[i], lo, hi, n
+                else:
+                    name.value = _NONE
+                    low.value, high.value, points.value = 0.0, 1.0, 16
+            self._metric.value = opts["metric"]
+            self._monitor.options = spec.states
+            self._monitor.value = opts["monitor"]
+            self._duration.value = float(opts["duration"].to_decimal(u.ms))
+            two = len(names) == 2
+            self._controller.figures["sweep"].visible = not two
+            self._controller.figures["heatmap"].visible = two
+        finally:
+            self._syncing = False
+
+    def _axes_from_widgets(self) -> dict[str, tuple]:
+        axes: dict[str, tuple] = {}
+        current = self._controller.options["axes"]
+        for name, low, high, points in self._axis:
+            if name.value == _NONE:
+                continue
+            if name.value in axes:
+                raise ValueError(f"choose two different parameters; {name.value!r} is chosen twice")
+            if name.value in current:
+                axes[name.value] = (low.value, high.value, points.value)
+            else:
+                p = model_spec(self._model.value).params[name.value]
+                axes[name.value] = (p.low, p.high, points.value)
+        return axes
+
+    def _on_setting(self, change: dict) -> None:
+        if self._syncing:
+            return
+        def apply() -> None:
+            try:
+                axes = self._axes_from_widgets()
+            except ValueError as exc:
+                raise self._controller._fail(exc) from exc
+            self._controller.configure(axes=axes, metric=self._metric.value, monitor=self._monitor.value,
+                                       duration=self._duration.value)
+
+        self._guard(apply, self._sync)
+        self._sync()
+
+    def _on_model(self, change: dict) -> None:
+        if self._syncing:
+            return
+        self._guard(lambda: self._controller.configure(model=change["new"]), self._sync)
+        self._sync()
+
+    def _on_pick(self, values: dict[str, float]) -> None:
+        if self._explorer is None:
+            return
+        target = self._explorer.controller
+        model = self._controller.options["model"]
+        if target.spec.name != model:
+            target.configure(model=model, params={**self._controller.options["params"], **values})
+        else:
+            target.set(**values)
+
+    # ------------------------------------------------------------------ public
+
+    def link(self, explorer: ModelExplorer | None) -> None:
+        """Send tapped points to ``explorer`` (``None`` unlinks)."""
+        self._explorer = explorer
+
+    def set(self, **params: Any) -> None:
+        """Set the values of parameters that are not swept (used at every grid point)."""
+        self._controller.configure(params={**self._controller.options["params"], **params})
+
+    def configure(self, **options: Any) -> None:
+        """Change sweep settings (see :meth:`SweepController.configure`); controls follow."""
+        self._controller.configure(**options)
+        self._sync()
+
+    def run(self) -> None:
+        """Start the sweep; the plot fills block by block."""
+        self._controller.run()
+
+    def cancel(self) -> None:
+        """Stop the running sweep after its current block."""
+        self._controller.cancel()
+
+    def pick(self, index: int) -> dict[str, float]:
+        """Select grid point ``index`` as a tap would (a linked explorer follows)."""
+        return self._controller.pick(index)

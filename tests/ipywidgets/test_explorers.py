@@ -1,0 +1,161 @@
+"""The ipywidgets explorers without a browser: widgets drive the controller, sources follow."""
+
+import threading
+
+import brainunit as u
+import numpy as np
+import pytest
+
+import brainmass_widgets as bw
+from brainmass_widgets.ipywidgets import ModelExplorer, SweepExplorer
+
+
+def mag(x):
+    return np.asarray(u.get_magnitude(x))
+
+
+def run(name, **kw):
+    spec = bw.model_spec(name)
+    return bw.CachedSimulator(name).run(kw.pop("duration", spec.duration), **kw)
+
+
+@pytest.fixture
+def explorer():
+    e = ModelExplorer("HopfStep")
+    assert e.wait(120)
+    yield e
+    e.close()
+
+
+def test_slider_moves_update_the_trajectory_source(explorer):
+    explorer.sliders["a"].value = 0.8
+    explorer.sliders["w"].value = 0.5
+    assert explorer.wait(60)
+    ref = run("HopfStep", params={"a": 0.8, "w": 0.5})
+    np.testing.assert_allclose(explorer.sources["trajectory"].data["x[0]"], mag(ref["x"])[:, 0], rtol=1e-6)
+    assert explorer.sources["trajectory"].name == "trajectory"
+    assert "done" in explorer._status.value
+
+
+def test_set_moves_the_sliders_and_widens_their_range(explorer):
+    explorer.set(a=2.5)
+    assert explorer.wait(60)
+    assert explorer.sliders["a"].value == 2.5 and explorer.sliders["a"].max >= 2.5
+    ref = run("HopfStep", params={"a": 2.5})
+    np.testing.assert_allclose(explorer.result["x"], ref["x"], rtol=1e-6)
+
+
+def test_slider_labels_carry_units():
+    e = ModelExplorer("JansenRitStep", duration=50.0)
+    assert e.wait(120)
+    assert e.sliders["E_inp"].description == "E_inp [Hz]"
+    assert e.sliders["a1"].description == "a1"
+    assert "[mV]" in e.controller.figures["trajectory"].yaxis.axis_label
+    e.close()
+
+
+def test_slider_storm_computes_a_few_not_a_hundred(explorer):
+    explorer.configure(duration=1000.0)
+    assert explorer.wait(60)
+    before = explorer.controller.computations
+    for a in np.linspace(0.1, 1.0, 100):
+        explorer.sliders["a"].value = float(a)
+    assert explorer.wait(60)
+    assert explorer.controller.computations - before <= 10
+    ref = run("HopfStep", duration=1000 * u.ms, params={"a": explorer.sliders["a"].value})
+    np.testing.assert_allclose(explorer.sources["trajectory"].data["x[0]"], mag(ref["x"])[:, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("spec", bw.catalog(), ids=lambda s: s.name)
+def test_model_switch_rebuilds_sliders_and_plots(explorer, spec):
+    explorer._model.value = spec.name
+    assert explorer.wait(180)
+    assert explorer.status.kind in ("done", "diverged"), explorer.status
+    assert list(explorer.sliders) == list(spec.params)
+    assert explorer.option_widgets["monitors"].options == spec.states
+    ref = run(spec.name, monitors=[spec.default_monitor, *spec.states[:2]])
+    col = f"{spec.default_monitor}[0]"
+    assert explorer.controller.lines == (col,)
+    np.testing.assert_allclose(explorer.sources["trajectory"].data[col],
+                               mag(ref[spec.default_monitor])[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_bad_typed_values_show_a_message_and_change_nothing(explorer):
+    duration = explorer.option_widgets["duration"]
+    duration.value = -5.0
+    assert "duration" in explorer._status.value and "bmw-error" in explorer._status.value
+    assert duration.value == 200.0
+    explorer.option_widgets["regions"].value = 0
+    assert "regions must be an integer &gt;= 1" in explorer._status.value
+    assert explorer.option_widgets["regions"].value == 4
+    with pytest.raises(ValueError, match="'w'"):
+        explorer.set(w="fast")
+    assert "&#x27;w&#x27;" in explorer._status.value
+    explorer.sliders["a"].value = 0.4
+    assert explorer.wait(60) and explorer.status.kind == "done"
+    np.testing.assert_allclose(explorer.result["x"], run("HopfStep", params={"a": 0.4})["x"], rtol=1e-6)
+
+
+def test_noise_ensemble_option_draws_a_band(explorer):
+    explorer.option_widgets["noise"].value = True
+    assert "noise_sigma" in explorer.sliders
+    explorer.option_widgets["batch_size"].value = 5
+    assert explorer.wait(120)
+    data = explorer.sources["trajectory"].data
+    assert {"x[0] lo", "x[0] hi"} <= set(data)
+    assert np.all(np.asarray(data["x[0] hi"]) >= np.asarray(data["x[0] lo"]))
+    assert explorer.result["x"].shape == (2000, 5, 1)
+
+
+def test_copy_as_code_shows_a_script_that_reproduces_the_result(explorer):
+    explorer.set(a=0.7)
+    assert explorer.wait(60)
+    explorer._code_button.click()
+    assert explorer._code_area.layout.display is None
+    assert explorer._code_area.value == explorer.code()
+    namespace = {}
+    exec(explorer.code(), namespace)
+    np.testing.assert_allclose(mag(namespace["result"]["x"]), mag(explorer.result["x"]), rtol=1e-5, atol=1e-6)
+
+
+def test_sweep_explorer_fills_the_curve_and_sends_picks_to_a_linked_explorer(explorer):
+    s = SweepExplorer("HopfStep", explorer=explorer, axes={"a": (-0.5, 1.5, 16)}, duration=100.0)
+    s._run.click()
+    assert s.wait(120)
+    assert "swept 16 points" in s._status.value and s._progress.value == 1.0
+    ref = bw.CachedSimulator("HopfStep").sweep({"a": np.linspace(-0.5, 1.5, 16)}, duration=100 * u.ms,
+                                               transient=25 * u.ms)
+    np.testing.assert_allclose(s.sources["sweep"].data["y"], ref.values, rtol=1e-5, atol=1e-7)
+    picked = s.pick(12)
+    assert explorer.wait(60)
+    assert explorer.controller.params["a"] == pytest.approx(picked["a"])
+    assert explorer.sliders["a"].value == pytest.approx(picked["a"])
+    s.close()
+
+
+def test_sweep_explorer_second_parameter_switches_to_the_heatmap():
+    s = SweepExplorer("HopfStep", duration=60.0)
+    s._axis[1][0].value = "w"
+    s._axis[1][3].value = 4
+    assert list(s.controller.options["axes"]) == ["a", "w"]
+    assert s.controller.figures["heatmap"].visible and not s.controller.figures["sweep"].visible
+    s.run()
+    assert s.wait(120)
+    assert len(s.sources["heatmap"].data["value"]) == 32 * 4
+    s._axis[1][0].value = "a"
+    assert "chosen twice" in s._status.value
+    assert list(s.controller.options["axes"]) == ["a", "w"]
+    s.close()
+
+
+def test_sweep_explorer_cancel_button_stops_the_sweep():
+    s = SweepExplorer("HopfStep", axes={"a": (-0.5, 1.5, 64)}, duration=2000.0, chunk_size=4)
+    started = threading.Event()
+    s.controller.on_status(lambda st: st.kind == "running" and st.progress > 0 and started.set())
+    s._run.click()
+    assert started.wait(120)
+    s._cancel.click()
+    assert s.wait(120)
+    assert s.status.kind == "cancelled" and "cancelled after" in s._status.value
+    assert s.result.cancelled and s.result.done < 64
+    s.close()

@@ -1,0 +1,77 @@
+"""A ModelExplorer in a real JupyterLab, driven by headless chromium."""
+
+import subprocess
+import sys
+
+import brainunit as u
+import nbformat
+import numpy as np
+import pytest
+from browser import free_port, wait_http
+
+import brainmass_widgets as bw
+
+TOKEN = "brainmass-widgets-test"
+TRAJECTORY = """() => {
+  const docs = (window.Bokeh && window.Bokeh.documents) || [];
+  for (const doc of docs) {
+    const src = doc.get_model_by_name("trajectory");
+    if (src && src.data["x[0]"] && src.data["x[0]"].length > 0) return Array.from(src.data["x[0]"]);
+  }
+  return null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        'from brainmass_widgets.ipywidgets import ModelExplorer\n'
+        'explorer = ModelExplorer("HopfStep")\n'
+        'explorer')]
+    nbformat.write(nb, root / "explorer.ipynb")
+    port = free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+           "--ip=127.0.0.1", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
+           f"--LabApp.user_settings_dir={root / 'settings'}", f"--LabApp.workspaces_dir={root / 'ws'}"]
+    log = open(root / "lab.log", "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", 90, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_explorer_draws_and_follows_a_slider_in_jupyterlab(lab, page):
+    page.set_default_timeout(120_000)
+    page.goto(f"{lab}/lab/tree/explorer.ipynb?token={TOKEN}")
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
+    first = page.wait_for_function(TRAJECTORY).json_value()
+    sim = bw.CachedSimulator("HopfStep")
+    expected = np.asarray(sim.run(200 * u.ms, params={"a": 0.25})["x"])[:, 0]
+    np.testing.assert_allclose(first, expected, rtol=1e-5, atol=1e-6)
+
+    handle = page.locator(".jp-OutputArea-output .widget-slider .noUi-handle").first
+    handle.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => {{ const d = ({TRAJECTORY})(); return d && d[150] !== {first[150]!r}; }}")
+    readout = page.locator(".jp-OutputArea-output .widget-slider .widget-readout").first
+    page.wait_for_function("el => el.textContent.trim() !== '0.2500'", arg=readout.element_handle())
+    a = float(readout.text_content())
+    assert a > 0.25
+    page.wait_for_timeout(1000)
+    moved = page.evaluate(TRAJECTORY)
+    expected = np.asarray(sim.run(200 * u.ms, params={"a": a})["x"])[:, 0]
+    np.testing.assert_allclose(moved, expected, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,235 @@
+"""The framework-neutral controller: sources equal the engine, latest wins, status, sweeps."""
+
+import threading
+
+import brainunit as u
+import numpy as np
+import pytest
+
+import brainmass_widgets as bw
+from brainmass_widgets._controller import ModelController, SweepController
+
+
+def mag(x):
+    return np.asarray(u.get_magnitude(x))
+
+
+def engine(name="HopfStep", duration=None, **kw):
+    spec = bw.model_spec(name)
+    return bw.CachedSimulator(name, in_size=kw.pop("in_size", 1), noise=kw.pop("noise", False)).run(
+        duration or spec.duration, **kw)
+
+
+class Kinds:
+    """Collects every status a controller reports."""
+
+    def __init__(self, controller):
+        self.seen = []
+        controller.on_status(self.seen.append)
+
+    @property
+    def kinds(self):
+        return [s.kind for s in self.seen]
+
+
+def test_sources_hold_the_engine_run_for_the_set_values():
+    c = ModelController("HopfStep", monitors=["x", "y"], in_size=3, regions=2)
+    assert c.wait(120)
+    c.set(a=0.6, w=0.4)
+    assert c.wait(60)
+    ref = engine(params={"a": 0.6, "w": 0.4}, monitors=["x", "y"], in_size=3)
+    data = c.sources["trajectory"].data
+    assert c.lines == ("x[0]", "x[1]", "y[0]", "y[1]")
+    np.testing.assert_allclose(data["t"], mag(ref["ts"] / u.ms))
+    for m in ("x", "y"):
+        for r in (0, 1):
+            np.testing.assert_allclose(data[f"{m}[{r}]"], mag(ref[m])[:, r], rtol=1e-6)
+    np.testing.assert_allclose(c.sources["phase"].data["u"], mag(ref["x"])[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(c.sources["phase"].data["v"], mag(ref["y"])[:, 0], rtol=1e-6)
+    assert c.status.kind == "done"
+    spectrum = c.sources["spectrum"].data
+    peak = spectrum["f"][np.argmax(spectrum["x[0]"])]
+    dominant = float(bw.METRICS["frequency"](mag(ref["x"])[:, 0], 1e-4))
+    assert peak == pytest.approx(dominant)
+
+
+def test_a_storm_of_changes_computes_only_the_last_and_a_few_between():
+    c = ModelController("HopfStep", duration=1000.0)
+    assert c.wait(120)
+    before = c.computations
+    values = np.linspace(0.1, 1.2, 100)
+    for a in values:
+        c.set(a=float(a))
+    assert c.wait(60)
+    assert c.computations - before <= 10
+    ref = engine(duration=1000 * u.ms, params={"a": float(values[-1])})
+    np.testing.assert_allclose(c.sources["trajectory"].data["x[0]"], mag(ref["x"])[:, 0], rtol=1e-6)
+    assert c.params["a"] == values[-1]
+
+
+def test_long_runs_stream_with_progress_and_equal_one_run():
+    c = ModelController("HopfStep", duration=300.0, stream_steps=1000, chunk_steps=700, autorun=False)
+    seen = Kinds(c)
+    lengths = []
+    c.sources["trajectory"].on_change("data", lambda attr, old, new: lengths.append(len(new["t"])))
+    c.run()
+    assert c.wait(120)
+    ref = engine(duration=300 * u.ms)
+    np.testing.assert_allclose(c.sources["trajectory"].data["x[0]"], mag(ref["x"])[:, 0], rtol=1e-6)
+    running = [s.progress for s in seen.seen if s.kind == "running"]
+    assert running == sorted(running) and 0 < running[1] < 1
+    assert seen.kinds[-1] == "done"
+    assert c.result["x"].shape == ref["x"].shape
+
+
+def test_streamed_plot_keeps_at_most_rollover_samples():
+    c = ModelController("HopfStep", duration=500.0, stream_steps=1000, chunk_steps=1000, rollover=1500)
+    assert c.wait(120)
+    data = c.sources["trajectory"].data
+    assert len(data["t"]) == 1500
+    ref = engine(duration=500 * u.ms)
+    np.testing.assert_allclose(data["x[0]"], mag(ref["x"])[-1500:, 0], rtol=1e-6)
+    assert c.result["x"].shape[0] == 5000
+
+
+def test_a_newer_request_stops_a_stream_and_its_chunks_are_never_drawn():
+    c = ModelController("HopfStep", duration=20000.0, stream_steps=1000, chunk_steps=500)
+    midway = threading.Event()
+    c.on_status(lambda s: s.kind == "running" and s.progress > 0.01 and midway.set())
+    assert midway.wait(120)
+    c.configure(duration=100.0, params={"a": 0.9})
+    assert c.wait(120)
+    ref = engine(duration=100 * u.ms, params={"a": 0.9})
+    np.testing.assert_allclose(c.sources["trajectory"].data["x[0]"], mag(ref["x"])[:, 0], rtol=1e-6)
+    assert c.status.kind == "done" and "1,000 steps" in c.status.message
+    assert c.result["x"].shape[0] == 1000
+
+
+def test_status_reports_compiling_then_done_and_divergence_with_its_step():
+    c = ModelController("HopfStep", duration=123.4, autorun=False)
+    seen = Kinds(c)
+    c.run()
+    assert c.wait(120)
+    assert seen.kinds[0] == "compiling" and seen.kinds[-1] == "done"
+    assert "1,234 steps" in seen.seen[-1].message
+    c2 = ModelController("LorenzStep", dt=0.1)
+    assert c2.wait(120)
+    assert c2.status.kind == "diverged"
+    assert c2.status.step == c2.result.diverged and c2.status.step > 0
+    assert "NaN/inf" in c2.status.message and "smaller dt" in c2.status.message
+
+
+def test_bad_values_name_themselves_and_leave_the_controller_working():
+    c = ModelController("HopfStep")
+    assert c.wait(120)
+    with pytest.raises(ValueError, match="'a'"):
+        c.set(a="fast")
+    assert c.status.kind == "error" and "'a'" in c.status.message
+    with pytest.raises(ValueError, match="unknown parameter 'noise_sigma'.*valid: a, w, beta"):
+        c.set(noise_sigma=0.1)
+    with pytest.raises(ValueError, match="duration"):
+        c.configure(duration=-5.0)
+    with pytest.raises(ValueError, match="unknown option 'colour'"):
+        c.configure(colour="red")
+    with pytest.raises(ValueError, match="phase must name two states"):
+        c.configure(phase=("x", "q"))
+    assert c.params["a"] == 0.25 and c.options["duration"] == 200 * u.ms
+    c.set(a=0.5)
+    assert c.wait(60) and c.status.kind == "done"
+    np.testing.assert_allclose(c.sources["trajectory"].data["x[0]"],
+                               mag(engine(params={"a": 0.5})["x"])[:, 0], rtol=1e-6)
+
+
+def test_noise_ensemble_draws_mean_and_std_band():
+    c = ModelController("HopfStep", noise=True, batch_size=6, params={"a": 0.1, "noise_sigma": 0.1},
+                        seed=4, duration=50.0)
+    assert c.wait(120)
+    ref = engine(duration=50 * u.ms, noise=True, batch_size=6, seed=4, monitors=["x", "y"],
+                 params={"a": 0.1, "noise_sigma": 0.1})
+    x = mag(ref["x"])[:, :, 0]
+    data = c.sources["trajectory"].data
+    np.testing.assert_allclose(data["x[0]"], x.mean(axis=1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(data["x[0] hi"] - data["x[0] lo"], 2 * x.std(axis=1), rtol=1e-4, atol=1e-7)
+    assert x.std(axis=1).max() > 0
+
+
+def test_code_reproduces_the_result():
+    c = ModelController("JansenRitStep", noise=True, in_size=2, monitors=["E", "M"], seed=9,
+                        params={"E_inp": 180.0, "noise_sigma": 5.0}, duration=80.0, transient=10.0)
+    assert c.wait(120)
+    namespace = {}
+    exec(c.code(), namespace)
+    for m in ("E", "M"):
+        np.testing.assert_allclose(mag(namespace["result"][m]), mag(c.result[m]), rtol=1e-4, atol=1e-4)
+
+
+def test_dispatch_applies_updates_where_the_front_end_says():
+    applied_on = []
+
+    def dispatch(fn):
+        applied_on.append(threading.current_thread().name)
+        fn()
+
+    c = ModelController("HopfStep", dispatch=dispatch)
+    assert c.wait(120)
+    assert "brainmass-widgets model" in applied_on
+    assert len(c.sources["trajectory"].data["x[0]"]) == 2000
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def test_sweep_fills_block_by_block_and_equals_the_engine():
+    c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 32)}, params={"w": 0.3}, duration=100.0,
+                        chunk_size=8)
+    filled = []
+    c.sources["sweep"].on_change("data", lambda attr, old, new: filled.append(
+        int(np.isfinite(np.asarray(new["y"], float)).sum())))
+    c.run()
+    assert c.wait(120) and c.status.kind == "done"
+    assert filled == [0, 8, 16, 24, 32]
+    ref = bw.CachedSimulator("HopfStep").sweep({"a": np.linspace(-0.5, 1.5, 32)}, duration=100 * u.ms,
+                                               params={"w": 0.3}, transient=25 * u.ms)
+    np.testing.assert_allclose(c.sources["sweep"].data["y"], ref.values, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(c.result.values, ref.values, rtol=1e-5, atol=1e-7)
+    assert np.all(c.result.lo <= c.result.hi)
+
+
+def test_sweep_can_be_cancelled_and_keeps_what_was_drawn():
+    c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 64)}, duration=2000.0, chunk_size=4)
+    started = threading.Event()
+    c.on_status(lambda s: s.kind == "running" and s.progress > 0 and started.set())
+    c.run()
+    assert started.wait(120)
+    c.cancel()
+    assert c.wait(120)
+    assert c.status.kind == "cancelled"
+    assert c.result.done < 64
+    y = np.asarray(c.sources["sweep"].data["y"], float)
+    assert 0 < np.isfinite(y).sum() < 64
+
+
+def test_heatmap_and_pick_send_grid_values():
+    c = SweepController("HopfStep", axes={"a": (0.0, 1.0, 5), "w": (0.1, 0.5, 3)}, duration=60.0)
+    picked = []
+    c.on_pick(picked.append)
+    c.run()
+    assert c.wait(120)
+    values = np.asarray(c.sources["heatmap"].data["value"])
+    np.testing.assert_allclose(values, c.result.values.reshape(-1), rtol=1e-6)
+    assert c.pick(7) == {"a": 0.5, "w": pytest.approx(0.3)}
+    assert picked[-1]["a"] == 0.5
+
+
+def test_sweep_settings_are_validated():
+    c = SweepController("HopfStep")
+    with pytest.raises(ValueError, match="unknown parameter 'q'.*a, w, beta"):
+        c.configure(axes={"q": (0, 1, 5)})
+    with pytest.raises(ValueError, match="points for 'a'"):
+        c.configure(axes={"a": (0, 1, 0)})
+    with pytest.raises(ValueError, match="low < high"):
+        c.configure(axes={"a": (1, 0, 5)})
+    with pytest.raises(ValueError, match="unknown metric 'loudness'"):
+        c.configure(metric="loudness")
+    assert c.status.kind == "error"
+    assert list(c.options["axes"]) == ["a"]
