@@ -138,7 +138,6 @@ class _Explorer(w.VBox):
     def close(self) -> None:
         """Stop computing and close the widgets."""
         self._controller.close()
-        self._plot.close()
         super().close()
 
 
