@@ -429,6 +429,7 @@ class ModelController(_Base):
         return state
 
     def _commit(self, state: dict[str, Any]) -> None:
+        first_commit = not self._state
         self._state = state
         n_regions = int(np.prod(np.atleast_1d(state["in_size"])))
         shown = range(min(state["regions"], n_regions))
@@ -452,7 +453,10 @@ class ModelController(_Base):
             self.figures["phase"].xaxis.axis_label = self._axis_label(p1, spec)
             self.figures["phase"].yaxis.axis_label = self._axis_label(p2, spec)
 
-        self._post(relabel)
+        if first_commit:
+            relabel()
+        else:
+            self._post(relabel)
         for cb in list(self._state_listeners):
             cb()
         if self.autorun:

@@ -1,9 +1,11 @@
-"""Command line: ``brainmass-widgets demo`` prints a parameter sweep computed by the engine."""
+"""Command line: ``brainmass-widgets serve`` starts the app; ``brainmass-widgets demo`` prints a sweep."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from pathlib import Path
 
 import brainunit as u
 import numpy as np
@@ -44,10 +46,82 @@ def demo(model: str = "HopfStep", points: int = 8) -> str:
     return "\n".join(lines)
 
 
+def enable_jax_cache(path: str | os.PathLike) -> Path:
+    """Keep compiled programs on disk so a restarted server skips compiling (even small ones).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Cache folder (created if missing).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import jax
+
+    folder = Path(path).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
+
+
+def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost", show: bool = False,
+          allow_origin: list[str] | None = None, jax_cache: str | None = None) -> None:
+    """Serve the app at ``http://<address>:<port>/`` until interrupted.
+
+    Parameters
+    ----------
+    model : str
+        The model shown first (a URL query ``?model=...`` overrides it per visitor).
+    port : int
+        TCP port (0 picks a free one).
+    address : str
+        Interface to bind; ``localhost`` unless ``allow_origin`` names who may connect from elsewhere.
+    show : bool
+        Open a browser tab.
+    allow_origin : list of str, optional
+        Extra websocket origins (``host:port``) allowed to open sessions.
+    jax_cache : str, optional
+        Folder of the persistent JAX compilation cache; ``None`` disables it.
+    """
+    import panel as pn
+
+    from ._catalog import model_spec
+    from .panel.app import TITLE, create_app, warm
+
+    model_spec(model)
+    if jax_cache:
+        enable_jax_cache(jax_cache)
+    warm(model)
+    origins = [f"localhost:{port}", f"127.0.0.1:{port}", *(allow_origin or [])]
+
+    def app():
+        return create_app(model)
+
+    server = pn.serve({"/": app}, port=port, address=address, show=show, start=False, title=TITLE,
+                      allow_websocket_origin=origins if port else None, print_url=False)
+    print(f"brainmass-widgets: serving {model} at http://{address}:{server.port}/", flush=True)
+    server.start()
+    server.io_loop.start()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``brainmass-widgets`` command."""
     parser = argparse.ArgumentParser(prog="brainmass-widgets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the app (Model and Sweep tabs) at http://localhost:5006/")
+    s.add_argument("--port", type=int, default=5006, help="port (default 5006; 0 picks a free one)")
+    s.add_argument("--address", default="localhost", help="interface to bind (default localhost)")
+    s.add_argument("--show", action="store_true", help="open a browser tab")
+    s.add_argument("--model", default="HopfStep", help="model shown first (default HopfStep)")
+    s.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST:PORT",
+                   help="also accept sessions from this origin (repeatable); needed beyond localhost")
+    s.add_argument("--jax-cache", default="~/.cache/brainmass-widgets/jax", metavar="DIR",
+                   help="persistent JAX compilation cache (default ~/.cache/brainmass-widgets/jax)")
+    s.add_argument("--no-jax-cache", action="store_true", help="compile afresh at every start")
     d = sub.add_parser("demo", help="print an amplitude-vs-a sweep of HopfStep and its timing")
     d.add_argument("--points", type=int, default=8, help="grid points (default 8)")
     args = parser.parse_args(argv)
@@ -55,6 +129,18 @@ def main(argv: list[str] | None = None) -> None:
         if args.points < 1:
             parser.error(f"--points must be >= 1, got {args.points}")
         print(demo(points=args.points))
+    elif args.command == "serve":
+        if not 0 <= args.port <= 65535:
+            parser.error(f"--port must be in 0 .. 65535, got {args.port}")
+        try:
+            from ._catalog import model_spec
+
+            model_spec(args.model)
+        except (KeyError, ValueError) as exc:
+            parser.error(str(exc))
+        serve(model=args.model, port=args.port, address=args.address, show=args.show,
+              allow_origin=args.allow_websocket_origin,
+              jax_cache=None if args.no_jax_cache else args.jax_cache)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,12 @@
+"""Explorers as Panel components (inline in a notebook after ``pn.extension()``, or served).
+
+>>> from brainmass_widgets.panel import ModelExplorer
+>>> ModelExplorer("HopfStep").servable()  # doctest: +SKIP
+
+The served app is :func:`create_app` (``brainmass-widgets serve``).
+"""
+
+from ._explorers import ModelExplorer, SweepExplorer
+from .app import create_app
+
+__all__ = ["ModelExplorer", "SweepExplorer", "create_app"]

@@ -1,0 +1,584 @@
+"""Panel explorers: typed ``param`` state and Panel widgets mapped onto the shared controllers."""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import brainunit as u
+import numpy as np
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from .._catalog import catalog, model_spec
+from .._controller import ModelController, Status, SweepController
+
+__all__ = ["ModelExplorer", "SweepExplorer"]
+
+_COLORS = {"error": "#b00020", "diverged": "#b35900", "cancelled": "#b35900", "done": "#1b5e20"}
+_NOTICE_STYLE = {"background": "#fff3cd", "color": "#664d03", "padding": "4px 10px", "border-radius": "4px"}
+_OPTIONS = ("duration", "dt", "transient", "in_size", "regions", "noise", "seed", "batch_size")
+
+
+class _Slider(pn.widgets.FloatSlider):
+    """A FloatSlider whose moves reach Python at once.
+
+    Panel holds every server-side widget change for ``Syncable._debounce`` (50 ms) to merge
+    bursts; the controller's latest-wins worker already absorbs drag storms, so this slider sets
+    that hold to 0 ms: changes arriving in the same event-loop tick are still merged.
+    """
+
+    _debounce = 0
+
+
+def _status_html(status: Status) -> str:
+    color = _COLORS.get(status.kind, "#555555")
+    return (f'<span class="bmw-status bmw-{status.kind}" style="color:{color}">'
+            f"{html.escape(status.message or status.kind)}</span>")
+
+
+def _ms(q: Any) -> float:
+    return float(q.to_decimal(u.ms))
+
+
+class _Panel(Viewer):
+    """Dispatch onto the session's document, status line, notices and "Copy as code"."""
+
+    _controller: Any
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        self._queue: list[Callable[[], None]] = []
+        self._queue_lock = threading.Lock()
+        self._drain_scheduled = False
+
+    def _setup(self) -> None:
+        doc = pn.state.curdoc
+        self._doc = doc if doc is not None and doc.session_context is not None else None
+        self._syncing = False
+        self._status = pn.pane.HTML(_status_html(Status()), sizing_mode="stretch_width",
+                                    css_classes=["bmw-status-line"])
+        self._notice = pn.pane.HTML("", visible=False, sizing_mode="stretch_width",
+                                    css_classes=["bmw-notice"], styles=_NOTICE_STYLE)
+        self._progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", height=10)
+        self._code = pn.widgets.CodeEditor(value="", language="python", readonly=True, height=260,
+                                           sizing_mode="stretch_width")
+        self._code_card = pn.Card(self._code, title="Copy as code", collapsed=True,
+                                  sizing_mode="stretch_width")
+        self._controller.on_status(self._on_status)
+        if self._doc is not None:
+            pn.state.on_session_destroyed(lambda _ctx: self._controller.close())
+
+    def _dispatch(self, fn: Callable[[], None]) -> None:
+        """Apply ``fn`` on the session's document (holding its lock); directly outside a server.
+
+        Updates go through one FIFO queue drained by a single next-tick callback: Bokeh starts
+        callbacks added before the session is up in no particular order, and a line reset must
+        never land after the data it precedes.
+        """
+        if self._doc is None:
+            fn()
+            return
+        with self._queue_lock:
+            self._queue.append(fn)
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
+        self._doc.add_next_tick_callback(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    self._drain_scheduled = False
+                    return
+                batch, self._queue = self._queue, []
+            for fn in batch:
+                fn()
+
+    def _on_status(self, status: Status) -> None:
+        self._status.object = _status_html(status)
+        self._progress.value = int(round(100 * status.progress))
+        if status.kind in ("done", "cancelled"):
+            self._code.value = self.code()
+
+    def notify(self, message: str) -> None:
+        """Show ``message`` in the notice bar (bad input, ignored URL values)."""
+        self._notice.object = html.escape(message)
+        self._notice.visible = bool(message)
+
+    def _guard(self, action: Callable[[], Any], revert: Callable[[], Any] | None = None) -> bool:
+        try:
+            action()
+        except ValueError as exc:
+            self.notify(str(exc))
+            if revert is not None:
+                self._syncing = True
+                try:
+                    revert()
+                finally:
+                    self._syncing = False
+            return False
+        self.notify("")
+        return True
+
+    @property
+    def controller(self) -> Any:
+        """The framework-neutral controller behind this explorer."""
+        return self._controller
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        """Bokeh ``ColumnDataSource`` objects by name (the same string is each source's ``name``)."""
+        return self._controller.sources
+
+    @property
+    def result(self) -> Any:
+        """The latest finished computation."""
+        return self._controller.result
+
+    @property
+    def status(self) -> Status:
+        """What the explorer is doing now."""
+        return self._controller.status
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Return when the current computation and its plot updates have finished."""
+        return self._controller.wait(timeout)
+
+    def code(self) -> str:
+        """A plain-brainmass script (no brainmass_widgets import) reproducing the current view."""
+        return self._controller.code()
+
+
+class ModelExplorer(_Panel):
+    """A catalogue model with a slider per parameter and live Bokeh plots, as a Panel component.
+
+    Parameters
+    ----------
+    model : str, default "HopfStep"
+        Catalogue name.
+    **options
+        Initial state, as for :class:`brainmass_widgets.ModelController` (``params``, ``in_size``,
+        ``dt``, ``duration``, ``transient``, ``monitors``, ``noise``, ``seed``, ``batch_size``,
+        ``regions``, ``phase``, ``init``, ...).
+    """
+
+    model = param.Selector(default="HopfStep", objects=[s.name for s in catalog()],
+                           doc="Catalogue model; switching resets its parameters to their defaults.")
+    values = param.Dict(default={}, doc="Parameter values of the model, in catalogue units.")
+    duration = param.Number(default=200.0, doc="Run length [ms].")
+    dt = param.Number(default=0.1, doc="Integration step [ms].")
+    transient = param.Number(default=0.0, doc="Leading time computed but not drawn [ms].")
+    in_size = param.Integer(default=1, doc="Number of regions simulated.")
+    regions = param.Integer(default=4, doc="Number of regions drawn.")
+    noise = param.Boolean(default=False, doc="Ornstein-Uhlenbeck noise on every state that takes it.")
+    seed = param.Integer(default=0, doc="Seed of the random initial states and noise.")
+    batch_size = param.Integer(default=0, doc="Noise ensemble size; 0 draws one run, n > 1 mean ± std.")
+
+    def __init__(self, model: str = "HopfStep", **options: Any):
+        super().__init__()
+        autorun = options.pop("autorun", True)
+        self._setup_controller(model, options)
+        self._setup()
+        c = self._controller
+        self._sliders: dict[str, _Slider] = {}
+        self._slider_box = pn.Column(sizing_mode="stretch_width")
+        self._option_widgets = {
+            "model": pn.widgets.Select(label="model", options=self.param.model.objects, value=c.spec.name,
+                                       css_classes=["bmw-model"]),
+            "duration": pn.widgets.FloatInput(label="duration [ms]", css_classes=["bmw-opt-duration"]),
+            "dt": pn.widgets.FloatInput(label="dt [ms]", css_classes=["bmw-opt-dt"]),
+            "transient": pn.widgets.FloatInput(label="transient [ms]", css_classes=["bmw-opt-transient"]),
+            "in_size": pn.widgets.IntInput(label="regions (in_size)", css_classes=["bmw-opt-in_size"]),
+            "regions": pn.widgets.IntInput(label="regions drawn", css_classes=["bmw-opt-regions"]),
+            "seed": pn.widgets.IntInput(label="seed", css_classes=["bmw-opt-seed"]),
+            "batch_size": pn.widgets.IntInput(label="ensemble size", css_classes=["bmw-opt-batch_size"]),
+            "noise": pn.widgets.Checkbox(label="noise (Ornstein-Uhlenbeck)", css_classes=["bmw-opt-noise"]),
+        }
+        for name, widget in self._option_widgets.items():
+            widget.param.watch(self._widget_handler(name), "value")
+        self.param.watch(self._on_param, ["model", *_OPTIONS])
+        self._pull_state()
+        c.on_state(self._on_state)
+        figs = c.figures
+        self._layout = pn.Row(
+            pn.Column(self._option_widgets["model"], self._slider_box,
+                      pn.Card(*[self._option_widgets[k] for k in _OPTIONS], title="Run options",
+                              collapsed=True, sizing_mode="stretch_width"),
+                      width=340),
+            pn.Column(self._notice, pn.pane.Bokeh(figs["trajectory"], sizing_mode="stretch_width"),
+                      pn.Row(pn.pane.Bokeh(figs["phase"], sizing_mode="stretch_width"),
+                             pn.pane.Bokeh(figs["spectrum"], sizing_mode="stretch_width"),
+                             sizing_mode="stretch_width"),
+                      self._progress, self._status, self._code_card, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
+        c.autorun = autorun
+        self._code.value = self.code()
+        if autorun:
+            c.run()
+
+    def _setup_controller(self, model: str, options: dict[str, Any]) -> None:
+        # The dispatch needs the session document, known before _setup builds the rest.
+        doc = pn.state.curdoc
+        served = doc is not None and doc.session_context is not None
+        self._doc = doc if served else None
+        self._controller = ModelController(model, autorun=False,
+                                           dispatch=self._dispatch if served else None, **options)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+    # ------------------------------------------------------------------ controller -> state
+
+    def _pull_state(self) -> None:
+        c = self._controller
+        opts = c.options
+        self._syncing = True
+        try:
+            self.param.update(
+                model=c.spec.name, values=dict(c.params), duration=_ms(opts["duration"]), dt=_ms(opts["dt"]),
+                transient=0.0 if opts["transient"] is None else _ms(opts["transient"]),
+                in_size=int(np.prod(np.atleast_1d(opts["in_size"]))), regions=int(opts["regions"]),
+                noise=bool(opts["noise"]), seed=int(opts["seed"]), batch_size=int(opts["batch_size"] or 0))
+            for name in ("model", *_OPTIONS):
+                self._option_widgets[name].value = getattr(self, name)
+            if set(self._sliders) != set(c.params):
+                self._build_sliders()
+            else:
+                for name, value in c.params.items():
+                    self._set_slider(self._sliders[name], value)
+        finally:
+            self._syncing = False
+
+    def _build_sliders(self) -> None:
+        specs = self._controller.simulator._model.params
+        self._sliders = {}
+        for name, value in self._controller.params.items():
+            p = specs[name]
+            s = _Slider(label=p.label, start=p.low, end=p.high, step=p.step, format="0.[0000]",
+                        css_classes=[f"bmw-param-{name}"],
+                        sizing_mode="stretch_width")
+            self._set_slider(s, value)
+            s.param.watch(self._slider_handler(name), "value")
+            self._sliders[name] = s
+        self._slider_box.objects = list(self._sliders.values())
+
+    @staticmethod
+    def _set_slider(slider: _Slider, value: Any) -> None:
+        v = float(np.mean(value))
+        slider.start = min(slider.start, v)
+        slider.end = max(slider.end, v)
+        slider.value = v
+
+    def _on_state(self) -> None:
+        self._pull_state()
+        self._code.value = self.code()
+
+    # ------------------------------------------------------------------ widgets / state -> controller
+
+    def _slider_handler(self, name: str) -> Callable:
+        def handler(event: param.parameterized.Event) -> None:
+            if self._syncing:
+                return
+            self._guard(lambda: self._controller.set(**{name: event.new}),
+                        lambda: self._set_slider(self._sliders[name], event.old))
+
+        return handler
+
+    def _widget_handler(self, name: str) -> Callable:
+        def handler(event: param.parameterized.Event) -> None:
+            if self._syncing:
+                return
+            self._apply_option(name, event.new)
+
+        return handler
+
+    def _on_param(self, *events: param.parameterized.Event) -> None:
+        if self._syncing:
+            return
+        for event in events:
+            self._apply_option(event.name, event.new)
+
+    def _apply_option(self, name: str, value: Any) -> None:
+        if name in ("transient", "batch_size"):
+            value = value or None
+        self._guard(lambda: self._controller.configure(**{name: value}), self._pull_state)
+
+    # ------------------------------------------------------------------ public
+
+    def set(self, **params: Any) -> None:
+        """Set parameter values (sliders follow) and recompute.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad parameter or value; the notice shows it and nothing changes.
+        """
+        try:
+            self._controller.set(**params)
+        except ValueError as exc:
+            self.notify(str(exc))
+            raise
+
+    def configure(self, **options: Any) -> None:
+        """Change run options or the model (see :meth:`ModelController.configure`)."""
+        try:
+            self._controller.configure(**options)
+        except ValueError as exc:
+            self.notify(str(exc))
+            raise
+
+    @property
+    def sliders(self) -> dict[str, pn.widgets.FloatSlider]:
+        """The parameter sliders by parameter name."""
+        return dict(self._sliders)
+
+    @property
+    def option_widgets(self) -> dict[str, pn.widgets.Widget]:
+        """The model selector and run-option inputs by name."""
+        return dict(self._option_widgets)
+
+    # ------------------------------------------------------------------ URL query
+
+    def query(self) -> dict[str, str]:
+        """The state as URL query values: the model, the run options, then every parameter."""
+        c = self._controller
+        q = {"model": c.spec.name}
+        for name in _OPTIONS:
+            value = getattr(self, name)
+            q[name] = str(int(value) if isinstance(value, bool) else value)
+        for name, value in c.params.items():
+            if np.ndim(value) == 0:
+                q[name] = np.format_float_positional(np.float32(value), trim="-")
+        return q
+
+    def apply_query(self, query: Mapping[str, str]) -> list[str]:
+        """Apply URL query values as if typed; return a notice for each ignored one.
+
+        Values are parsed as numbers or booleans only -- never evaluated. Unknown names and bad
+        values are skipped; the rest still apply.
+        """
+        ignored = []
+        if "model" in query:
+            if not self._guard(lambda: self._controller.configure(model=query["model"]), self._pull_state):
+                ignored.append(f"model={query['model']!r}: {self._notice.object}")
+        options, params = {}, {}
+        possible = set(self._controller.spec.params) | {"noise_sigma", "noise_tau"} | set(_OPTIONS)
+        for key, raw in query.items():
+            if key == "model":
+                continue
+            if key not in possible:
+                ignored.append(f"{key}: unknown name")
+                continue
+            try:
+                if key == "noise":
+                    if raw not in ("0", "1", "true", "false", "True", "False"):
+                        raise ValueError(raw)
+                    options[key] = raw in ("1", "true", "True")
+                elif key in ("in_size", "regions", "seed", "batch_size"):
+                    options[key] = int(raw)
+                elif key in _OPTIONS:
+                    options[key] = float(raw)
+                else:
+                    params[key] = float(raw)
+            except ValueError:
+                ignored.append(f"{key}={raw!r}: " + ("not 0 or 1" if key == "noise" else "not a number"))
+        for key, value in sorted(options.items(), key=lambda kv: kv[0] != "noise"):
+            if key in ("transient", "batch_size"):
+                value = value or None
+            if not self._guard(lambda k=key, v=value: self._controller.configure(**{k: v})):
+                ignored.append(f"{key}={query[key]!r}: {html.unescape(self._notice.object)}")
+        for key, value in params.items():
+            if key not in self._controller.params:
+                ignored.append(f"{key}: unknown name")
+                continue
+            if not self._guard(lambda k=key, v=value: self._controller.set(**{k: v})):
+                ignored.append(f"{key}={query[key]!r}: {html.unescape(self._notice.object)}")
+        if ignored:
+            self.notify("Ignored from the URL: " + "; ".join(ignored))
+        return ignored
+
+    def query_string(self) -> str:
+        """``"?model=...&..."`` for the current state."""
+        return "?" + urlencode(self.query())
+
+
+class SweepExplorer(_Panel):
+    """A metric over one or two parameters, filled block by block, with progress and Cancel.
+
+    Parameters
+    ----------
+    model : str, default "HopfStep"
+        Catalogue name.
+    explorer : ModelExplorer, optional
+        Tapping a point of the curve or a cell of the heatmap sends its values there.
+    **options
+        As for :class:`brainmass_widgets.SweepController`.
+    """
+
+    model = param.Selector(default="HopfStep", objects=[s.name for s in catalog()], doc="Catalogue model.")
+    parameter = param.String(default="", doc="First swept parameter.")
+    low = param.Number(default=0.0, doc="First parameter: from.")
+    high = param.Number(default=1.0, doc="First parameter: to.")
+    points = param.Integer(default=32, doc="First parameter: number of points.")
+    parameter2 = param.String(default="", doc="Second swept parameter ('' for a 1-D sweep).")
+    low2 = param.Number(default=0.0, doc="Second parameter: from.")
+    high2 = param.Number(default=1.0, doc="Second parameter: to.")
+    points2 = param.Integer(default=16, doc="Second parameter: number of points.")
+    metric = param.Selector(default="amplitude", objects=["amplitude", "minmax", "frequency", "mean", "std"],
+                            doc="Reduction of each run: amplitude, max (minmax), frequency, mean, std.")
+    duration = param.Number(default=200.0, doc="Run length per point [ms].")
+
+    def __init__(self, model: str = "HopfStep", *, explorer: ModelExplorer | None = None, **options: Any):
+        super().__init__()
+        doc = pn.state.curdoc
+        served = doc is not None and doc.session_context is not None
+        self._doc = doc if served else None
+        self._controller = SweepController(model, dispatch=self._dispatch if served else None, **options)
+        self._setup()
+        self._explorer = explorer
+        self._controller.on_pick(self._on_pick)
+        names = ["model", "parameter", "low", "high", "points", "parameter2", "low2", "high2", "points2",
+                 "metric", "duration"]
+        self._widgets = {
+            "model": pn.widgets.Select(label="model", options=self.param.model.objects),
+            "parameter": pn.widgets.Select(label="parameter"),
+            "low": pn.widgets.FloatInput(label="from"),
+            "high": pn.widgets.FloatInput(label="to"),
+            "points": pn.widgets.IntInput(label="points"),
+            "parameter2": pn.widgets.Select(label="second parameter"),
+            "low2": pn.widgets.FloatInput(label="from"),
+            "high2": pn.widgets.FloatInput(label="to"),
+            "points2": pn.widgets.IntInput(label="points"),
+            "metric": pn.widgets.Select(label="metric", options=self.param.metric.objects),
+            "duration": pn.widgets.FloatInput(label="duration [ms]"),
+        }
+        for name, widget in self._widgets.items():
+            widget.css_classes = [f"bmw-sweep-{name}"]
+        self._run = pn.widgets.Button(label="Run", color="primary", css_classes=["bmw-run"])
+        self._cancel = pn.widgets.Button(label="Cancel", css_classes=["bmw-cancel"])
+        self._run.on_click(lambda _e: self.run())
+        self._cancel.on_click(lambda _e: self.cancel())
+        self._pull()
+        for widget in self._widgets.values():
+            widget.param.watch(self._on_widget, "value")
+        self.param.watch(self._on_param, names)
+        figs = self._controller.figures
+        self._curve = pn.pane.Bokeh(figs["sweep"], sizing_mode="stretch_width")
+        self._heat = pn.pane.Bokeh(figs["heatmap"], sizing_mode="stretch_width")
+        self._show_plot()
+        self._layout = pn.Row(
+            pn.Column(*self._widgets.values(), pn.Row(self._run, self._cancel), width=340),
+            pn.Column(self._notice, self._curve, self._heat, self._progress, self._status, self._code_card,
+                      sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
+        self._code.value = self.code()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+    def _pull(self) -> None:
+        opts = self._controller.options
+        names = list(opts["axes"])
+        spec = model_spec(opts["model"])
+        first = opts["axes"][names[0]]
+        second = opts["axes"][names[1]] if len(names) > 1 else (0.0, 1.0, 16)
+        self._syncing = True
+        try:
+            self._widgets["parameter"].options = list(spec.params)
+            self._widgets["parameter2"].options = ["", *spec.params]
+            self.param.update(model=spec.name, parameter=names[0], low=first[0], high=first[1],
+                              points=first[2], parameter2=names[1] if len(names) > 1 else "",
+                              low2=second[0], high2=second[1], points2=second[2], metric=opts["metric"],
+                              duration=_ms(opts["duration"]))
+            for name, widget in self._widgets.items():
+                widget.value = getattr(self, name)
+        finally:
+            self._syncing = False
+
+    def _show_plot(self) -> None:
+        two = len(self._controller.options["axes"]) == 2
+        for pane, shown in ((self._curve, not two), (self._heat, two)):
+            pane.object.visible = shown
+            pane.visible = shown
+
+    def _axes(self, state: Mapping[str, Any]) -> dict[str, tuple]:
+        spec = model_spec(state["model"])
+        current = self._controller.options["axes"]
+        axes = {}
+        for name, lo, hi, n in ((state["parameter"], state["low"], state["high"], state["points"]),
+                                (state["parameter2"], state["low2"], state["high2"], state["points2"])):
+            if not name:
+                continue
+            if name in axes:
+                raise ValueError(f"choose two different parameters; {name!r} is chosen twice")
+            if name in current or name not in spec.params:
+                axes[name] = (lo, hi, n)
+            else:
+                p = spec.params[name]
+                axes[name] = (p.low, p.high, n)
+        return axes
+
+    def _apply(self, changes: Mapping[str, Any]) -> None:
+        state = {k: getattr(self, k) for k in ("model", "parameter", "low", "high", "points", "parameter2",
+                                               "low2", "high2", "points2", "metric", "duration")}
+        state.update(changes)
+
+        def action() -> None:
+            if state["model"] != self._controller.options["model"]:
+                self._controller.configure(model=state["model"])
+                return
+            try:
+                axes = self._axes(state)
+            except ValueError as exc:
+                raise self._controller._fail(exc) from exc
+            self._controller.configure(axes=axes, metric=state["metric"], duration=state["duration"])
+
+        self._guard(action)
+        self._pull()
+        self._show_plot()
+        self._code.value = self.code()
+
+    def _on_widget(self, event: param.parameterized.Event) -> None:
+        if self._syncing:
+            return
+        name = next(k for k, w in self._widgets.items() if w is event.obj)
+        self._apply({name: event.new})
+
+    def _on_param(self, *events: param.parameterized.Event) -> None:
+        if self._syncing:
+            return
+        self._apply({e.name: e.new for e in events})
+
+    def _on_pick(self, values: dict[str, float]) -> None:
+        if self._explorer is None:
+            return
+        target = self._explorer
+        model = self._controller.options["model"]
+        if target.controller.spec.name != model:
+            target.configure(model=model, params={**self._controller.options["params"], **values})
+        else:
+            target.set(**values)
+
+    # ------------------------------------------------------------------ public
+
+    def set(self, **params: Any) -> None:
+        """Set the values of parameters that are not swept."""
+        self._controller.configure(params={**self._controller.options["params"], **params})
+
+    def run(self) -> None:
+        """Start the sweep; the plot fills block by block."""
+        self._controller.run()
+
+    def cancel(self) -> None:
+        """Stop the running sweep after its current block."""
+        self._controller.cancel()
+
+    def pick(self, index: int) -> dict[str, float]:
+        """Select grid point ``index`` as a tap would (a linked explorer follows)."""
+        return self._controller.pick(index)

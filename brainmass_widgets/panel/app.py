@@ -1,0 +1,87 @@
+"""The served app: Model and Sweep tabs, the backend in the header, state mirrored in the URL.
+
+Served by ``brainmass-widgets serve`` at ``/``, or by ``panel serve`` on this file (hence the
+absolute imports: panel runs it as a script).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import panel as pn
+
+from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
+
+__all__ = ["create_app", "backend_label"]
+
+TITLE = "brainmass-widgets"
+
+
+def backend_label() -> str:
+    """The JAX backend and device the app computes on, e.g. ``"cpu: TFRT_CPU_0"``."""
+    device = jax.devices()[0]
+    return f"{jax.default_backend()}: {getattr(device, 'device_kind', device)}"
+
+
+def _query() -> dict[str, str]:
+    """The page's query values as strings (never evaluated)."""
+    args = pn.state.session_args or {}
+    out = {}
+    for key, values in args.items():
+        if values:
+            raw = values[-1]
+            out[key] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return out
+
+
+def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
+    """Build one session's app.
+
+    Parameters
+    ----------
+    model : str
+        The model shown when the URL names none.
+
+    Returns
+    -------
+    panel.template.BootstrapTemplate
+        Tabs "Model" and "Sweep"; the Model tab's state follows the URL query and the URL follows
+        it back, so a link reproduces the view. Tapping a sweep point loads it in the Model tab.
+    """
+    pn.extension("codeeditor")
+    query = _query()
+    explorer = ModelExplorer(model, autorun=False)
+    if query:
+        explorer.apply_query(query)
+    sweep = SweepExplorer(explorer.controller.spec.name, explorer=explorer, chunk_size=16)
+    location = pn.state.location
+
+    def follow_url() -> None:
+        if location is not None:
+            location.search = explorer.query_string()
+
+    explorer.controller.on_state(follow_url)
+    pn.state.onload(follow_url)
+    explorer.controller.autorun = True
+    explorer.controller.run()
+    header = pn.pane.HTML(f'<span class="bmw-backend">JAX backend {backend_label()}</span>',
+                          styles={"color": "white"})
+    tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep), dynamic=False, sizing_mode="stretch_width")
+    template = pn.template.BootstrapTemplate(title=TITLE, header=[header], main=[tabs])
+    template.explorers = {"model": explorer, "sweep": sweep}
+    return template
+
+
+def warm(model: str = "HopfStep") -> None:
+    """Compile the first view's programs before the first visitor arrives."""
+    from brainmass_widgets._controller import ModelController
+
+    c = ModelController(model)
+    c.wait(600)
+    c.close()
+
+
+if __name__.startswith("bokeh_app"):
+    app: Any = create_app()
+    app.servable()

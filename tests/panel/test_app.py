@@ -1,0 +1,199 @@
+"""The served app in headless chromium: plots follow sliders, the URL, sessions, sweeps, notices."""
+
+import subprocess
+import sys
+from urllib.parse import parse_qs
+
+import brainunit as u
+import numpy as np
+import pytest
+from browser import free_port, wait_http
+
+import brainmass_widgets as bw
+
+SOURCE = """name => {
+  for (const doc of (window.Bokeh && window.Bokeh.documents) || []) {
+    const src = doc.get_model_by_name(name);
+    if (src) return src;
+  }
+  return null;
+}"""
+
+
+def column(page, name, col):
+    """A column of the named source in the page's Bokeh document (None until it has data)."""
+    return page.evaluate(f"""([name, col]) => {{
+      const src = ({SOURCE})(name);
+      return src && src.data[col] && src.data[col].length ? Array.from(src.data[col]) : null;
+    }}""", [name, col])
+
+
+def wait_column(page, name, col, differs_from=None, timeout=60_000):
+    page.wait_for_function(f"""([name, col, old]) => {{
+      const src = ({SOURCE})(name);
+      if (!src || !src.data[col] || !src.data[col].length) return false;
+      return old === null || src.data[col][150] !== old;
+    }}""", arg=[name, col, None if differs_from is None else differs_from[150]], timeout=timeout)
+    return column(page, name, col)
+
+
+def text(locator):
+    """Text of a Panel pane, which renders inside its element's shadow root."""
+    return locator.evaluate("""el => Array.from((el.shadowRoot || el).children)
+        .filter(c => c.tagName !== "STYLE" && c.tagName !== "LINK").map(c => c.textContent).join("")""")
+
+
+def query(page):
+    return {k: v[-1] for k, v in parse_qs(page.evaluate("window.location.search").lstrip("?")).items()}
+
+
+def engine(name="HopfStep", **params):
+    spec = bw.model_spec(name)
+    duration = params.pop("duration", None)
+    duration = spec.duration if duration is None else duration * u.ms
+    res = bw.CachedSimulator(name).run(duration, params=params)
+    return np.asarray(u.get_magnitude(res[spec.default_monitor]))[:, 0]
+
+
+def press(page, css, key, times=1):
+    handle = page.locator(f"{css} .noUi-handle").first
+    handle.focus()
+    for _ in range(times):
+        page.keyboard.press(key)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port),
+                             "--no-jax-cache"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://localhost:{port}/", 180, proc)
+        yield f"http://localhost:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        text = log_path.read_text()
+        assert "Traceback" not in text, text[-4000:]
+
+
+def test_slider_keys_move_the_trajectory_to_the_engine_values(app_url, page):
+    page.goto(app_url)
+    first = wait_column(page, "trajectory", "x[0]")
+    np.testing.assert_allclose(first, engine(), rtol=1e-5, atol=1e-6)
+    assert "cpu" in page.locator(".bmw-backend").first.text_content()
+    press(page, ".bmw-param-a", "ArrowRight", 3)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('a') === '0.28'")
+    moved = wait_column(page, "trajectory", "x[0]", differs_from=first)
+    page.wait_for_timeout(300)
+    moved = column(page, "trajectory", "x[0]")
+    np.testing.assert_allclose(moved, engine(a=0.28), rtol=1e-5, atol=1e-6)
+    assert query(page)["model"] == "HopfStep"
+
+
+def test_query_string_sets_the_first_view(app_url, page):
+    page.goto(app_url + "?model=JansenRitStep&E_inp=180&duration=100")
+    data = wait_column(page, "trajectory", "E[0]")
+    ref = engine("JansenRitStep", E_inp=180.0, duration=100.0)
+    np.testing.assert_allclose(data, ref, rtol=1e-4, atol=1e-4)
+    assert page.locator(".bmw-param-E_inp").count() == 1
+    assert not page.locator(".bmw-notice").first.is_visible()
+    q = query(page)
+    assert q["model"] == "JansenRitStep" and q["E_inp"] == "180" and q["duration"] == "100.0"
+
+
+def test_bad_url_values_are_ignored_with_a_notice(app_url, page):
+    page.goto(app_url + "?a=abc&zz=1&duration=-5&w=0.5&__import__=os")
+    data = wait_column(page, "trajectory", "x[0]")
+    np.testing.assert_allclose(data, engine(w=0.5), rtol=1e-5, atol=1e-6)
+    notice = page.locator(".bmw-notice").first
+    notice.wait_for(state="visible")
+    message = text(notice)
+    assert "Ignored from the URL" in message
+    for part in ("a='abc'", "zz: unknown name", "duration='-5'", "__import__: unknown name"):
+        assert part in message, message
+
+
+def test_two_sessions_are_isolated(app_url, browser):
+    one, two = browser.new_context(), browser.new_context()
+    p1, p2 = one.new_page(), two.new_page()
+    p1.goto(app_url)
+    p2.goto(app_url)
+    base1 = wait_column(p1, "trajectory", "x[0]")
+    base2 = wait_column(p2, "trajectory", "x[0]")
+    press(p1, ".bmw-param-a", "ArrowRight", 5)
+    press(p2, ".bmw-param-w", "ArrowLeft", 5)
+    p1.wait_for_function("() => new URLSearchParams(location.search).get('a') === '0.3'")
+    p2.wait_for_function("() => new URLSearchParams(location.search).get('w') === '0.15'")
+    wait_column(p1, "trajectory", "x[0]", differs_from=base1)
+    wait_column(p2, "trajectory", "x[0]", differs_from=base2)
+    p1.wait_for_timeout(500)
+    np.testing.assert_allclose(column(p1, "trajectory", "x[0]"), engine(a=0.3), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(column(p2, "trajectory", "x[0]"), engine(w=0.15), rtol=1e-5, atol=1e-6)
+    assert query(p1)["w"] == "0.2" and query(p2)["a"] == "0.25"
+    one.close()
+    two.close()
+
+
+def _open_sweep(page, app_url):
+    page.goto(app_url)
+    wait_column(page, "trajectory", "x[0]")
+    page.locator(".bk-tab", has_text="Sweep").click()
+    page.evaluate(f"""() => {{
+      const src = ({SOURCE})("sweep");
+      window.__fills = [];
+      src.properties.data.change.connect(() => window.__fills.push(
+        Array.from(src.data.y).filter(v => v !== null && !Number.isNaN(v)).length));
+    }}""")
+
+
+def test_sweep_fills_progressively_and_equals_the_engine(app_url, page):
+    _open_sweep(page, app_url)
+    page.locator(".bmw-run button").click()
+    page.locator(".bmw-status", has_text="swept 32 points").wait_for()
+    fills = page.evaluate("window.__fills")
+    assert fills[-1] == 32 and 16 in fills, fills
+    y = column(page, "sweep", "y")
+    spec = bw.model_spec("HopfStep")
+    grid = {"a": np.linspace(spec.params["a"].low, spec.params["a"].high, 32)}
+    ref = bw.CachedSimulator("HopfStep").sweep(grid, duration=spec.duration, transient=spec.duration / 4)
+    np.testing.assert_allclose(y, ref.values, rtol=1e-4, atol=1e-6)
+
+
+def test_sweep_can_be_cancelled_from_the_page(app_url, page):
+    _open_sweep(page, app_url)
+    for name, value in (("points", "512"), ("duration", "5000")):
+        box = page.locator(f".bmw-sweep-{name} input")
+        box.fill(value)
+        box.press("Enter")
+    page.locator(".bmw-sweep-duration input").blur()
+    page.wait_for_timeout(500)
+    page.locator(".bmw-run button").click()
+    page.wait_for_function("() => window.__fills.some(n => n > 0)")
+    page.locator(".bmw-cancel button").click()
+    page.locator(".bmw-status", has_text="cancelled after").wait_for()
+    filled = page.evaluate("window.__fills")[-1]
+    assert 0 < filled < 512
+
+
+def test_bad_typed_value_shows_a_notice_and_the_app_keeps_working(app_url, page):
+    page.goto(app_url)
+    first = wait_column(page, "trajectory", "x[0]")
+    page.get_by_text("Run options").click()
+    box = page.locator(".bmw-opt-duration input")
+    box.fill("-5")
+    box.press("Enter")
+    notice = page.locator(".bmw-notice").first
+    notice.wait_for(state="visible")
+    assert "duration" in text(notice)
+    assert box.input_value() == "200"
+    press(page, ".bmw-param-a", "ArrowRight", 1)
+    wait_column(page, "trajectory", "x[0]", differs_from=first)
+    page.wait_for_timeout(300)
+    np.testing.assert_allclose(column(page, "trajectory", "x[0]"), engine(a=0.26), rtol=1e-5, atol=1e-6)

@@ -1,0 +1,112 @@
+"""Panel explorers outside a server: typed state, sources equal the engine, URL query parsing."""
+
+import subprocess
+import sys
+
+import brainunit as u
+import numpy as np
+import pytest
+from browser import free_port, wait_http
+
+import brainmass_widgets as bw
+from brainmass_widgets.cli import main
+from brainmass_widgets.panel import ModelExplorer, SweepExplorer, create_app
+
+
+def mag(x):
+    return np.asarray(u.get_magnitude(x))
+
+
+@pytest.fixture
+def explorer():
+    e = ModelExplorer("HopfStep")
+    assert e.wait(120)
+    return e
+
+
+def test_state_is_typed_param_parameters_with_docs():
+    for name in ("model", "values", "duration", "dt", "transient", "in_size", "regions", "noise", "seed",
+                 "batch_size"):
+        p = ModelExplorer.param[name]
+        assert p.doc, name
+    assert ModelExplorer.param["model"].objects == [s.name for s in bw.catalog()]
+
+
+def test_sliders_and_params_drive_the_controller(explorer):
+    explorer.sliders["a"].value = 0.7
+    assert explorer.wait(60)
+    ref = bw.CachedSimulator("HopfStep").run(200 * u.ms, params={"a": 0.7})
+    np.testing.assert_allclose(explorer.sources["trajectory"].data["x[0]"], mag(ref["x"])[:, 0], rtol=1e-6)
+    assert explorer.values["a"] == 0.7
+    explorer.duration = 50.0
+    assert explorer.wait(60)
+    assert len(explorer.sources["trajectory"].data["t"]) == 500
+    explorer.model = "VanDerPolStep"
+    assert explorer.wait(120)
+    assert list(explorer.sliders) == ["mu"] and explorer.duration == 100.0
+
+
+def test_bad_values_notify_and_revert(explorer):
+    explorer.option_widgets["duration"].value = -1.0
+    assert explorer._notice.visible and "duration" in explorer._notice.object
+    assert explorer.duration == 200.0 and explorer.option_widgets["duration"].value == 200.0
+    with pytest.raises(ValueError, match="'a'"):
+        explorer.set(a=float("nan"))
+    explorer.set(a=0.3)
+    assert explorer.wait(60) and explorer.status.kind == "done"
+
+
+def test_query_round_trip_and_ignored_values(explorer):
+    explorer.set(a=0.61)
+    explorer.configure(seed=3, noise=True)
+    q = explorer.query()
+    assert q["a"] == "0.61" and q["seed"] == "3" and q["noise"] == "1"
+    other = ModelExplorer("HopfStep", autorun=False)
+    assert other.apply_query(q) == []
+    assert other.controller.params == explorer.controller.params
+    assert other.controller.options["seed"] == 3 and other.controller.options["noise"]
+    ignored = other.apply_query({"model": "Nope", "a": "1e999", "beta": "__import__('os')", "x": "1"})
+    assert any("model='Nope'" in s for s in ignored)
+    assert any(s.startswith("a=") for s in ignored)
+    assert any(s.startswith("beta=") and "not a number" in s for s in ignored)
+    assert "x: unknown name" in ignored
+    assert other.controller.spec.name == "HopfStep"
+
+
+def test_sweep_explorer_and_pick_to_model(explorer):
+    s = SweepExplorer("HopfStep", explorer=explorer, axes={"a": (0.0, 1.0, 8)}, duration=60.0)
+    s.run()
+    assert s.wait(120) and s.status.kind == "done"
+    assert np.isfinite(np.asarray(s.sources["sweep"].data["y"], float)).all()
+    s.pick(6)
+    assert explorer.wait(60)
+    assert explorer.controller.params["a"] == pytest.approx(6 / 7)
+    s.parameter2 = "w"
+    assert list(s.controller.options["axes"]) == ["a", "w"] and s._heat.visible
+
+
+def test_create_app_has_model_and_sweep_tabs():
+    app = create_app()
+    assert set(app.explorers) == {"model", "sweep"}
+    assert app.explorers["model"].wait(120)
+
+
+def test_serve_rejects_an_unknown_model(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--model", "Nope"])
+    assert "unknown model 'Nope'" in capsys.readouterr().err
+
+
+def test_panel_serve_on_the_app_module_works():
+    port = free_port()
+    import brainmass_widgets.panel.app as app_module
+
+    proc = subprocess.Popen([sys.executable, "-m", "panel", "serve", app_module.__file__, "--port", str(port),
+                             "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/app", 120, proc)
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0].decode()
+    assert "Traceback" not in out, out
