@@ -235,8 +235,20 @@ def _mag(x: Any) -> np.ndarray:
 
 
 def _col(x: np.ndarray) -> np.ndarray:
-    """A plot column: contiguous float64 (BokehJS in jupyter_bokeh drops float32 patches)."""
-    return np.ascontiguousarray(x, dtype=np.float64)
+    """A plot column: contiguous float32 (the engine's precision; half the bytes of float64)."""
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _replace(source: Any, data: dict[str, np.ndarray]) -> None:
+    """Give ``source`` new columns, sending only those that changed when the time axis is the
+    same (a parameter change re-sends the traces, not ``t``)."""
+    old = source.data
+    same_t = ("t" in data and set(old) == set(data) and len(old["t"]) == len(data["t"])
+              and np.array_equal(np.asarray(old["t"]), data["t"]))
+    if same_t:
+        source.data.update({k: v for k, v in data.items() if k != "t"})
+    else:
+        source.data = data
 
 
 def _quantity(value: Any, unit: Any, what: str) -> Any:
@@ -536,7 +548,7 @@ class ModelController(_Base):
                     res = sim.run(state["duration"], **kwargs)
                 if token.superseded:
                     return
-                self._post(lambda: self._draw(state, res, replace=True), token)
+                self._post_draw(state, res, True, token)
             else:
                 self._set_status(Status("running", f"running {n_total:,} steps", 0.0, 0.0), token)
                 stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, **kwargs)
@@ -549,7 +561,7 @@ class ModelController(_Base):
                         break
                     pieces.append(piece)
                     if len(piece["ts"]):
-                        self._post(lambda p=piece, f=first: self._draw(state, p, replace=f), token)
+                        self._post_draw(state, piece, first, token)
                         first = False
                     self._set_status(Status("running", f"running: {piece.done:,} of {n_total:,} steps",
                                             piece.done / piece.total, time.perf_counter() - t0), token)
@@ -573,7 +585,7 @@ class ModelController(_Base):
 
     def _columns(self, state: Mapping[str, Any], res: Mapping[str, Any]) -> tuple[dict, dict]:
         batched = bool(state["batch_size"])
-        data = {"t": _col(_mag(res["ts"] / u.ms))}
+        data = {"t": np.ascontiguousarray(_mag(res["ts"] / u.ms), dtype=np.float64)}
         shown = {}
         for m in state["monitors"]:
             arr = _regions(_mag(res[m]), batched)
@@ -594,17 +606,19 @@ class ModelController(_Base):
             phase[col] = _col(arr.mean(axis=1)[:, 0] if batched else arr[:, 0])
         return data, phase
 
-    def _draw(self, state: Mapping[str, Any], res: Mapping[str, Any], replace: bool) -> None:
+    def _post_draw(self, state: Mapping[str, Any], res: Mapping[str, Any], replace: bool,
+                   token: _Token) -> None:
+        """Post the trajectory, then the phase portrait, as separate updates, so a front end that
+        applies one per event-loop tick sends the trajectory before serialising the phase."""
         data, phase = self._columns(state, res)
-        traj, ph = self.sources["trajectory"], self.sources["phase"]
-        if replace:
-            traj.data = data
-            ph.data = phase
-        else:
-            n_total = state["sim"]._timing(state["duration"], state["transient"], state["sample_every"])
-            keep = self.rollover or min(200_000, (n_total[0] - n_total[1]) // n_total[2])
-            traj.stream(data, rollover=keep)
-            ph.stream(phase, rollover=keep)
+        n_total, n_tr, k = state["sim"]._timing(state["duration"], state["transient"], state["sample_every"])
+        keep = self.rollover or min(200_000, (n_total - n_tr) // k)
+        for name, columns in (("trajectory", data), ("phase", phase)):
+            source = self.sources[name]
+            if replace:
+                self._post(lambda src=source, cols=columns: _replace(src, cols), token)
+            else:
+                self._post(lambda src=source, cols=columns: src.stream(cols, rollover=keep), token)
 
     def _draw_spectrum(self, state: Mapping[str, Any], res: Mapping[str, Any]) -> None:
         batched = bool(state["batch_size"])
@@ -618,7 +632,7 @@ class ModelController(_Base):
             if name.startswith(first + "["):
                 f, p = _spectrum(arr[:, int(name[len(first) + 1:-1])], sample_s)
                 data["f"] = f
-                data[name] = p
+                data[name] = _col(p)
         if data:
             self.sources["spectrum"].data = data
 

@@ -89,8 +89,7 @@ def trajectory_figure(unit_label: str = "") -> tuple:
         The source is named ``"trajectory"``; its ``"t"`` column is in ms.
     """
     source = _source("trajectory", ["t"])
-    fig = figure(title="Trajectory", x_axis_label="t [ms]", y_axis_label=unit_label, tools=_TOOLS,
-                 output_backend="webgl", **_SIZE)
+    fig = figure(title="Trajectory", x_axis_label="t [ms]", y_axis_label=unit_label, tools=_TOOLS, **_SIZE)
     return fig, source
 
 
@@ -103,7 +102,7 @@ def phase_figure() -> tuple:
         The source is named ``"phase"``.
     """
     source = _source("phase", ["u", "v"])
-    fig = figure(title="Phase portrait", tools=_TOOLS, output_backend="webgl", **_SIZE)
+    fig = figure(title="Phase portrait", tools=_TOOLS, **_SIZE)
     fig.line(x="u", y="v", source=source, line_color=Category10_10[0], line_width=1.5)
     return fig, source
 

@@ -69,6 +69,7 @@ class _Panel(Viewer):
                                            sizing_mode="stretch_width")
         self._code_card = pn.Card(self._code, title="Copy as code", collapsed=True,
                                   sizing_mode="stretch_width")
+        self._code_card.param.watch(lambda _e: self._refresh_code(), "collapsed")
         self._controller.on_status(self._on_status)
         if self._doc is not None:
             pn.state.on_session_destroyed(lambda _ctx: self._controller.close())
@@ -91,19 +92,28 @@ class _Panel(Viewer):
         self._doc.add_next_tick_callback(self._drain)
 
     def _drain(self) -> None:
-        while True:
+        """Apply the oldest queued update; come back next tick for the rest, so the event loop
+        sends each update's message before the next one is prepared."""
+        with self._queue_lock:
+            fn = self._queue.pop(0)
+        try:
+            fn()
+        finally:
             with self._queue_lock:
-                if not self._queue:
-                    self._drain_scheduled = False
-                    return
-                batch, self._queue = self._queue, []
-            for fn in batch:
-                fn()
+                more = bool(self._queue)
+                self._drain_scheduled = more
+            if more:
+                self._doc.add_next_tick_callback(self._drain)
 
     def _on_status(self, status: Status) -> None:
         self._status.object = _status_html(status)
         self._progress.value = int(round(100 * status.progress))
         if status.kind in ("done", "cancelled"):
+            self._refresh_code()
+
+    def _refresh_code(self) -> None:
+        """Regenerate the script only while its card is open (the editor is costly to redraw)."""
+        if not self._code_card.collapsed:
             self._code.value = self.code()
 
     def notify(self, message: str) -> None:
@@ -218,7 +228,6 @@ class ModelExplorer(_Panel):
                       self._progress, self._status, self._code_card, sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
         c.autorun = autorun
-        self._code.value = self.code()
         if autorun:
             c.run()
 
@@ -238,6 +247,7 @@ class ModelExplorer(_Panel):
     def _pull_state(self) -> None:
         c = self._controller
         opts = c.options
+        self._last_options = opts
         self._syncing = True
         try:
             self.param.update(
@@ -276,8 +286,19 @@ class ModelExplorer(_Panel):
         slider.value = v
 
     def _on_state(self) -> None:
-        self._pull_state()
-        self._code.value = self.code()
+        c = self._controller
+        if c.options == self._last_options and set(self._sliders) == set(c.params):
+            self._syncing = True
+            try:
+                self.values = dict(c.params)
+                for name, value in c.params.items():
+                    if self._sliders[name].value != float(np.mean(value)):
+                        self._set_slider(self._sliders[name], value)
+            finally:
+                self._syncing = False
+        else:
+            self._pull_state()
+        self._refresh_code()
 
     # ------------------------------------------------------------------ widgets / state -> controller
 
@@ -477,7 +498,6 @@ class SweepExplorer(_Panel):
             pn.Column(self._notice, self._curve, self._heat, self._progress, self._status, self._code_card,
                       sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
-        self._code.value = self.code()
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
@@ -542,7 +562,7 @@ class SweepExplorer(_Panel):
         self._guard(action)
         self._pull()
         self._show_plot()
-        self._code.value = self.code()
+        self._refresh_code()
 
     def _on_widget(self, event: param.parameterized.Event) -> None:
         if self._syncing:

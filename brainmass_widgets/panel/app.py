@@ -67,7 +67,7 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
     explorer.controller.run()
     header = pn.pane.HTML(f'<span class="bmw-backend">JAX backend {backend_label()}</span>',
                           styles={"color": "white"})
-    tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep), dynamic=False, sizing_mode="stretch_width")
+    tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep), dynamic=True, sizing_mode="stretch_width")
     template = pn.template.BootstrapTemplate(title=TITLE, header=[header], main=[tabs])
     template.explorers = {"model": explorer, "sweep": sweep}
     return template

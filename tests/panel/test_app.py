@@ -145,6 +145,7 @@ def _open_sweep(page, app_url):
     page.goto(app_url)
     wait_column(page, "trajectory", "x[0]")
     page.locator(".bk-tab", has_text="Sweep").click()
+    page.wait_for_function(f"() => ({SOURCE})('sweep') !== null")
     page.evaluate(f"""() => {{
       const src = ({SOURCE})("sweep");
       window.__fills = [];
