@@ -65,8 +65,7 @@ class _Panel(Viewer):
         self._notice = pn.pane.HTML("", visible=False, sizing_mode="stretch_width",
                                     css_classes=["bmw-notice"], styles=_NOTICE_STYLE)
         self._progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", height=10)
-        self._code = pn.widgets.CodeEditor(value="", language="python", readonly=True, height=260,
-                                           sizing_mode="stretch_width")
+        self._code = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["bmw-code"])
         self._code_card = pn.Card(self._code, title="Copy as code", collapsed=True,
                                   sizing_mode="stretch_width")
         self._code_card.param.watch(lambda _e: self._refresh_code(), "collapsed")
@@ -112,9 +111,9 @@ class _Panel(Viewer):
             self._refresh_code()
 
     def _refresh_code(self) -> None:
-        """Regenerate the script only while its card is open (the editor is costly to redraw)."""
+        """Regenerate the script only while its card is open."""
         if not self._code_card.collapsed:
-            self._code.value = self.code()
+            self._code.object = f"<pre>{html.escape(self.code())}</pre>"
 
     def notify(self, message: str) -> None:
         """Show ``message`` in the notice bar (bad input, ignored URL values)."""

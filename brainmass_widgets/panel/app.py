@@ -45,11 +45,11 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
 
     Returns
     -------
-    panel.template.BootstrapTemplate
+    panel.template.VanillaTemplate
         Tabs "Model" and "Sweep"; the Model tab's state follows the URL query and the URL follows
         it back, so a link reproduces the view. Tapping a sweep point loads it in the Model tab.
     """
-    pn.extension("codeeditor")
+    pn.extension()
     query = _query()
     explorer = ModelExplorer(model, autorun=False)
     if query:
@@ -68,7 +68,7 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
     header = pn.pane.HTML(f'<span class="bmw-backend">JAX backend {backend_label()}</span>',
                           styles={"color": "white"})
     tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep), dynamic=True, sizing_mode="stretch_width")
-    template = pn.template.BootstrapTemplate(title=TITLE, header=[header], main=[tabs])
+    template = pn.template.VanillaTemplate(title=TITLE, header=[header], main=[tabs])
     template.explorers = {"model": explorer, "sweep": sweep}
     return template
 

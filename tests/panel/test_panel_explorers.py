@@ -110,3 +110,17 @@ def test_panel_serve_on_the_app_module_works():
         proc.terminate()
         out = proc.communicate(timeout=30)[0].decode()
     assert "Traceback" not in out, out
+
+
+def test_copy_as_code_card_shows_the_reproducing_script(explorer):
+    explorer.set(a=0.45)
+    assert explorer.wait(60)
+    assert explorer._code.object == ""
+    explorer._code_card.collapsed = False
+    import html
+
+    shown = html.unescape(explorer._code.object.removeprefix("<pre>").removesuffix("</pre>"))
+    assert shown == explorer.code() and "brainmass_widgets" not in shown
+    namespace = {}
+    exec(shown, namespace)
+    np.testing.assert_allclose(mag(namespace["result"]["x"]), mag(explorer.result["x"]), rtol=1e-5, atol=1e-6)
