@@ -61,7 +61,9 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
         if location is not None:
             location.search = explorer.query_string()
 
-    explorer.controller.on_state(follow_url)
+    # The URL follows each finished computation, after its plots: a slider move's own round trip
+    # is not slowed by the history update.
+    explorer.controller.on_status(lambda status: status.kind in ("done", "diverged") and follow_url())
     pn.state.onload(follow_url)
     explorer.controller.autorun = True
     explorer.controller.run()
