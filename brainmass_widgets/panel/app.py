@@ -54,7 +54,6 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
     explorer = ModelExplorer(model, autorun=False)
     if query:
         explorer.apply_query(query)
-    sweep = SweepExplorer(explorer.controller.spec.name, explorer=explorer, chunk_size=16)
     location = pn.state.location
 
     def follow_url() -> None:
@@ -69,9 +68,20 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
     explorer.controller.run()
     header = pn.pane.HTML(f'<span class="bmw-backend">JAX backend {backend_label()}</span>',
                           styles={"color": "white"})
-    tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep), dynamic=True, sizing_mode="stretch_width")
+    sweep_tab = pn.Column(sizing_mode="stretch_width")
+    tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep_tab), dynamic=True, sizing_mode="stretch_width")
     template = pn.template.VanillaTemplate(title=TITLE, header=[header], main=[tabs])
-    template.explorers = {"model": explorer, "sweep": sweep}
+    template.explorers = {"model": explorer}
+
+    def open_sweep(event: Any) -> None:
+        # Built on the first visit to its tab: a first page load carries only the Model tab.
+        if event.new == 1 and "sweep" not in template.explorers:
+            sweep = SweepExplorer(explorer.controller.spec.name, explorer=explorer, chunk_size=16)
+            template.explorers["sweep"] = sweep
+            sweep_tab.objects = [sweep]
+
+    tabs.param.watch(open_sweep, "active")
+    template.tabs = tabs
     return template
 
 

@@ -87,8 +87,11 @@ def test_sweep_explorer_and_pick_to_model(explorer):
 
 def test_create_app_has_model_and_sweep_tabs():
     app = create_app()
-    assert set(app.explorers) == {"model", "sweep"}
+    assert set(app.explorers) == {"model"}
     assert app.explorers["model"].wait(120)
+    app.tabs.active = 1
+    assert set(app.explorers) == {"model", "sweep"}
+    assert app.explorers["sweep"].controller.options["model"] == "HopfStep"
 
 
 def test_serve_rejects_an_unknown_model(capsys):
