@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -41,3 +45,19 @@ def wait_http(url: str, timeout: float, proc=None) -> None:
             last = exc
         time.sleep(0.3)
     raise TimeoutError(f"{url} did not answer within {timeout} s ({last})")
+
+
+@contextmanager
+def server(cmd: list[str], ready_url: str, log_path: Path, timeout: float = 180) -> Iterator[Path]:
+    """Run a server process (output to ``log_path``) until the block ends; wait for ``ready_url``."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(ready_url, timeout, proc)
+            yield log_path
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

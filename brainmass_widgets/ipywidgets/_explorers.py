@@ -15,6 +15,7 @@ from jupyter_bokeh.widgets import BokehModel
 
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
+from .._frontend import ExplorerBase
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -57,7 +58,7 @@ def _model_names() -> list[str]:
     return [s.name for s in catalog()]
 
 
-class _Explorer(w.VBox):
+class _Explorer(ExplorerBase, w.VBox):
     """Status line, "Copy as code" and the shared public methods."""
 
     _controller: Any
@@ -90,50 +91,6 @@ class _Explorer(w.VBox):
     def _show_code(self, _button: Any = None) -> None:
         self._code_area.value = self.code()
         self._code_area.layout.display = None if self._code_area.layout.display == "none" else "none"
-
-    def _guard(self, action: Callable[[], Any], revert: Callable[[], Any] | None = None) -> bool:
-        """Run ``action``; a ``ValueError`` is shown in the status line and ``revert`` restores the
-        control that caused it."""
-        try:
-            action()
-            return True
-        except ValueError:
-            if revert is not None:
-                self._syncing = True
-                try:
-                    revert()
-                finally:
-                    self._syncing = False
-            return False
-
-    @property
-    def controller(self) -> Any:
-        """The framework-neutral controller behind this explorer."""
-        return self._controller
-
-    @property
-    def sources(self) -> dict[str, Any]:
-        """Bokeh ``ColumnDataSource`` objects by name (the same string is each source's ``name``)."""
-        return self._controller.sources
-
-    @property
-    def result(self) -> Any:
-        """The latest finished computation."""
-        return self._controller.result
-
-    @property
-    def status(self) -> Status:
-        """What the explorer is doing now."""
-        return self._controller.status
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Return when the current computation and its plot updates have finished (``False`` on
-        timeout)."""
-        return self._controller.wait(timeout)
-
-    def code(self) -> str:
-        """A plain-brainmass script (no brainmass_widgets import) reproducing the current view."""
-        return self._controller.code()
 
     def close(self) -> None:
         """Stop computing and close the widgets."""

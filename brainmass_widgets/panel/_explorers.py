@@ -16,6 +16,7 @@ from panel.viewable import Viewer
 
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
+from .._frontend import ExplorerBase
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -45,7 +46,7 @@ def _ms(q: Any) -> float:
     return float(q.to_decimal(u.ms))
 
 
-class _Panel(Viewer):
+class _Panel(ExplorerBase, Viewer):
     """Dispatch onto the session's document, status line, notices and "Copy as code"."""
 
     _controller: Any
@@ -120,48 +121,8 @@ class _Panel(Viewer):
         self._notice.object = html.escape(message)
         self._notice.visible = bool(message)
 
-    def _guard(self, action: Callable[[], Any], revert: Callable[[], Any] | None = None) -> bool:
-        try:
-            action()
-        except ValueError as exc:
-            self.notify(str(exc))
-            if revert is not None:
-                self._syncing = True
-                try:
-                    revert()
-                finally:
-                    self._syncing = False
-            return False
-        self.notify("")
-        return True
-
-    @property
-    def controller(self) -> Any:
-        """The framework-neutral controller behind this explorer."""
-        return self._controller
-
-    @property
-    def sources(self) -> dict[str, Any]:
-        """Bokeh ``ColumnDataSource`` objects by name (the same string is each source's ``name``)."""
-        return self._controller.sources
-
-    @property
-    def result(self) -> Any:
-        """The latest finished computation."""
-        return self._controller.result
-
-    @property
-    def status(self) -> Status:
-        """What the explorer is doing now."""
-        return self._controller.status
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Return when the current computation and its plot updates have finished."""
-        return self._controller.wait(timeout)
-
-    def code(self) -> str:
-        """A plain-brainmass script (no brainmass_widgets import) reproducing the current view."""
-        return self._controller.code()
+    def _bad_input(self, message: str) -> None:
+        self.notify(message)
 
 
 class ModelExplorer(_Panel):

@@ -1,13 +1,12 @@
 """A ModelExplorer in a real JupyterLab, driven by headless chromium."""
 
-import subprocess
 import sys
 
 import brainunit as u
 import nbformat
 import numpy as np
 import pytest
-from browser import free_port, wait_http
+from browser import free_port, server
 
 import brainmass_widgets as bw
 
@@ -36,18 +35,8 @@ def lab(tmp_path_factory):
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
            "--ip=127.0.0.1", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
            f"--LabApp.user_settings_dir={root / 'settings'}", f"--LabApp.workspaces_dir={root / 'ws'}"]
-    log = open(root / "lab.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", 90, proc)
+    with server(cmd, f"http://127.0.0.1:{port}/api/status?token={TOKEN}", root / "lab.log", 90):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_explorer_draws_and_follows_a_slider_in_jupyterlab(lab, page):

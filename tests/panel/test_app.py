@@ -1,13 +1,12 @@
 """The served app in headless chromium: plots follow sliders, the URL, sessions, sweeps, notices."""
 
-import subprocess
 import sys
 from urllib.parse import parse_qs
 
 import brainunit as u
 import numpy as np
 import pytest
-from browser import free_port, wait_http
+from browser import free_port, server
 
 import brainmass_widgets as bw
 
@@ -66,21 +65,11 @@ def press(page, css, key, times=1):
 def app_url(tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port),
-                             "--no-jax-cache"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://localhost:{port}/", 180, proc)
+    cmd = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port), "--no-jax-cache"]
+    with server(cmd, f"http://localhost:{port}/", log_path):
         yield f"http://localhost:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        text = log_path.read_text()
-        assert "Traceback" not in text, text[-4000:]
+    text = log_path.read_text()
+    assert "Traceback" not in text, text[-4000:]
 
 
 def test_slider_keys_move_the_trajectory_to_the_engine_values(app_url, page):

@@ -1,0 +1,70 @@
+"""What every explorer front end shares, whatever its widget toolkit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._controller import Status
+
+__all__ = ["ExplorerBase"]
+
+
+class ExplorerBase:
+    """The public face of an explorer over a controller (``self._controller``).
+
+    A front end sets ``_controller`` and ``_syncing`` and may override :meth:`_bad_input` to show
+    a rejected value its own way (the controller's status line shows it in every case).
+    """
+
+    _controller: Any
+    _syncing: bool
+
+    def _bad_input(self, message: str) -> None:
+        """Show a rejected input; ``""`` clears the message."""
+
+    def _guard(self, action: Callable[[], Any], revert: Callable[[], Any] | None = None) -> bool:
+        """Run ``action``; on ``ValueError`` show the message and let ``revert`` restore the control
+        that caused it (without feeding the restored value back)."""
+        try:
+            action()
+        except ValueError as exc:
+            self._bad_input(str(exc))
+            if revert is not None:
+                self._syncing = True
+                try:
+                    revert()
+                finally:
+                    self._syncing = False
+            return False
+        self._bad_input("")
+        return True
+
+    @property
+    def controller(self) -> Any:
+        """The framework-neutral controller behind this explorer."""
+        return self._controller
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        """Bokeh ``ColumnDataSource`` objects by name (the same string is each source's ``name``)."""
+        return self._controller.sources
+
+    @property
+    def result(self) -> Any:
+        """The latest finished computation."""
+        return self._controller.result
+
+    @property
+    def status(self) -> Status:
+        """What the explorer is doing now."""
+        return self._controller.status
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Return when the current computation and its plot updates have finished (``False`` on
+        timeout)."""
+        return self._controller.wait(timeout)
+
+    def code(self) -> str:
+        """A plain-brainmass script (no brainmass_widgets import) reproducing the current view."""
+        return self._controller.code()
