@@ -7,7 +7,7 @@ from typing import Any
 
 from ._controller import Status
 
-__all__ = ["ExplorerBase"]
+__all__ = ["ExplorerBase", "SweepExplorerBase"]
 
 
 class ExplorerBase:
@@ -68,3 +68,40 @@ class ExplorerBase:
     def code(self) -> str:
         """A plain-brainmass script (no brainmass_widgets import) reproducing the current view."""
         return self._controller.code()
+
+
+class SweepExplorerBase(ExplorerBase):
+    """The public face of a sweep explorer over a :class:`SweepController`; ``_explorer`` is the
+    linked model explorer (or ``None``) that tapped points are sent to."""
+
+    _explorer: Any
+
+    def _on_pick(self, values: dict[str, float]) -> None:
+        if self._explorer is None:
+            return
+        target = self._explorer
+        model = self._controller.options["model"]
+        if target.controller.spec.name != model:
+            target.configure(model=model, params={**self._controller.options["params"], **values})
+        else:
+            target.set(**values)
+
+    def link(self, explorer: Any) -> None:
+        """Send tapped points to ``explorer`` (``None`` unlinks)."""
+        self._explorer = explorer
+
+    def set(self, **params: Any) -> None:
+        """Set the values of parameters that are not swept (used at every grid point)."""
+        self._controller.configure(params={**self._controller.options["params"], **params})
+
+    def run(self) -> None:
+        """Start the sweep; the plot fills block by block."""
+        self._controller.run()
+
+    def cancel(self) -> None:
+        """Stop the running sweep after its current block."""
+        self._controller.cancel()
+
+    def pick(self, index: int) -> dict[str, float]:
+        """Select grid point ``index`` as a tap would (a linked explorer follows)."""
+        return self._controller.pick(index)

@@ -15,7 +15,7 @@ from jupyter_bokeh.widgets import BokehModel
 
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
-from .._frontend import ExplorerBase
+from .._frontend import ExplorerBase, SweepExplorerBase
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -299,7 +299,7 @@ class ModelExplorer(_Explorer):
         return {**self._opt, "monitors": self._monitors}
 
 
-class SweepExplorer(_Explorer):
+class SweepExplorer(SweepExplorerBase, _Explorer):
     """A metric over one or two parameters, filled block by block, with progress and Cancel.
 
     Parameters
@@ -410,39 +410,9 @@ class SweepExplorer(_Explorer):
         self._guard(lambda: self._controller.configure(model=change["new"]), self._sync)
         self._sync()
 
-    def _on_pick(self, values: dict[str, float]) -> None:
-        if self._explorer is None:
-            return
-        target = self._explorer.controller
-        model = self._controller.options["model"]
-        if target.spec.name != model:
-            target.configure(model=model, params={**self._controller.options["params"], **values})
-        else:
-            target.set(**values)
-
     # ------------------------------------------------------------------ public
-
-    def link(self, explorer: ModelExplorer | None) -> None:
-        """Send tapped points to ``explorer`` (``None`` unlinks)."""
-        self._explorer = explorer
-
-    def set(self, **params: Any) -> None:
-        """Set the values of parameters that are not swept (used at every grid point)."""
-        self._controller.configure(params={**self._controller.options["params"], **params})
 
     def configure(self, **options: Any) -> None:
         """Change sweep settings (see :meth:`SweepController.configure`); controls follow."""
         self._controller.configure(**options)
         self._sync()
-
-    def run(self) -> None:
-        """Start the sweep; the plot fills block by block."""
-        self._controller.run()
-
-    def cancel(self) -> None:
-        """Stop the running sweep after its current block."""
-        self._controller.cancel()
-
-    def pick(self, index: int) -> dict[str, float]:
-        """Select grid point ``index`` as a tap would (a linked explorer follows)."""
-        return self._controller.pick(index)

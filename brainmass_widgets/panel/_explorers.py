@@ -16,7 +16,7 @@ from panel.viewable import Viewer
 
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
-from .._frontend import ExplorerBase
+from .._frontend import ExplorerBase, SweepExplorerBase
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -389,7 +389,7 @@ class ModelExplorer(_Panel):
         return "?" + urlencode(self.query())
 
 
-class SweepExplorer(_Panel):
+class SweepExplorer(SweepExplorerBase, _Panel):
     """A metric over one or two parameters, filled block by block, with progress and Cancel.
 
     Parameters
@@ -534,31 +534,3 @@ class SweepExplorer(_Panel):
         if self._syncing:
             return
         self._apply({e.name: e.new for e in events})
-
-    def _on_pick(self, values: dict[str, float]) -> None:
-        if self._explorer is None:
-            return
-        target = self._explorer
-        model = self._controller.options["model"]
-        if target.controller.spec.name != model:
-            target.configure(model=model, params={**self._controller.options["params"], **values})
-        else:
-            target.set(**values)
-
-    # ------------------------------------------------------------------ public
-
-    def set(self, **params: Any) -> None:
-        """Set the values of parameters that are not swept."""
-        self._controller.configure(params={**self._controller.options["params"], **params})
-
-    def run(self) -> None:
-        """Start the sweep; the plot fills block by block."""
-        self._controller.run()
-
-    def cancel(self) -> None:
-        """Stop the running sweep after its current block."""
-        self._controller.cancel()
-
-    def pick(self, index: int) -> dict[str, float]:
-        """Select grid point ``index`` as a tap would (a linked explorer follows)."""
-        return self._controller.pick(index)
