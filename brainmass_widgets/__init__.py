@@ -2,22 +2,31 @@
 
 The engine answers a parameter change without recompiling (:class:`CachedSimulator`), streams a
 long run in pieces, and sweeps parameter grids in one compiled vmap program. The catalogue
-(:func:`catalog`, :func:`model_spec`) describes every supported model for sliders.
+(:func:`catalog`, :func:`model_spec`) describes every supported model for sliders. The
+controllers (:class:`ModelController`, :class:`SweepController`) hold an explorer's state and feed
+Bokeh sources; the front ends are :mod:`brainmass_widgets.ipywidgets` and
+:mod:`brainmass_widgets.panel`.
 """
 
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
-from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult
+from ._controller import ModelController, Status, SweepController, shared_cache
+from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
 from ._metrics import METRICS
 
 __all__ = [
     "METRICS",
     "CachedSimulator",
     "CompileCache",
+    "ModelController",
     "ModelSpec",
     "ParamSpec",
     "SimResult",
+    "Status",
+    "SweepController",
     "SweepResult",
     "catalog",
+    "compile_notice",
     "model_spec",
+    "shared_cache",
 ]
 __version__ = "0.1.0"

@@ -803,10 +803,6 @@ class SweepController(_Base):
                             dt=st["sim"].dt, duration=st["duration"], params=params, init=st["init"],
                             transient=st["transient"], seed=st["seed"])
 
-    def values(self) -> dict[str, np.ndarray]:
-        """The grid values of each axis."""
-        return {name: np.linspace(low, high, n) for name, (low, high, n) in self._state["axes"].items()}
-
     def run(self) -> None:
         """Start the sweep on the worker thread (a running sweep is superseded)."""
         state = dict(self._state)

@@ -233,3 +233,15 @@ def test_sweep_settings_are_validated():
         c.configure(metric="loudness")
     assert c.status.kind == "error"
     assert list(c.options["axes"]) == ["a"]
+
+
+def test_explorers_share_one_bounded_compile_cache():
+    first = ModelController("VanDerPolStep", duration=37.0)
+    assert first.wait(120)
+    before = bw.shared_cache().info()
+    second = ModelController("VanDerPolStep", duration=37.0, params={"mu": 2.0})
+    assert second.wait(120)
+    after = bw.shared_cache().info()
+    assert after["compiles"] == before["compiles"] and after["hits"] > before["hits"]
+    assert after["entries"] <= after["maxsize"]
+    assert second.status.kind == "done"
