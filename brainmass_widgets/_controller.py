@@ -313,7 +313,8 @@ class ModelController(_Base):
     seed : int, default 0
         RNG seed.
     batch_size : int, optional
-        A noise ensemble: the trajectory shows the mean of ``batch_size`` runs with a ± std band.
+        A noise ensemble: the trajectory shows the mean of ``batch_size`` runs with a ± std band
+        (``None`` or 0: a single run).
     regions : int, default 4
         How many regions are drawn (all are computed).
     sample_every : int, optional
@@ -416,7 +417,10 @@ class ModelController(_Base):
         if duration is None or (model_changed and "duration" not in new):
             duration = spec.duration
         state["duration"] = _quantity(duration, u.ms, "duration")
-        state["transient"] = _quantity(state["transient"], u.ms, "transient")
+        transient = _quantity(state["transient"], u.ms, "transient")
+        zero = transient is not None and float(transient.to_decimal(u.ms)) == 0
+        state["transient"] = None if zero else transient
+        state["batch_size"] = state["batch_size"] or None
         state["noise"] = noise
         params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
         defaults = sim._model.defaults()
@@ -536,7 +540,8 @@ class ModelController(_Base):
         sim: CachedSimulator = state["sim"]
         kwargs = self._run_kwargs(state)
         t0 = time.perf_counter()
-        n_total = sim._timing(state["duration"], state["transient"], state["sample_every"])[0]
+        n_total, n_tr, k = sim._timing(state["duration"], state["transient"], state["sample_every"])
+        keep = self.rollover or min(200_000, (n_total - n_tr) // k)
 
         def notice() -> None:
             self._set_status(Status("compiling", f"compiling {sim.spec.name} for a new shape "
@@ -548,7 +553,7 @@ class ModelController(_Base):
                     res = sim.run(state["duration"], **kwargs)
                 if token.superseded:
                     return
-                self._post_draw(state, res, True, token)
+                self._post_draw(state, res, True, keep, token)
             else:
                 self._set_status(Status("running", f"running {n_total:,} steps", 0.0, 0.0), token)
                 stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, **kwargs)
@@ -561,7 +566,7 @@ class ModelController(_Base):
                         break
                     pieces.append(piece)
                     if len(piece["ts"]):
-                        self._post_draw(state, piece, first, token)
+                        self._post_draw(state, piece, first, keep, token)
                         first = False
                     self._set_status(Status("running", f"running: {piece.done:,} of {n_total:,} steps",
                                             piece.done / piece.total, time.perf_counter() - t0), token)
@@ -606,13 +611,11 @@ class ModelController(_Base):
             phase[col] = _col(arr.mean(axis=1)[:, 0] if batched else arr[:, 0])
         return data, phase
 
-    def _post_draw(self, state: Mapping[str, Any], res: Mapping[str, Any], replace: bool,
+    def _post_draw(self, state: Mapping[str, Any], res: Mapping[str, Any], replace: bool, keep: int,
                    token: _Token) -> None:
         """Post the trajectory, then the phase portrait, as separate updates, so a front end that
         applies one per event-loop tick sends the trajectory before serialising the phase."""
         data, phase = self._columns(state, res)
-        n_total, n_tr, k = state["sim"]._timing(state["duration"], state["transient"], state["sample_every"])
-        keep = self.rollover or min(200_000, (n_total - n_tr) // k)
         for name, columns in (("trajectory", data), ("phase", phase)):
             source = self.sources[name]
             if replace:
@@ -880,11 +883,8 @@ class SweepController(_Base):
             if token.generation != self._cancelled:
                 return
             self._result = self._unband(res, state["metric"])
-            self._status = Status("cancelled", f"cancelled after {res.done:,} of {res.total:,} points",
-                                  res.done / res.total, elapsed)
-            status = self._status
-            listeners = list(self._status_listeners)
-            self._post(lambda: [cb(status) for cb in listeners])
+            self._set_status(Status("cancelled", f"cancelled after {res.done:,} of {res.total:,} points",
+                                    res.done / res.total, elapsed))
             return
         self._result = self._unband(res, state["metric"])
         n_bad = int(res.diverged.sum())

@@ -249,11 +249,7 @@ class ModelExplorer(_Explorer):
             if self._syncing:
                 return
             value = change["new"]
-            if name == "transient":
-                value = value or None
-            elif name == "batch_size":
-                value = value or None
-            elif name == "phase":
+            if name == "phase":
                 value = tuple(dd.value for dd in self._phase)
             self._guard(lambda: self._controller.configure(**{name: value}),
                         lambda: self._sync_options(self._controller.options))

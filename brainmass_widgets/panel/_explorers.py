@@ -36,6 +36,12 @@ class _Slider(pn.widgets.FloatSlider):
     _debounce = 0
 
 
+def _served_doc() -> Any:
+    """The Bokeh document of the current server session, or ``None`` outside a server."""
+    doc = pn.state.curdoc
+    return doc if doc is not None and doc.session_context is not None else None
+
+
 def _status_html(status: Status) -> str:
     color = _COLORS.get(status.kind, "#555555")
     return (f'<span class="bmw-status bmw-{status.kind}" style="color:{color}">'
@@ -58,8 +64,6 @@ class _Panel(ExplorerBase, Viewer):
         self._drain_scheduled = False
 
     def _setup(self) -> None:
-        doc = pn.state.curdoc
-        self._doc = doc if doc is not None and doc.session_context is not None else None
         self._syncing = False
         self._status = pn.pane.HTML(_status_html(Status()), sizing_mode="stretch_width",
                                     css_classes=["bmw-status-line"])
@@ -73,6 +77,10 @@ class _Panel(ExplorerBase, Viewer):
         self._controller.on_status(self._on_status)
         if self._doc is not None:
             pn.state.on_session_destroyed(lambda _ctx: self._controller.close())
+
+    def _session_dispatch(self) -> Callable | None:
+        """The dispatch for the controller: the session queue when served, else the default."""
+        return self._dispatch if self._doc is not None else None
 
     def _dispatch(self, fn: Callable[[], None]) -> None:
         """Apply ``fn`` on the session's document (holding its lock); directly outside a server.
@@ -192,12 +200,8 @@ class ModelExplorer(_Panel):
             c.run()
 
     def _setup_controller(self, model: str, options: dict[str, Any]) -> None:
-        # The dispatch needs the session document, known before _setup builds the rest.
-        doc = pn.state.curdoc
-        served = doc is not None and doc.session_context is not None
-        self._doc = doc if served else None
-        self._controller = ModelController(model, autorun=False,
-                                           dispatch=self._dispatch if served else None, **options)
+        self._doc = _served_doc()
+        self._controller = ModelController(model, autorun=False, dispatch=self._session_dispatch(), **options)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
@@ -286,8 +290,6 @@ class ModelExplorer(_Panel):
             self._apply_option(event.name, event.new)
 
     def _apply_option(self, name: str, value: Any) -> None:
-        if name in ("transient", "batch_size"):
-            value = value or None
         self._guard(lambda: self._controller.configure(**{name: value}), self._pull_state)
 
     # ------------------------------------------------------------------ public
@@ -370,8 +372,6 @@ class ModelExplorer(_Panel):
             except ValueError:
                 ignored.append(f"{key}={raw!r}: " + ("not 0 or 1" if key == "noise" else "not a number"))
         for key, value in sorted(options.items(), key=lambda kv: kv[0] != "noise"):
-            if key in ("transient", "batch_size"):
-                value = value or None
             if not self._guard(lambda k=key, v=value: self._controller.configure(**{k: v})):
                 ignored.append(f"{key}={query[key]!r}: {html.unescape(self._notice.object)}")
         for key, value in params.items():
@@ -417,10 +417,8 @@ class SweepExplorer(SweepExplorerBase, _Panel):
 
     def __init__(self, model: str = "HopfStep", *, explorer: ModelExplorer | None = None, **options: Any):
         super().__init__()
-        doc = pn.state.curdoc
-        served = doc is not None and doc.session_context is not None
-        self._doc = doc if served else None
-        self._controller = SweepController(model, dispatch=self._dispatch if served else None, **options)
+        self._doc = _served_doc()
+        self._controller = SweepController(model, dispatch=self._session_dispatch(), **options)
         self._setup()
         self._explorer = explorer
         self._controller.on_pick(self._on_pick)
