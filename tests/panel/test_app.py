@@ -158,13 +158,15 @@ def test_sweep_fills_progressively_and_equals_the_engine(app_url, page):
 
 def test_sweep_can_be_cancelled_from_the_page(app_url, page):
     _open_sweep(page, app_url)
-    for name, value in (("points", "512"), ("duration", "5000")):
+    for name, value in (("duration", "5000"), ("points", "512")):
         box = page.locator(f".bmw-sweep-{name} input")
         box.fill(value)
         box.press("Enter")
     page.locator(".bmw-sweep-duration input").blur()
     page.wait_for_timeout(500)
     page.locator(".bmw-run button").click()
+    # The grid has 512 points only once both typed values reached the server (in order).
+    page.wait_for_function(f"() => ({SOURCE})('sweep').data.x.length === 512")
     page.wait_for_function("() => window.__fills.some(n => n > 0)")
     page.locator(".bmw-cancel button").click()
     page.locator(".bmw-status", has_text="cancelled after").wait_for()
