@@ -121,7 +121,8 @@ class ModelSpec:
         """Names that can be monitored (the state variables)."""
         return self.states
 
-    def build(self, in_size: Any, values: Mapping[str, Any], noise: Mapping[str, Any] | None = None):
+    def build(self, in_size: Any, values: Mapping[str, Any], noise: Mapping[str, Any] | None = None,
+              **extra: Any):
         """Construct the brainmass model.
 
         Parameters
@@ -132,6 +133,8 @@ class ModelSpec:
             Magnitudes of constructor parameters, in each parameter's unit (arrays or tracers).
         noise : Mapping[str, Any], optional
             Noise process per state name.
+        **extra
+            Further constructor keywords, passed as they are (initialisers, for one).
 
         Returns
         -------
@@ -144,7 +147,7 @@ class ModelSpec:
         }
         for state, process in (noise or {}).items():
             kwargs[self.noise_args[state]] = process
-        return self.model_class(in_size, **kwargs)
+        return self.model_class(in_size, **kwargs, **extra)
 
     def inputs(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Keyword inputs for ``update`` from the drive parameters in ``values``."""

@@ -227,6 +227,43 @@ class _Base:
         return self._worker.started
 
 
+class _Stateful(_Base):
+    """A controller whose state is one validated dict (with ``"sim"`` and ``"params"``) and whose
+    front ends listen for accepted changes; ``_OPTION_NAMES`` lists what :attr:`options` shows."""
+
+    _OPTION_NAMES: tuple[str, ...] = ()
+
+    def __init__(self, dispatch: Dispatch | None, name: str):
+        super().__init__(dispatch, name)
+        self._state: dict[str, Any] = {}
+        self._result: SimResult | None = None
+        self._state_listeners: list[Callable[[], None]] = []
+
+    @property
+    def simulator(self) -> CachedSimulator:
+        """The engine for the current structure (model, regions, dt, noise)."""
+        return self._state["sim"]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Current parameter values, in catalogue units."""
+        return dict(self._state["params"])
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The current state, as keywords accepted by ``configure``."""
+        return {k: self._state[k] for k in self._OPTION_NAMES}
+
+    @property
+    def result(self) -> SimResult | None:
+        """The latest finished run (as ``brainmass.Simulator.run`` returns it), or ``None``."""
+        return self._result
+
+    def on_state(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every accepted change (front ends refresh their controls)."""
+        self._state_listeners.append(callback)
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -293,7 +330,7 @@ _OPTIONS = ("model", "in_size", "dt", "duration", "transient", "monitors", "nois
 # ----------------------------------------------------------------------------- model controller
 
 
-class ModelController(_Base):
+class ModelController(_Stateful):
     """State and computation of one model explorer.
 
     Parameters
@@ -336,6 +373,8 @@ class ModelController(_Base):
         Compute at once and after every accepted change.
     """
 
+    _OPTION_NAMES = _OPTIONS
+
     def __init__(self, model: str = "HopfStep", *, params: Mapping[str, Any] | None = None,
                  in_size: Any = 1, dt: Any = None, duration: Any = None, transient: Any = None,
                  monitors: Sequence[str] | None = None, noise: bool = False, seed: int = 0,
@@ -348,14 +387,11 @@ class ModelController(_Base):
         self.chunk_steps = int(chunk_steps)
         self.rollover = rollover
         self.autorun = autorun
-        self._result: SimResult | None = None
-        self._state_listeners: list[Callable[[], None]] = []
         self.figures: dict[str, Any] = {}
         self.sources: dict[str, Any] = {}
         for name, factory in (("trajectory", _plots.trajectory_figure), ("phase", _plots.phase_figure),
                               ("spectrum", _plots.spectrum_figure)):
             self.figures[name], self.sources[name] = factory()
-        self._state: dict[str, Any] = {}
         self._lines: tuple = ()
         self._band = False
         self._commit(self._validate(dict(model=model, params=dict(params or {}), in_size=in_size, dt=dt,
@@ -371,33 +407,9 @@ class ModelController(_Base):
         return self._state["sim"].spec
 
     @property
-    def simulator(self) -> CachedSimulator:
-        """The engine for the current structure (model, regions, dt, noise)."""
-        return self._state["sim"]
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """Current parameter values, in catalogue units."""
-        return dict(self._state["params"])
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """Current run options (everything :meth:`configure` accepts)."""
-        return {k: self._state[k] for k in _OPTIONS}
-
-    @property
-    def result(self) -> SimResult | None:
-        """The latest finished run (all monitors, as ``brainmass.Simulator.run`` returns)."""
-        return self._result
-
-    @property
     def lines(self) -> tuple[str, ...]:
         """The trajectory columns drawn, ``"<state>[<region>]"``."""
         return self._lines
-
-    def on_state(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` after every accepted change (front ends refresh their controls)."""
-        self._state_listeners.append(callback)
 
     def _validate(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         state = {**old, **new}

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._controller import Status
 
-__all__ = ["ExplorerBase", "SweepExplorerBase"]
+__all__ = ["ExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase"]
 
 
 class ExplorerBase:
@@ -105,3 +105,39 @@ class SweepExplorerBase(ExplorerBase):
     def pick(self, index: int) -> dict[str, float]:
         """Select grid point ``index`` as a tap would (a linked explorer follows)."""
         return self._controller.pick(index)
+
+
+class PhasePlaneExplorerBase(ExplorerBase):
+    """The public face of a phase-plane explorer over a :class:`PhasePlaneController`."""
+
+    def set(self, **params: Any) -> None:
+        """Set parameter values (sliders follow); the plane is recomputed.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad parameter or value; nothing changes.
+        """
+        self._controller.set(**params)
+
+    def hold(self, **values: float) -> None:
+        """Set the values at which the state variables not on an axis are held."""
+        self._controller.hold(**values)
+
+    def configure(self, **options: Any) -> None:
+        """Change the model, the axes, ranges, noise, seed, ... (see
+        :class:`~brainmass_widgets.PhasePlaneController`); controls follow."""
+        self._controller.configure(**options)
+
+    def launch(self, x0: float, y0: float) -> None:
+        """Start a trajectory at ``(x0, y0)``, as a tap on the plane does."""
+        self._controller.launch(x0, y0)
+
+    def clear(self) -> None:
+        """Remove the launched trajectories."""
+        self._controller.clear()
+
+    @property
+    def fixed_points(self) -> list:
+        """Fixed points of the current plane: state values, stability label and eigenvalues."""
+        return self._controller.fixed_points

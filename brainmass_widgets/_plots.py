@@ -3,7 +3,9 @@
 Every figure is made once per explorer and then changed only through its
 :class:`~bokeh.models.ColumnDataSource` (and, when the set of plotted lines changes, its
 renderers). Each source carries a stable Bokeh ``name`` -- ``"trajectory"``, ``"phase"``,
-``"spectrum"``, ``"sweep"``, ``"heatmap"`` -- so tests and pages can find it in a document.
+``"spectrum"``, ``"sweep"``, ``"heatmap"``, and for the phase plane ``"field"``, ``"nullclines"``,
+``"fixed_points"``, ``"trajectories"``, ``"timeseries"`` -- so tests and pages can find it in a
+document.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bokeh.models import (
+    Arrow,
     BasicTicker,
     ColorBar,
     ColumnDataSource,
+    CustomJS,
     HoverTool,
     LinearColorMapper,
     TapTool,
+    VeeHead,
 )
 from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure
@@ -25,6 +30,7 @@ __all__ = [
     "heatmap_figure",
     "line_columns",
     "phase_figure",
+    "phase_plane_figure",
     "set_lines",
     "spectrum_figure",
     "sweep_figure",
@@ -166,3 +172,51 @@ def heatmap_figure() -> tuple:
     fig.add_tools(HoverTool(renderers=[cells], tooltips=[("x", "@x"), ("y", "@y"), ("value", "@value")]))
     fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker()), "right")
     return fig, source, mapper
+
+
+STABILITY_COLORS = {"stable node": "#1b5e20", "stable focus": "#43a047", "unstable node": "#b00020",
+                    "unstable focus": "#e53935", "saddle": "#ef6c00", "center": "#1565c0"}
+
+
+def phase_plane_figure() -> tuple:
+    """Vector field, nullclines, fixed points and trajectories in a plane of two state variables.
+
+    Sources (by ``name``): ``"field"`` (arrows ``x0, y0 -> x1, y1``), ``"nullclines"`` (one
+    NaN-separated line per axis variable: ``xs``, ``ys``, ``color``, ``label``), ``"fixed_points"``
+    (``x``, ``y``, ``stability``, ``eigenvalues``, ``color``), ``"trajectories"`` (one line per
+    launched trajectory: ``xs``, ``ys``), ``"timeseries"`` (``t`` and one column per state of the
+    latest trajectory) and ``"click"``: a tap on the plane writes its position there (``x``, ``y``),
+    in the browser, so both Bokeh server and notebook views report it.
+
+    Returns
+    -------
+    (figure, figure, dict)
+        The plane, the time-series figure, and the sources by name.
+    """
+    sources = {
+        "field": _source("field", ["x0", "y0", "x1", "y1"]),
+        "nullclines": _source("nullclines", ["xs", "ys", "color", "label"]),
+        "fixed_points": _source("fixed_points", ["x", "y", "stability", "eigenvalues", "color"]),
+        "trajectories": _source("trajectories", ["xs", "ys"]),
+        "timeseries": _source("timeseries", ["t"]),
+        "click": _source("click", ["x", "y"]),
+    }
+    fig = figure(title="Phase plane (tap to launch a trajectory)", tools=_TOOLS, height=420,
+                 sizing_mode="stretch_width", min_width=320)
+    fig.add_layout(Arrow(x_start="x0", y_start="y0", x_end="x1", y_end="y1", source=sources["field"],
+                         line_color="#9e9e9e", line_width=1, end=VeeHead(size=5, fill_color="#9e9e9e",
+                                                                         line_color="#9e9e9e")))
+    fig.multi_line(xs="xs", ys="ys", source=sources["nullclines"], line_color="color", line_width=2.5,
+                   legend_field="label")
+    fig.multi_line(xs="xs", ys="ys", source=sources["trajectories"], line_color=Category10_10[0],
+                   line_width=1.5, line_alpha=0.8)
+    dots = fig.scatter(x="x", y="y", source=sources["fixed_points"], size=12, fill_color="color",
+                       line_color="black")
+    fig.add_tools(HoverTool(renderers=[dots], tooltips=[("", "@stability"), ("x", "@x"), ("y", "@y"),
+                                                         ("eigenvalues [1/ms]", "@eigenvalues")]))
+    fig.js_on_event("tap", CustomJS(args={"click": sources["click"]},
+                                    code="click.data = {x: [cb_obj.x], y: [cb_obj.y]};"))
+    fig.legend[0].location = "top_left"
+    series = figure(title="Latest trajectory", x_axis_label="t [ms]", tools=_TOOLS, height=200,
+                    sizing_mode="stretch_width", min_width=320)
+    return fig, series, sources

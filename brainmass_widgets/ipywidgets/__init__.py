@@ -5,5 +5,6 @@
 """
 
 from ._explorers import ModelExplorer, SweepExplorer
+from ._phase import PhasePlaneExplorer
 
-__all__ = ["ModelExplorer", "SweepExplorer"]
+__all__ = ["ModelExplorer", "PhasePlaneExplorer", "SweepExplorer"]

@@ -58,6 +58,32 @@ def _model_names() -> list[str]:
     return [s.name for s in catalog()]
 
 
+def _set_slider(slider: w.FloatSlider, value: Any) -> None:
+    """Show ``value`` (the mean of per-region values), widening the range to contain it."""
+    try:
+        v = float(value)
+    except TypeError:
+        v = float(sum(value) / len(value))
+    if v < slider.min:
+        slider.min = v
+    if v > slider.max:
+        slider.max = v
+    slider.value = v
+
+
+def _float_slider(label: str, low: float, high: float, step: float, value: Any,
+                  doc: str = "") -> w.FloatSlider:
+    slider = w.FloatSlider(min=low, max=high, step=step, description=label, tooltip=doc,
+                           continuous_update=True, style=_LABEL, layout=_ROW, readout_format=".4g")
+    _set_slider(slider, value)
+    return slider
+
+
+def _param_slider(p: Any, value: Any) -> w.FloatSlider:
+    """A slider for one :class:`~brainmass_widgets.ParamSpec`, its unit in the label."""
+    return _float_slider(p.label, p.low, p.high, p.step, value, p.doc)
+
+
 class _Explorer(ExplorerBase, w.VBox):
     """Status line, "Copy as code" and the shared public methods."""
 
@@ -168,30 +194,13 @@ class ModelExplorer(_Explorer):
 
     def _rebuild_sliders(self) -> None:
         c = self._controller
-        sim = c.simulator
-        specs = sim._model.params
+        specs = c.simulator._model.params
         self._sliders = {}
         for name, value in c.params.items():
-            p = specs[name]
-            s = w.FloatSlider(min=p.low, max=p.high, step=p.step, description=p.label, tooltip=p.doc,
-                              continuous_update=True, style=_LABEL, layout=_ROW,
-                              readout_format=".4g")
-            self._set_slider(s, value)
+            s = _param_slider(specs[name], value)
             s.observe(self._slider_handler(name), "value")
             self._sliders[name] = s
         self._param_box.children = tuple(self._sliders.values())
-
-    @staticmethod
-    def _set_slider(slider: w.FloatSlider, value: Any) -> None:
-        try:
-            v = float(value)
-        except TypeError:
-            v = float(sum(value) / len(value))
-        if v < slider.min:
-            slider.min = v
-        if v > slider.max:
-            slider.max = v
-        slider.value = v
 
     def _sync_options(self, opts: dict[str, Any]) -> None:
         self._syncing = True
@@ -228,7 +237,7 @@ class ModelExplorer(_Explorer):
             self._syncing = True
             try:
                 for name, value in c.params.items():
-                    self._set_slider(self._sliders[name], value)
+                    _set_slider(self._sliders[name], value)
             finally:
                 self._syncing = False
         self._sync_options(c.options)
@@ -240,7 +249,7 @@ class ModelExplorer(_Explorer):
             if self._syncing:
                 return
             self._guard(lambda: self._controller.set(**{name: change["new"]}),
-                        lambda: self._set_slider(self._sliders[name], change["old"]))
+                        lambda: _set_slider(self._sliders[name], change["old"]))
 
         return handler
 

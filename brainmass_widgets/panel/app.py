@@ -1,4 +1,4 @@
-"""The served app: Model and Sweep tabs, the backend in the header, state mirrored in the URL.
+"""The served app: Model, Sweep and Phase plane tabs, the backend in the header, state mirrored in the URL.
 
 Served by ``brainmass-widgets serve`` at ``/``, or by ``panel serve`` on this file (hence the
 absolute imports: panel runs it as a script).
@@ -11,7 +11,9 @@ from typing import Any
 import jax
 import panel as pn
 
+from brainmass_widgets._phase import planar_models
 from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
+from brainmass_widgets.panel._phase import PhasePlaneExplorer
 
 __all__ = ["create_app", "backend_label"]
 
@@ -46,8 +48,10 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
     Returns
     -------
     panel.template.VanillaTemplate
-        Tabs "Model" and "Sweep"; the Model tab's state follows the URL query and the URL follows
-        it back, so a link reproduces the view. Tapping a sweep point loads it in the Model tab.
+        Tabs "Model", "Sweep" and "Phase plane"; the Model tab's state follows the URL query and
+        the URL follows it back, so a link reproduces the view. Tapping a sweep point loads it in
+        the Model tab. The Sweep and Phase plane tabs are built on their first visit, with the
+        Model tab's model (and, for the phase plane, its parameter values).
     """
     pn.extension()
     query = _query()
@@ -69,18 +73,27 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
     header = pn.pane.HTML(f'<span class="bmw-backend">JAX backend {backend_label()}</span>',
                           styles={"color": "white"})
     sweep_tab = pn.Column(sizing_mode="stretch_width")
-    tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep_tab), dynamic=True, sizing_mode="stretch_width")
+    phase_tab = pn.Column(sizing_mode="stretch_width")
+    tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep_tab), ("Phase plane", phase_tab), dynamic=True,
+                   sizing_mode="stretch_width")
     template = pn.template.VanillaTemplate(title=TITLE, header=[header], main=[tabs])
     template.explorers = {"model": explorer}
 
-    def open_sweep(event: Any) -> None:
+    def open_tab(event: Any) -> None:
         # Built on the first visit to its tab: a first page load carries only the Model tab.
+        spec = explorer.controller.spec
         if event.new == 1 and "sweep" not in template.explorers:
-            sweep = SweepExplorer(explorer.controller.spec.name, explorer=explorer, chunk_size=16)
+            sweep = SweepExplorer(spec.name, explorer=explorer, chunk_size=16)
             template.explorers["sweep"] = sweep
             sweep_tab.objects = [sweep]
+        if event.new == 2 and "phase" not in template.explorers:
+            planar = spec.name in {s.name for s in planar_models()}
+            phase = (PhasePlaneExplorer(spec.name, params=dict(explorer.controller.params)) if planar
+                     else PhasePlaneExplorer())
+            template.explorers["phase"] = phase
+            phase_tab.objects = [phase]
 
-    tabs.param.watch(open_sweep, "active")
+    tabs.param.watch(open_tab, "active")
     template.tabs = tabs
     return template
 

@@ -189,3 +189,24 @@ def test_bad_typed_value_shows_a_notice_and_the_app_keeps_working(app_url, page)
     wait_column(page, "trajectory", "x[0]", differs_from=first)
     page.wait_for_timeout(300)
     np.testing.assert_allclose(column(page, "trajectory", "x[0]"), engine(a=0.26), rtol=1e-5, atol=1e-6)
+
+
+def test_phase_plane_tab_draws_the_plane_and_a_tap_launches_a_trajectory(app_url, page):
+    page.goto(app_url)
+    wait_column(page, "trajectory", "x[0]")
+    page.locator(".bk-tab", has_text="Phase plane").click()
+    page.wait_for_function(f"() => {{ const s = ({SOURCE})('fixed_points'); return s && s.data.x.length; }}",
+                           timeout=120_000)
+    assert column(page, "fixed_points", "stability") == ["unstable focus"]
+    assert len(column(page, "field", "x0")) == 400
+    canvas = page.locator("canvas").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect()).map(r => [r.x, r.y, r.width, r.height])")
+    x, y, w, h = max(canvas, key=lambda r: r[2] * r[3])
+    page.mouse.click(x + 0.7 * w, y + 0.4 * h)
+    page.wait_for_function(f"""() => {{ const s = ({SOURCE})('trajectories');
+        return s && s.data.xs.length === 1 && s.data.xs[0].length > 1000; }}""", timeout=120_000)
+    start = page.evaluate(f"() => {{ const s = ({SOURCE})('click'); return [s.data.x[0], s.data.y[0]]; }}")
+    xs = page.evaluate(f"() => Array.from(({SOURCE})('trajectories').data.xs[0])")
+    ref = bw.CachedSimulator("HopfStep").run(bw.model_spec("HopfStep").duration,
+                                             init={"x": start[0], "y": start[1]}, monitors=["x"])
+    np.testing.assert_allclose(xs[1:], np.asarray(u.get_magnitude(ref["x"]))[:, 0], rtol=1e-4, atol=1e-5)

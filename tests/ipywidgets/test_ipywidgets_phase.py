@@ -1,0 +1,39 @@
+"""The ipywidgets phase-plane explorer: controls drive the controller, bad input reverts."""
+
+import numpy as np
+
+from brainmass_widgets._phase import PhasePlane
+from brainmass_widgets.ipywidgets import PhasePlaneExplorer
+
+
+def test_sliders_update_the_plane_and_fixed_points():
+    e = PhasePlaneExplorer("HopfStep", params={"a": -0.2}, x_range=(-1, 1), y_range=(-1, 1))
+    assert e.wait(120)
+    assert [fp.stability for fp in e.fixed_points] == ["stable focus"]
+    assert e.sliders["a"].description == "a"
+    e.sliders["a"].value = 0.3
+    assert e.wait(60)
+    assert [fp.stability for fp in e.fixed_points] == ["unstable focus"]
+    field = PhasePlane("HopfStep").field((-1, 1), (-1, 1), 100, params={"a": 0.3})
+    xs = e.sources["nullclines"].data["xs"][0]
+    np.testing.assert_allclose(xs, PhasePlane("HopfStep").nullclines(field)["x"][0], equal_nan=True)
+    e.close()
+
+
+def test_held_sliders_axes_and_noise_follow_the_model():
+    e = PhasePlaneExplorer("LorenzStep")
+    assert e.wait(120)
+    assert list(e.held_sliders) == ["z"]
+    e._axes[1].value = "x"
+    assert "different state variables" in e._status.value
+    assert e._axes[1].value == "y" and e.controller.options["y"] == "y"
+    e._axes[1].value = "z"
+    assert e.wait(120)
+    assert list(e.held_sliders) == ["y"]
+    e.held_sliders["y"].value = 2.0
+    assert e.wait(60)
+    assert e.controller.options["held"] == {"y": 2.0}
+    e._noise["x"].value = True
+    assert e.controller.options["noise"] == ("x",)
+    assert "noise_sigma" in e.sliders
+    e.close()
