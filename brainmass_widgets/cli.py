@@ -69,8 +69,9 @@ def enable_jax_cache(path: str | os.PathLike) -> Path:
 
 
 def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost", show: bool = False,
-          allow_origin: list[str] | None = None, jax_cache: str | None = None) -> None:
-    """Serve the app at ``http://<address>:<port>/`` until interrupted.
+          allow_origin: list[str] | None = None, jax_cache: str | None = None,
+          prefix: str | None = None) -> None:
+    """Serve the app at ``http://<address>:<port>/<prefix>/`` until interrupted.
 
     Parameters
     ----------
@@ -86,6 +87,9 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
         Extra websocket origins (``host:port``) allowed to open sessions.
     jax_cache : str, optional
         Folder of the persistent JAX compilation cache; ``None`` disables it.
+    prefix : str, optional
+        URL path prefix of every route (``/user/x/panel`` serves the app at ``/user/x/panel/``),
+        for a server behind a proxy that forwards the full path; ``None`` serves at ``/``.
     """
     import panel as pn
 
@@ -101,9 +105,11 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     def app():
         return create_app(model)
 
+    prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
     server = pn.serve({"/": app}, port=port, address=address, show=show, start=False, title=TITLE,
-                      allow_websocket_origin=origins if port else None, print_url=False)
-    print(f"brainmass-widgets: serving {model} at http://{address}:{server.port}/", flush=True)
+                      allow_websocket_origin=origins if port else None, print_url=False,
+                      prefix=prefix)
+    print(f"brainmass-widgets: serving {model} at http://{address}:{server.port}{prefix}/", flush=True)
     server.start()
     server.io_loop.start()
 
@@ -122,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--jax-cache", default="~/.cache/brainmass-widgets/jax", metavar="DIR",
                    help="persistent JAX compilation cache (default ~/.cache/brainmass-widgets/jax)")
     s.add_argument("--no-jax-cache", action="store_true", help="compile afresh at every start")
+    s.add_argument("--prefix", default=None, metavar="PATH",
+                   help="URL prefix of the app (e.g. /user/x/panel), for a proxy that keeps the path")
     d = sub.add_parser("demo", help="print an amplitude-vs-a sweep of HopfStep and its timing")
     d.add_argument("--points", type=int, default=8, help="grid points (default 8)")
     args = parser.parse_args(argv)
@@ -140,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(str(exc))
         serve(model=args.model, port=args.port, address=args.address, show=args.show,
               allow_origin=args.allow_websocket_origin,
-              jax_cache=None if args.no_jax_cache else args.jax_cache)
+              jax_cache=None if args.no_jax_cache else args.jax_cache, prefix=args.prefix)
 
 
 if __name__ == "__main__":
