@@ -413,36 +413,30 @@ class PhasePlane:
             x_name, y_name, held_names = self.x, self.y, self.held_states
 
             def rhs(values, held, p):
-                states = {x_name: p[:, 0], y_name: p[:, 1]}
-                states.update({h: jnp.full(p.shape[0], held[h]) for h in held_names})
+                """Derivative of the two axis variables at one point ``p`` (shape ``(2,)``)."""
+                states = {x_name: p[:1], y_name: p[1:]}
+                states.update({h: jnp.reshape(held[h], (1,)) for h in held_names})
                 d = self._traced_derivative(values, states)
-                return jnp.stack([d[x_name], d[y_name]], axis=1)
+                return jnp.concatenate([d[x_name], d[y_name]])
 
-            def jacobian(values, held, p):
-                # points are independent nodes, so one forward-mode pass per axis gives every
-                # point's 2 x 2 Jacobian (what jax.jacfwd computes, without the cross terms)
+            def newton(values, held, seed, scale):
                 f = lambda q: rhs(values, held, q)  # noqa: E731
-                cols = [jax.jvp(f, (p,), (jnp.zeros_like(p).at[:, k].set(1.0),))[1] for k in (0, 1)]
-                return jnp.stack(cols, axis=2)
+                jacobian = jax.jacfwd(f)
 
-            def solve(values, held, seeds, scale):
                 def body(_, p):
-                    fval = rhs(values, held, p)
-                    jac = jacobian(values, held, p)
-                    a, b, c, d = jac[:, 0, 0], jac[:, 0, 1], jac[:, 1, 0], jac[:, 1, 1]
-                    det = a * d - b * c
+                    jac = jacobian(p)
+                    det = jnp.linalg.det(jac)
                     ok = jnp.abs(det) > 1e-30
-                    det = jnp.where(ok, det, 1.0)
-                    step = jnp.stack([(d * fval[:, 0] - b * fval[:, 1]) / det,
-                                      (a * fval[:, 1] - c * fval[:, 0]) / det], axis=1)
-                    step = jnp.where(ok[:, None], step, 0.0)
+                    step = jnp.linalg.solve(jnp.where(ok, jac, jnp.eye(2)), f(p))
+                    step = jnp.where(ok, step, 0.0)
                     # damped: never jump further than half the plane in one iteration
-                    size = jnp.max(jnp.abs(step) / scale, axis=1, keepdims=True)
-                    step = step * jnp.minimum(1.0, 0.5 / jnp.maximum(size, 1e-30))
-                    return p - step
+                    size = jnp.max(jnp.abs(step) / scale)
+                    return p - step * jnp.minimum(1.0, 0.5 / jnp.maximum(size, 1e-30))
 
-                p = jax.lax.fori_loop(0, iters, body, seeds)
-                return p, rhs(values, held, p), jacobian(values, held, p)
+                p = jax.lax.fori_loop(0, iters, body, seed)
+                return p, f(p), jacobian(p)
+
+            solve = jax.vmap(newton, in_axes=(None, None, 0, None))
 
             return jax.jit(solve)
 
@@ -454,7 +448,7 @@ class PhasePlane:
         """Fixed points inside the ranges, from a vmapped Newton solve started on a grid of seeds.
 
         Solutions are de-duplicated (closer than 0.1 % of the ranges) and classified by the
-        eigenvalues of the Jacobian of the two axis derivatives (forward-mode autodiff through
+        eigenvalues of the Jacobian of the two axis derivatives (``jax.jacfwd`` through
         the model). For models with more than two state variables these are the points of the
         plane where both nullclines cross, with the other variables held.
 
