@@ -100,6 +100,7 @@ class PhasePlaneController(_Stateful):
         self.figures = {"plane": plane_fig, "timeseries": series_fig}
         self._fixed_points: list[FixedPoint] = []
         self._start: dict[str, float] | None = None
+        self._last_tap: tuple[float, ...] = ()
         self.autorun = False
         self._state = self._validate(
             dict(model=model, x=x, y=y, params=params, held=held, x_range=x_range, y_range=y_range,
@@ -324,9 +325,12 @@ class PhasePlaneController(_Stateful):
     # ------------------------------------------------------------------ trajectories
 
     def _on_click(self, attr: str, old: Any, new: Any) -> None:
-        xs, ys = new.get("x", []), new.get("y", [])
-        if len(xs) and len(ys):
-            self.launch(float(xs[-1]), float(ys[-1]))
+        # one tap can reach Python more than once (a notebook view echoes the change, a new view
+        # is re-sent every source), so a tap is launched once, by its position and time
+        tap = tuple(float(new[k][-1]) for k in ("x", "y", "at") if len(new.get(k, [])))
+        if len(tap) == 3 and tap != self._last_tap:
+            self._last_tap = tap
+            self.launch(tap[0], tap[1])
 
     def launch(self, x0: float, y0: float) -> None:
         """Integrate the full model from ``(x0, y0)`` (other state variables at their held values);

@@ -185,8 +185,9 @@ def phase_plane_figure() -> tuple:
     NaN-separated line per axis variable: ``xs``, ``ys``, ``color``, ``label``), ``"fixed_points"``
     (``x``, ``y``, ``stability``, ``eigenvalues``, ``color``), ``"trajectories"`` (one line per
     launched trajectory: ``xs``, ``ys``), ``"timeseries"`` (``t`` and one column per state of the
-    latest trajectory) and ``"click"``: a tap on the plane writes its position there (``x``, ``y``),
-    in the browser, so both Bokeh server and notebook views report it.
+    latest trajectory) and ``"click"``: a tap on the plane writes its position there (``x``, ``y``,
+    and the time ``at``, which tells one tap from another), in the browser, so both Bokeh server
+    and notebook views report it.
 
     Returns
     -------
@@ -199,7 +200,7 @@ def phase_plane_figure() -> tuple:
         "fixed_points": _source("fixed_points", ["x", "y", "stability", "eigenvalues", "color"]),
         "trajectories": _source("trajectories", ["xs", "ys"]),
         "timeseries": _source("timeseries", ["t"]),
-        "click": _source("click", ["x", "y"]),
+        "click": _source("click", ["x", "y", "at"]),
     }
     fig = figure(title="Phase plane (tap to launch a trajectory)", tools=_TOOLS, height=420,
                  sizing_mode="stretch_width", min_width=320)
@@ -215,7 +216,7 @@ def phase_plane_figure() -> tuple:
     fig.add_tools(HoverTool(renderers=[dots], tooltips=[("", "@stability"), ("x", "@x"), ("y", "@y"),
                                                          ("eigenvalues [1/ms]", "@eigenvalues")]))
     fig.js_on_event("tap", CustomJS(args={"click": sources["click"]},
-                                    code="click.data = {x: [cb_obj.x], y: [cb_obj.y]};"))
+                                    code="click.data = {x: [cb_obj.x], y: [cb_obj.y], at: [Date.now()]};"))
     fig.legend[0].location = "top_left"
     series = figure(title="Latest trajectory", x_axis_label="t [ms]", tools=_TOOLS, height=200,
                     sizing_mode="stretch_width", min_width=320)

@@ -34,8 +34,10 @@ def test_sources_are_named_and_hold_the_plane():
 def test_a_tap_launches_a_trajectory_that_streams_into_the_plane():
     c = PhasePlaneController("HopfStep", params={"a": 0.3}, duration=150.0)
     assert c.wait(120)
-    c.sources["click"].data = {"x": [0.1], "y": [-0.2]}
+    c.sources["click"].data = {"x": [0.1], "y": [-0.2], "at": [1.0]}
+    c.sources["click"].data = {"x": [0.1], "y": [-0.2], "at": [1.0]}  # the same tap, echoed
     assert c.wait(120)
+    assert len(c.sources["trajectories"].data["xs"]) == 1
     ref = bw.CachedSimulator("HopfStep").run(150 * u.ms, params={"a": 0.3}, init={"x": 0.1, "y": -0.2},
                                              monitors=["x", "y"])
     (xs,), (ys,) = c.sources["trajectories"].data["xs"], c.sources["trajectories"].data["ys"]

@@ -1,4 +1,4 @@
-"""A ModelExplorer in a real JupyterLab, driven by headless chromium."""
+"""Explorers in a real JupyterLab, driven by headless chromium."""
 
 import sys
 
@@ -31,6 +31,11 @@ def lab(tmp_path_factory):
         'explorer = ModelExplorer("HopfStep")\n'
         'explorer')]
     nbformat.write(nb, root / "explorer.ipynb")
+    nb.cells = [nbformat.v4.new_code_cell(
+        'from brainmass_widgets.ipywidgets import PhasePlaneExplorer\n'
+        'plane = PhasePlaneExplorer("HopfStep", x_range=(-1, 1), y_range=(-1, 1))\n'
+        'plane')]
+    nbformat.write(nb, root / "phase.ipynb")
     port = free_port()
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
            "--ip=127.0.0.1", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
@@ -64,3 +69,35 @@ def test_explorer_draws_and_follows_a_slider_in_jupyterlab(lab, page):
     moved = page.evaluate(TRAJECTORY)
     expected = np.asarray(sim.run(200 * u.ms, params={"a": a})["x"])[:, 0]
     np.testing.assert_allclose(moved, expected, rtol=1e-4, atol=1e-5)
+
+
+def _source(name, column):
+    return f"""() => {{
+      for (const doc of (window.Bokeh && window.Bokeh.documents) || []) {{
+        const src = doc.get_model_by_name("{name}");
+        if (src && src.data["{column}"] && src.data["{column}"].length) return src.data["{column}"];
+      }}
+      return null;
+    }}"""
+
+
+def test_phase_plane_tap_launches_a_trajectory_in_jupyterlab(lab, page):
+    page.set_default_timeout(120_000)
+    page.goto(f"{lab}/lab/tree/phase.ipynb?token={TOKEN}")
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
+    stability = page.wait_for_function(_source("fixed_points", "stability")).json_value()
+    assert stability == ["unstable focus"]
+    canvas = page.locator(".jp-OutputArea-output canvas").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect()).map(r => [r.x, r.y, r.width, r.height])")
+    x, y, w, h = max(canvas, key=lambda r: r[2] * r[3])
+    page.mouse.click(x + 0.7 * w, y + 0.4 * h)
+    page.wait_for_function(f"() => {{ const xs = ({_source('trajectories', 'xs')})(); "
+                           "return xs && xs.length === 1 && xs[0].length === 2001; }")
+    start = page.evaluate(f"() => Array.from(({_source('click', 'x')})()).concat("
+                          f"Array.from(({_source('click', 'y')})()))")
+    xs = page.evaluate(f"() => Array.from(({_source('trajectories', 'xs')})()[0])")
+    ref = bw.CachedSimulator("HopfStep").run(200 * u.ms, init={"x": start[0], "y": start[1]}, monitors=["x"])
+    np.testing.assert_allclose(xs[1:], np.asarray(ref["x"])[:, 0], rtol=1e-4, atol=1e-5)

@@ -204,7 +204,7 @@ def test_phase_plane_tab_draws_the_plane_and_a_tap_launches_a_trajectory(app_url
     x, y, w, h = max(canvas, key=lambda r: r[2] * r[3])
     page.mouse.click(x + 0.7 * w, y + 0.4 * h)
     page.wait_for_function(f"""() => {{ const s = ({SOURCE})('trajectories');
-        return s && s.data.xs.length === 1 && s.data.xs[0].length > 1000; }}""", timeout=120_000)
+        return s && s.data.xs.length === 1 && s.data.xs[0].length === 2001; }}""", timeout=120_000)
     start = page.evaluate(f"() => {{ const s = ({SOURCE})('click'); return [s.data.x[0], s.data.y[0]]; }}")
     xs = page.evaluate(f"() => Array.from(({SOURCE})('trajectories').data.xs[0])")
     ref = bw.CachedSimulator("HopfStep").run(bw.model_spec("HopfStep").duration,
