@@ -3,6 +3,7 @@
 The engine answers a parameter change without recompiling (:class:`CachedSimulator`), streams a
 long run in pieces, and sweeps parameter grids in one compiled vmap program. The catalogue
 (:func:`catalog`, :func:`model_spec`) describes every supported model for sliders.
+:class:`NetworkModel` couples a node model through a connectome (``brainmass.Network``).
 :class:`PhasePlane` gives a model's vector field, nullclines and fixed points. The controllers
 (:class:`ModelController`, :class:`SweepController`, :class:`PhasePlaneController`) hold an
 explorer's state and feed Bokeh sources; the front ends are :mod:`brainmass_widgets.ipywidgets`
@@ -13,6 +14,8 @@ from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._controller import ModelController, Status, SweepController, shared_cache
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
 from ._metrics import METRICS
+from ._network import Connectome, NetworkModel, load_connectome, network_models
+from ._network_controller import NetworkController
 from ._phase import FixedPoint, PhaseField, PhasePlane, planar_models
 from ._phase_controller import PhasePlaneController
 
@@ -20,9 +23,12 @@ __all__ = [
     "METRICS",
     "CachedSimulator",
     "CompileCache",
+    "Connectome",
     "FixedPoint",
     "ModelController",
     "ModelSpec",
+    "NetworkController",
+    "NetworkModel",
     "ParamSpec",
     "PhaseField",
     "PhasePlane",
@@ -33,7 +39,9 @@ __all__ = [
     "SweepResult",
     "catalog",
     "compile_notice",
+    "load_connectome",
     "model_spec",
+    "network_models",
     "planar_models",
     "shared_cache",
 ]

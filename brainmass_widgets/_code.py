@@ -12,7 +12,7 @@ import numpy as np
 
 from ._catalog import ModelSpec
 
-__all__ = ["run_script", "sweep_script", "unit_code"]
+__all__ = ["network_script", "run_script", "sweep_script", "unit_code"]
 
 
 class _Expr(str):
@@ -224,4 +224,87 @@ def sweep_script(spec: ModelSpec, *, axes: Mapping[str, tuple[float, float, int]
     lines += [f"    {line}" for line in run]
     lines.append(f"    x = np.asarray(u.get_magnitude(run[{monitor!r}]))[:, 0]")
     lines.append(f"    result[index] = {_METRIC_CODE[metric]}")
+    return "\n".join(lines) + "\n"
+
+
+def _array_code(a: np.ndarray) -> str:
+    return f"np.array({np.asarray(a, dtype=float).round(12).tolist()!r})"
+
+
+def network_script(net: Any, *, dt: Any, duration: Any, params: Mapping[str, Any], init: Mapping[str, Any],
+                   monitors: tuple[str, ...], transient: Any = None, seed: int = 0,
+                   example: bool = False) -> str:
+    """A plain-brainmass script running the same network (``brainmass.Network`` + ``Simulator``).
+
+    Parameters
+    ----------
+    net : NetworkModel
+        The network.
+    dt, duration, transient, seed
+        As for :meth:`brainmass_widgets.CachedSimulator.run`.
+    params : Mapping[str, Any]
+        Every parameter value (the node's, ``k``, and ``noise_sigma`` / ``noise_tau`` with noise).
+    init : Mapping[str, Any]
+        Initial value per node state.
+    monitors : tuple of str
+        Recorded node states.
+    example : bool
+        Load the bundled ``example_connectome`` instead of writing the arrays out.
+
+    Returns
+    -------
+    str
+        Python source; executing it leaves the ``brainmass.Simulator.run`` output in ``result``
+        (one ``(time, regions)`` entry per monitored state).
+    """
+    spec, n = net.spec, net.n
+    lines = _imports(params, numpy=True)
+    if example:
+        lines += ['conn = brainmass.datasets.load_dataset("example_connectome")',
+                  "weights, distances = conn.weights, conn.distances"]
+    else:
+        lines.append(f"weights = {_array_code(net.connectome.weights)}")
+        if net.connectome.distances is not None:
+            lines.append(f"distances = {_array_code(net.connectome.distances)} * u.mm")
+    lines.append(f"brainstate.environ.set(dt={_quantity_code(dt)})  # delays are sized from dt")
+    lines.append(f"node = brainmass.{spec.model_class.__name__}(")
+    lines.append(f"    {n!r},")
+    for name, p in spec.params.items():
+        if p.role == "param":
+            lines.append(f"    {name}={_value_code(params[name], p.unit)},")
+    if net.noise:
+        for state in spec.noise_args:
+            unit = spec.noise_units[state]
+            lines.append(f"    {spec.noise_args[state]}=brainmass.OUProcess({n!r}, "
+                         f"sigma={_value_code(params['noise_sigma'], unit)}, "
+                         f"tau={_value_code(params['noise_tau'], u.ms)}),")
+    lines.append(")")
+    drives = {name: _value_code(params[name], p.unit) for name, p in spec.params.items() if p.role == "input"}
+    network_class = "brainmass.Network"
+    if drives:
+        first = list(inspect.signature(spec.model_class.update).parameters)[1]  # after self
+        current = "self.coupling()" + (f" + {drives.pop(first)}" if first in drives else "")
+        kwargs = "".join(f", {k}={v}" for k, v in drives.items())
+        lines += ["", "", "class DrivenNetwork(brainmass.Network):",
+                  "    \"\"\"The node also receives the model's constant drive.\"\"\"", "",
+                  "    def update(self):",
+                  f"        return self.node({current}{kwargs})", "", ""]
+        network_class = "DrivenNetwork"
+    delays = ""
+    if net.speed is not None:
+        delays = f" distance=distances, speed={net.speed!r} * u.mm / u.ms,"
+    lines.append(f"network = {network_class}(node, conn=weights,{delays} coupling={net.coupling!r}, "
+                 f"coupled_var={net.coupled_var!r}, k={_value_code(params['k'], None)})")
+    lines.append(f"brainstate.random.seed({int(seed)})")
+    lines.append("brainstate.nn.init_all_states(network)")
+    for state, value in init.items():
+        fill = _value_code(value, spec.state_units.get(state))
+        lines.append(f"network.node.{state}.value = u.math.full_like(network.node.{state}.value, {fill})")
+    watch = ", ".join(f"{m!r}: lambda m: m.node.{m}.value" for m in monitors)
+    run_args = [_quantity_code(duration), f"monitors={{{watch}}}", "init_states=False"]
+    if transient is not None:
+        run_args.append(f"transient={_quantity_code(transient)}")
+    lines.append(f"result = brainmass.Simulator(network, dt={_quantity_code(dt)}).run(")
+    lines += [f"    {arg}," for arg in run_args]
+    lines.append(")")
     return "\n".join(lines) + "\n"

@@ -31,6 +31,7 @@ import numpy as np
 
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec, spec_from_class
 from ._metrics import resolve_metric
+from ._network import K_PARAM, NetworkModel
 
 __all__ = ["CachedSimulator", "CompileCache", "SimResult", "SweepResult", "compile_notice"]
 
@@ -328,14 +329,42 @@ class _SpecModel:
             )
         return _canon(name, value, self.params[name].unit)
 
-    def build(self, in_size: Any, values: Mapping[str, Any]) -> tuple[Any, dict]:
+    def path(self, state: str) -> str:
+        """Attribute path of a state variable in the built model."""
+        return state
+
+    def _noise(self, in_size: Any, values: Mapping[str, Any]) -> dict[str, Any]:
         noise = {}
         for state in self.noisy:
             unit = self.spec.noise_units[state]
             sigma = values["noise_sigma"] if unit is None else values["noise_sigma"] * unit
             noise[state] = brainmass.OUProcess(in_size, sigma=sigma, tau=values["noise_tau"] * u.ms)
+        return noise
+
+    def build(self, in_size: Any, values: Mapping[str, Any]) -> tuple[Any, dict]:
         model_values = {k: v for k, v in values.items() if k in self.spec.params}
-        return self.spec.build(in_size, model_values, noise), self.spec.inputs(model_values)
+        return (self.spec.build(in_size, model_values, self._noise(in_size, values)),
+                self.spec.inputs(model_values))
+
+
+class _NetworkAdapter(_SpecModel):
+    """A :class:`NetworkModel`: the node's parameters and states, plus the global coupling ``k``."""
+
+    def __init__(self, net: NetworkModel, dt: Any):
+        super().__init__(net.spec, net.noise)
+        self.net = net
+        self.dt = dt
+        self.key = net.key
+        self.params["k"] = K_PARAM
+        self.default_monitor = net.coupled_var
+
+    def path(self, state: str) -> str:
+        return f"node.{state}"
+
+    def build(self, in_size: Any, values: Mapping[str, Any]) -> tuple[Any, dict]:
+        node_values = {k: v for k, v in values.items() if k in self.spec.params}
+        with brainstate.environ.context(dt=self.dt):  # the delay buffers are sized from dt
+            return self.net.build(node_values, values["k"], self._noise(self.net.n, values)), {}
 
 
 class _FactoryModel:
@@ -375,6 +404,9 @@ class _FactoryModel:
             self.units[name] = value.unit
         return _canon(name, value, self.units.get(name))
 
+    def path(self, state: str) -> str:
+        return state
+
     def build(self, in_size: Any, values: Mapping[str, Any]) -> tuple[Any, dict]:
         kwargs = {k: (v if self.units.get(k) is None else v * self.units[k]) for k, v in values.items()}
         return self.factory(**kwargs), {}
@@ -388,14 +420,15 @@ class CachedSimulator:
 
     Parameters
     ----------
-    model : str, type or callable
+    model : str, type, NetworkModel or callable
         A catalogue name (``"HopfStep"``), a brainmass model class (its first constructor argument
-        is ``in_size``), or a factory ``f(**params) -> brainstate module`` (for networks; it is
-        called inside the compiled program, with traced parameters).
+        is ``in_size``), a :class:`NetworkModel` (regions coupled through a connectome; its
+        parameters add ``k``), or a factory ``f(**params) -> brainstate module`` (called inside
+        the compiled program, with traced parameters).
     dt : brainunit.Quantity, optional
         Integration step. Defaults to the catalogue's ``dt`` for the model; required otherwise.
     in_size : int or tuple of int, default 1
-        Number (shape) of nodes. Ignored for factories, which build their own size.
+        Number (shape) of nodes. Ignored for factories and networks, which have their own size.
     noise : bool, str or sequence of str, default False
         Additive Ornstein-Uhlenbeck noise: ``True`` on every state that takes it, or on the named
         states. Adds the parameters ``noise_sigma`` and ``noise_tau``.
@@ -416,7 +449,11 @@ class CachedSimulator:
 
     def __init__(self, model: str | type | Callable, *, dt: Any = None, in_size: Any = 1,
                  noise: Any = False, cache: CompileCache | None = None, cache_size: int = 64):
-        if isinstance(model, str):
+        network = model if isinstance(model, NetworkModel) else None
+        if network is not None:
+            spec = network.spec
+            in_size = network.n
+        elif isinstance(model, str):
             spec = model_spec(model)
         elif _is_model_class(model):
             spec = next((s for s in catalog() if s.model_class is model), None)
@@ -435,10 +472,14 @@ class CachedSimulator:
         self.dt = dt
         self.in_size = in_size
         self.spec = spec
-        if spec is None:
+        if network is not None:
+            if noise:
+                raise ValueError("a network takes its noise from NetworkModel(..., noise=True)")
+            self._model: _SpecModel | _FactoryModel = _NetworkAdapter(network, dt)
+        elif spec is None:
             if noise:
                 raise ValueError("noise= applies to catalogue models; a factory builds its own noise")
-            self._model: _SpecModel | _FactoryModel = _FactoryModel(model, in_size, dt)
+            self._model = _FactoryModel(model, in_size, dt)
         else:
             self._model = _SpecModel(spec, noise)
         self._cache = cache if cache is not None else CompileCache(cache_size)
@@ -549,7 +590,7 @@ class CachedSimulator:
 
     def _apply_init(self, model: Any, init_vals: Mapping[str, Any]) -> None:
         for name, v in init_vals.items():
-            st = _get_state(model, name)
+            st = _get_state(model, self._model.path(name))
             unit = self._model.state_units.get(name)
             mag = jnp.broadcast_to(v, u.get_magnitude(st.value).shape)
             st.value = mag if unit is None else mag * unit
@@ -572,7 +613,7 @@ class CachedSimulator:
         def step(i):
             with brainstate.environ.context(i=i, t=i * dt):
                 model.update(**inputs)
-            return {m: _get_state(model, m).value for m in monitors}
+            return {m: _get_state(model, self._model.path(m)).value for m in monitors}
 
         return brainstate.transform.for_loop(step, indices)
 

@@ -1,7 +1,8 @@
 """Reductions of a monitored trace to one value per region, for parameter sweeps.
 
 Every metric takes a trace shaped ``(time, *regions)`` (a JAX array of magnitudes) and the sample
-spacing in seconds, and returns an array shaped ``metric_shape + regions``. They are traced inside
+spacing in seconds, and returns an array shaped ``metric_shape + regions`` (``fc`` and ``sync``:
+one value for all regions together). They are traced inside
 the compiled sweep program, so they use ``jax.numpy`` only.
 """
 
@@ -11,7 +12,9 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
-__all__ = ["METRICS", "amplitude", "minmax", "frequency", "mean", "std", "resolve_metric"]
+from ._network import order_parameter
+
+__all__ = ["METRICS", "amplitude", "minmax", "frequency", "mean", "std", "fc", "sync", "resolve_metric"]
 
 
 def amplitude(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
@@ -43,12 +46,29 @@ def std(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
     return jnp.std(x, axis=0)
 
 
+def fc(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
+    """Mean functional connectivity: the mean off-diagonal Pearson correlation between regions
+    (one value for the whole network)."""
+    x = x.reshape(x.shape[0], -1)
+    c = jnp.corrcoef(x.T)
+    n = c.shape[0]
+    return (jnp.sum(c) - jnp.trace(c)) / (n * (n - 1))
+
+
+def sync(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
+    """Mean over time of the Kuramoto order parameter of the regions' analytic-signal phases
+    (1: all regions in phase; one value for the whole network)."""
+    return jnp.mean(order_parameter(x.reshape(x.shape[0], -1)))
+
+
 METRICS: dict[str, Callable] = {
     "amplitude": amplitude,
     "minmax": minmax,
     "frequency": frequency,
     "mean": mean,
     "std": std,
+    "fc": fc,
+    "sync": sync,
 }
 
 

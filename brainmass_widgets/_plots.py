@@ -3,9 +3,10 @@
 Every figure is made once per explorer and then changed only through its
 :class:`~bokeh.models.ColumnDataSource` (and, when the set of plotted lines changes, its
 renderers). Each source carries a stable Bokeh ``name`` -- ``"trajectory"``, ``"phase"``,
-``"spectrum"``, ``"sweep"``, ``"heatmap"``, and for the phase plane ``"field"``, ``"nullclines"``,
-``"fixed_points"``, ``"trajectories"``, ``"timeseries"`` -- so tests and pages can find it in a
-document.
+``"spectrum"``, ``"sweep"``, ``"heatmap"``, for the phase plane ``"field"``, ``"nullclines"``,
+``"fixed_points"``, ``"trajectories"``, ``"timeseries"``, and for networks ``"regions"``,
+``"connectivity"``, ``"fc"``, ``"order"``, ``"coupling_sweep"`` -- so tests and pages can find it
+in a document.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bokeh.plotting import figure
 __all__ = [
     "heatmap_figure",
     "line_columns",
+    "network_figures",
     "phase_figure",
     "phase_plane_figure",
     "set_lines",
@@ -221,3 +223,56 @@ def phase_plane_figure() -> tuple:
     series = figure(title="Latest trajectory", x_axis_label="t [ms]", tools=_TOOLS, height=200,
                     sizing_mode="stretch_width", min_width=320)
     return fig, series, sources
+
+
+def _matrix_figure(name: str, title: str, mapper: LinearColorMapper) -> tuple:
+    source = _source(name, ["x", "y", "value", "source", "target"])
+    fig = figure(title=title, tools="hover,save", height=300, width=320, toolbar_location=None,
+                 x_range=(-0.5, 0.5), y_range=(0.5, -0.5), match_aspect=True)
+    fig.rect(x="x", y="y", width=1, height=1, source=source,
+             fill_color={"field": "value", "transform": mapper}, line_color=None)
+    fig.select_one(HoverTool).tooltips = [("from", "@source"), ("to", "@target"), ("value", "@value")]
+    fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(), width=8), "right")
+    fig.xaxis.visible = fig.yaxis.visible = False
+    fig.grid.visible = False
+    return fig, source
+
+
+def network_figures() -> tuple[dict, dict, dict]:
+    """Region time series, connectivity and FC matrices, order parameter R(t), and the coupling
+    sweep (mean FC and mean R against the swept parameter; a tap selects a point).
+
+    Returns
+    -------
+    (dict, dict, dict)
+        Figures, sources and matrix colour mappers by name. Sources: ``"regions"`` (``t`` and
+        one column per region label), ``"connectivity"`` and ``"fc"`` (one cell per pair: ``x``,
+        ``y``, ``value``, ``source``, ``target``), ``"order"`` (``t``, ``R``) and
+        ``"coupling_sweep"`` (``x``, ``fc``, ``sync``).
+    """
+    figures, sources, mappers = {}, {}, {}
+    sources["regions"] = _source("regions", ["t"])
+    figures["regions"] = figure(title="Regions", x_axis_label="t [ms]", tools=_TOOLS, **_SIZE)
+    mappers["connectivity"] = LinearColorMapper(palette=Viridis256, low=0.0, high=1.0)
+    mappers["fc"] = LinearColorMapper(palette="RdBu11", low=1.0, high=-1.0)
+    figures["connectivity"], sources["connectivity"] = _matrix_figure(
+        "connectivity", "Structural connectivity", mappers["connectivity"])
+    figures["fc"], sources["fc"] = _matrix_figure("fc", "Functional connectivity (Pearson r)", mappers["fc"])
+    sources["order"] = _source("order", ["t", "R"])
+    figures["order"] = figure(title="Synchrony: order parameter R(t)", x_axis_label="t [ms]",
+                              y_range=(0, 1.05), tools=_TOOLS, **_SIZE)
+    figures["order"].line(x="t", y="R", source=sources["order"], line_color=Category10_10[2], line_width=1.5)
+    sources["coupling_sweep"] = _source("coupling_sweep", ["x", "fc", "sync"])
+    fig = figure(title="Coupling sweep (tap a point to load it)", tools=_TOOLS + ",tap", **_SIZE)
+    dots = []
+    for col, color, label in (("fc", Category10_10[0], "mean FC"), ("sync", Category10_10[1], "mean R")):
+        fig.line(x="x", y=col, source=sources["coupling_sweep"], line_color=color, line_width=2,
+                 legend_label=label)
+        dots.append(fig.scatter(x="x", y=col, source=sources["coupling_sweep"], size=7, color=color,
+                                legend_label=label))
+    fig.select_one(TapTool).renderers = dots
+    fig.add_tools(HoverTool(renderers=dots, tooltips=[("value", "@x"), ("mean FC", "@fc"),
+                                                      ("mean R", "@sync")]))
+    fig.legend[0].location = "top_left"
+    figures["coupling_sweep"] = fig
+    return figures, sources, mappers

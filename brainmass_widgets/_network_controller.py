@@ -1,0 +1,413 @@
+"""State and computation of the network explorer, shared by both front ends."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import brainunit as u
+import jax.numpy as jnp
+import numpy as np
+
+from ._code import network_script
+from ._controller import (
+    _CACHE,
+    _ENGINE_LOCK,
+    Dispatch,
+    Status,
+    _col,
+    _fmt_ms,
+    _mag,
+    _quantity,
+    _Stateful,
+    _Token,
+    _Worker,
+)
+from ._engine import CachedSimulator, SimResult, compile_notice
+from ._metrics import fc, sync
+from ._network import Connectome, NetworkModel, load_connectome, order_parameter
+from ._plots import network_figures, set_lines
+
+__all__ = ["NetworkController"]
+
+_STRUCTURE = ("node", "connectome", "coupled_var", "coupling", "speed", "noise")
+_OPTIONS = _STRUCTURE + ("params", "duration", "transient", "seed", "sweep")
+_MAX_LINES = 16
+
+
+def fc_and_sync(x: jnp.ndarray) -> jnp.ndarray:
+    """Mean FC and mean order parameter of a ``(time, regions)`` trace, stacked (a sweep metric)."""
+    return jnp.stack([fc(x, 1.0), sync(x, 1.0)])
+
+
+class NetworkController(_Stateful):
+    """State and computation of one network explorer.
+
+    A change of a parameter (the node's, the global coupling ``k``, the noise) reruns the network
+    with the cached program; a change of structure (node model, connectome, coupled variable,
+    coupling kind, conduction speed, noise on/off) builds a new :class:`NetworkModel`. Each run
+    streams the region time series and then draws the FC matrix of the run and the order parameter
+    R(t). :meth:`sweep` fills mean FC and mean R against one parameter, block by block, on a second
+    worker; a tap on a point loads its value.
+
+    Parameters
+    ----------
+    node : str, default "HopfStep"
+        Catalogue node model.
+    connectome : Connectome, str or array_like, default "example"
+        Anything :func:`~brainmass_widgets.load_connectome` accepts.
+    coupled_var, coupling, speed, noise
+        As for :class:`~brainmass_widgets.NetworkModel` (noise on by default: FC needs it).
+    params : dict, optional
+        Parameter values (the node's, ``k``, ``noise_sigma``, ``noise_tau``).
+    duration, transient : brainunit.Quantity or float (ms), optional
+        Run length (default 2 s) and the lead left out of FC and R (default 200 ms).
+    seed : int, default 0
+    sweep : (str, float, float, int), optional
+        Swept parameter, from, to, points (default ``("k", 0, 2, 16)``).
+    dispatch : callable, optional
+        ``dispatch(fn)`` applies ``fn`` where the Bokeh document may be changed.
+    autorun : bool, default True
+    """
+
+    _OPTION_NAMES = _OPTIONS
+
+    def __init__(self, node: str = "HopfStep", *, connectome: Any = "example", coupled_var: str | None = None,
+                 coupling: str = "diffusive", speed: float | None = 5.0, noise: bool = True,
+                 params: Mapping[str, Any] | None = None, duration: Any = 2000.0, transient: Any = 200.0,
+                 seed: int = 0, sweep: tuple | None = None, chunk_steps: int = 5000,
+                 dispatch: Dispatch | None = None, autorun: bool = True):
+        super().__init__(dispatch, "brainmass-network")
+        self._sweep_worker = _Worker("brainmass-network-sweep")
+        self.figures, self.sources, self._mappers = network_figures()
+        self.chunk_steps = int(chunk_steps)
+        self.autorun = False
+        self._sweep_result: np.ndarray | None = None
+        self._pick_listeners: list[Callable[[dict[str, float]], None]] = []
+        self._state = self._validate(dict(node=node, connectome=connectome, coupled_var=coupled_var,
+                                          coupling=coupling, speed=speed, noise=noise, params=params,
+                                          duration=duration, transient=transient, seed=seed,
+                                          sweep=sweep or ("k", 0.0, 2.0, 16)), {})
+        self._commit(None)
+        self.sources["coupling_sweep"].selected.on_change("indices", self._on_select)
+        self.autorun = autorun
+        if autorun:
+            self.run()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def network(self) -> NetworkModel:
+        """The :class:`NetworkModel` in use."""
+        return self._state["net"]
+
+    @property
+    def spec(self) -> Any:
+        """The node model's :class:`~brainmass_widgets.ModelSpec`."""
+        return self._state["net"].spec
+
+    @property
+    def sweep_result(self) -> np.ndarray | None:
+        """The latest coupling sweep: ``(points, 2)`` mean FC and mean R (NaN where not computed)."""
+        return self._sweep_result
+
+    def _validate(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        state = {**old, **new}
+        node_changed = old.get("node") != state["node"]
+        if node_changed and old:
+            for key in ("coupled_var", "params"):
+                if key not in new:
+                    state[key] = None
+        state["connectome"] = load_connectome(state["connectome"])
+        if any(old.get(k) is not state[k] and old.get(k) != state[k] for k in _STRUCTURE) or "net" not in old:
+            net = NetworkModel(state["node"], connectome=state["connectome"],
+                               coupled_var=state["coupled_var"], coupling=state["coupling"],
+                               speed=state["speed"], noise=state["noise"])
+            sim = CachedSimulator(net, cache=_CACHE)
+        else:
+            net, sim = old["net"], old["sim"]
+        state["coupled_var"], state["speed"], state["noise"] = net.coupled_var, net.speed, net.noise
+        params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
+        state["params"] = {**sim._model.defaults(), **params}
+        sim._params(state["params"])
+        state["duration"] = _quantity(state["duration"], u.ms, "duration")
+        state["transient"] = _quantity(state["transient"], u.ms, "transient")
+        sim._timing(state["duration"], state["transient"], None)
+        sim._seed(state["seed"])
+        name, lo, hi, points = state["sweep"]
+        if name not in sim.param_names:
+            raise ValueError(f"unknown parameter {name!r} to sweep; valid: {', '.join(sim.param_names)}")
+        lo, hi = float(lo), float(hi)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"sweep range must be two finite numbers with from < to; got {lo!r}, {hi!r}")
+        if isinstance(points, bool) or not isinstance(points, int | np.integer) or not 2 <= points <= 1024:
+            raise ValueError(f"sweep points must be an integer from 2 to 1024; got {points!r}")
+        state["sweep"] = (name, lo, hi, int(points))
+        state["net"], state["sim"] = net, sim
+        return state
+
+    def _commit(self, old: Mapping[str, Any] | None) -> None:
+        state = self._state
+        net: NetworkModel = state["net"]
+        if old is None or old["net"] is not net:
+            labels = list(net.connectome.labels[:_MAX_LINES])
+            cells = self._cells(net.connectome.weights, net.connectome.labels)
+            high = float(net.connectome.weights.max()) or 1.0
+            unit = net.spec.state_units.get(net.coupled_var)
+
+            def rebuild() -> None:
+                set_lines(self.figures["regions"], self.sources["regions"], "t", labels)
+                self.figures["regions"].yaxis.axis_label = net.coupled_var + (f" [{unit}]" if unit else "")
+                self.figures["regions"].title.text = f"{net.spec.name} network: {net.coupled_var} per region"
+                self._set_matrix_range("connectivity", len(net.connectome.labels))
+                self._set_matrix_range("fc", len(net.connectome.labels))
+                self._mappers["connectivity"].high = high
+                self.sources["connectivity"].data = cells
+                self.sources["fc"].data = {k: [] for k in cells}
+                self.sources["order"].data = {"t": [], "R": []}
+
+            self._post(rebuild)
+        if old is None or old["sweep"][0] != state["sweep"][0] or old["net"] is not net:
+            self._sweep_result = None
+            label = state["sim"]._model.params[state["sweep"][0]].label
+            self._post(lambda: self._clear_sweep(label))
+        listeners = list(self._state_listeners)
+        if listeners and old is not None:
+            self._post(lambda: [cb() for cb in listeners])
+
+    def _clear_sweep(self, label: str) -> None:
+        self.sources["coupling_sweep"].data = {"x": [], "fc": [], "sync": []}
+        self.figures["coupling_sweep"].xaxis.axis_label = label
+
+    def _set_matrix_range(self, name: str, n: int) -> None:
+        fig = self.figures[name]
+        fig.x_range.start, fig.x_range.end = -0.5, n - 0.5
+        fig.y_range.start, fig.y_range.end = n - 0.5, -0.5
+
+    @staticmethod
+    def _cells(matrix: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
+        n = matrix.shape[0]
+        target, source = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        return {"x": source.ravel(), "y": target.ravel(), "value": np.asarray(matrix, dtype=float).ravel(),
+                "source": [labels[j] for j in source.ravel()], "target": [labels[i] for i in target.ravel()]}
+
+    def _change(self, **new: Any) -> None:
+        try:
+            state = self._validate(new, self._state)
+        except Exception as exc:
+            raise self._fail(exc) from None
+        old, self._state = self._state, state
+        self._commit(old)
+        if self.autorun:
+            self.run()
+
+    def set(self, **params: Any) -> None:
+        """Change parameter values (the node's, ``k``, ``noise_sigma``, ``noise_tau``) and rerun.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad parameter or value; nothing changes.
+        """
+        try:
+            self._state["sim"]._params(params)
+        except ValueError as exc:
+            raise self._fail(exc) from None
+        self._change(params={**self._state["params"], **params})
+
+    def configure(self, **options: Any) -> None:
+        """Change any of ``node``, ``connectome``, ``coupled_var``, ``coupling``, ``speed``,
+        ``noise``, ``params``, ``duration``, ``transient``, ``seed``, ``sweep``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown option or a bad value (a connectome that is not square, holds NaN or
+            negative weights, or whose labels do not match); nothing changes.
+        """
+        unknown = [k for k in options if k not in _OPTIONS]
+        if unknown:
+            raise self._fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
+        self._change(**options)
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> None:
+        """Run the network with the current state (latest wins)."""
+        state = self._state
+        self._worker.submit(lambda token: self._job(state, token))
+
+    def _job(self, state: Mapping[str, Any], token: _Token) -> None:
+        sim: CachedSimulator = state["sim"]
+        net: NetworkModel = state["net"]
+        var = net.coupled_var
+        labels = list(net.connectome.labels[:_MAX_LINES])
+        n_total, n_tr, _ = sim._timing(state["duration"], state["transient"], None)
+        t0 = time.perf_counter()
+
+        def notice() -> None:
+            self._set_status(Status("compiling", f"compiling the {net.n}-region {net.spec.name} network "
+                                                 "(first use of this structure)"), token)
+
+        pieces: list[SimResult] = []
+        try:
+            stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, params=state["params"],
+                                monitors=[var], seed=state["seed"])
+            first = True
+            while True:
+                with _ENGINE_LOCK, compile_notice(notice):
+                    piece = next(stream, None)
+                if piece is None or token.superseded:
+                    break
+                pieces.append(piece)
+                data = {"t": np.ascontiguousarray(_mag(piece["ts"] / u.ms), dtype=np.float64)}
+                trace = _mag(piece[var]).reshape(len(data["t"]), -1)
+                data.update({label: _col(trace[:, i]) for i, label in enumerate(labels)})
+                self._post(self._stream_draw(data, first, n_total), token)
+                first = False
+                self._set_status(Status("running", f"running: {piece.done:,} of {n_total:,} steps",
+                                        piece.done / piece.total, time.perf_counter() - t0), token)
+        except Exception as exc:
+            self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
+            return
+        if token.superseded or not pieces:
+            return
+        res = SimResult({k: u.math.concatenate([p[k] for p in pieces], axis=0) for k in pieces[0]},
+                        pieces[-1].diverged, pieces[-1].done, pieces[-1].total)
+        self._result = res
+        elapsed = time.perf_counter() - t0
+        if res.diverged is not None:
+            self._set_status(Status("diverged", f"diverged: NaN/inf from step {res.diverged:,}; try a "
+                                                "smaller k or dt", 1.0, elapsed, res.diverged), token)
+            return
+        trace = _mag(res[var]).reshape(n_total, -1)[n_tr:]
+        t = _mag(res["ts"] / u.ms)[n_tr:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            matrix = np.corrcoef(trace.T)
+        r = order_parameter(trace.astype(np.float64))
+        cells = self._cells(np.nan_to_num(matrix), net.connectome.labels)
+        step = max(1, len(t) // 4000)
+        order = {"t": t[::step], "R": _col(r[::step])}
+
+        def draw() -> None:
+            self.sources["fc"].data = cells
+            self.sources["order"].data = order
+
+        self._post(draw, token)
+        off = matrix[~np.eye(len(matrix), dtype=bool)]
+        self._set_status(Status("done", f"done in {_fmt_ms(elapsed)} ({n_total:,} steps); mean FC "
+                                        f"{np.nanmean(off):.3f}, mean R {r.mean():.3f}", 1.0, elapsed), token)
+
+    def _stream_draw(self, data: dict[str, np.ndarray], first: bool, n_total: int) -> Callable[[], None]:
+        def draw() -> None:
+            src = self.sources["regions"]
+            if first:
+                src.data = data
+            else:
+                src.stream(data, rollover=n_total)
+
+        return draw
+
+    # ------------------------------------------------------------------ sweep
+
+    def sweep(self) -> None:
+        """Fill mean FC and mean R against the swept parameter (``sweep`` option), block by block."""
+        state = self._state
+        self._sweep_worker.submit(lambda token: self._sweep_job(state, token))
+
+    def cancel_sweep(self) -> None:
+        """Stop the running sweep after its current block."""
+        self._sweep_worker.cancel()
+
+    def _sweep_job(self, state: Mapping[str, Any], token: _Token) -> None:
+        sim: CachedSimulator = state["sim"]
+        name, lo, hi, points = state["sweep"]
+        grid = np.linspace(lo, hi, points)
+        params = {k: v for k, v in state["params"].items() if k != name}
+        t0 = time.perf_counter()
+        nan = np.full(points, np.nan)
+        empty = {"x": grid, "fc": nan, "sync": nan}
+        self._post(lambda: setattr(self.sources["coupling_sweep"], "data", empty), token)
+
+        def notice() -> None:
+            self._set_status(Status("compiling", f"compiling the sweep program ({points} points)"), token)
+
+        def on_chunk(done: int, total: int, partial: Any) -> bool:
+            values = np.array(partial.values, dtype=float)
+            self._sweep_result = values
+            data = {"x": grid, "fc": values[:, 0], "sync": values[:, 1]}
+            self._post(lambda: setattr(self.sources["coupling_sweep"], "data", data), token)
+            self._set_status(Status("running", f"sweep over {name}: {done} of {total} points", done / total,
+                                    time.perf_counter() - t0), token)
+            return not token.superseded
+
+        try:
+            with _ENGINE_LOCK, compile_notice(notice):
+                res = sim.sweep({name: grid}, duration=state["duration"], transient=state["transient"],
+                                params=params, monitor=state["net"].coupled_var, metric=fc_and_sync,
+                                seed=state["seed"], on_chunk=on_chunk, chunk_size=8)
+        except Exception as exc:
+            self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
+            return
+        elapsed = time.perf_counter() - t0
+        if res.cancelled:
+            self._set_status(Status("cancelled", f"sweep cancelled after {res.done} of {res.total} points",
+                                    res.done / res.total, elapsed))
+            return
+        self._set_status(Status("done", f"swept {name} over {points} points in {_fmt_ms(elapsed)}", 1.0,
+                                elapsed), token)
+
+    def on_pick(self, callback: Callable[[dict[str, float]], None]) -> None:
+        """Call ``callback({name: value})`` when a sweep point is tapped (after it is loaded)."""
+        self._pick_listeners.append(callback)
+
+    def _on_select(self, attr: str, old: Any, new: Any) -> None:
+        if not new:
+            return
+        name, lo, hi, points = self._state["sweep"]
+        value = float(np.linspace(lo, hi, points)[int(new[-1])])
+        self.set(**{name: value})
+        for cb in list(self._pick_listeners):
+            cb({name: value})
+
+    def pick(self, index: int) -> dict[str, float]:
+        """Load sweep point ``index`` as a tap would; returns its value."""
+        picked: dict[str, float] = {}
+        self.on_pick(picked.update)
+        try:
+            self.sources["coupling_sweep"].selected.indices = [int(index)]
+        finally:
+            self._pick_listeners.remove(picked.update)
+        return picked
+
+    # ------------------------------------------------------------------ common
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run, any sweep and their plot updates have finished."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._sweep_worker.wait(timeout):
+            return False
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return super().wait(left)
+
+    def close(self) -> None:
+        """Stop computing."""
+        self._sweep_worker.close()
+        super().close()
+
+    def code(self) -> str:
+        """A plain-brainmass script (``brainmass.Network`` + ``Simulator``) reproducing the current
+        run; it leaves the output in ``result``."""
+        state = self._state
+        net = state["net"]
+        example = net.connectome.digest == _example_digest()
+        return network_script(net, dt=state["sim"].dt, duration=state["duration"], params=state["params"],
+                              init=dict(net.spec.init), monitors=(net.coupled_var,), seed=state["seed"],
+                              example=example)
+
+
+@functools.lru_cache(maxsize=1)
+def _example_digest() -> str:
+    return Connectome.example().digest
