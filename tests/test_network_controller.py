@@ -1,0 +1,87 @@
+"""The network controller: sources from the engine, FC and R of the run, sweep and pick, bad input."""
+
+import brainunit as u
+import numpy as np
+import pytest
+
+import brainmass_widgets as bw
+from brainmass_widgets._network import order_parameter
+
+
+def mag(x):
+    return np.asarray(u.get_magnitude(x))
+
+
+@pytest.fixture(scope="module")
+def controller():
+    c = bw.NetworkController(params={"a": -0.05, "noise_sigma": 0.02, "k": 0.5}, duration=1000.0,
+                             transient=100.0, sweep=("k", 0.0, 1.5, 4))
+    assert c.wait(300)
+    yield c
+    c.close()
+
+
+def test_sources_hold_the_run_its_fc_and_order_parameter(controller):
+    c = controller
+    ref = bw.CachedSimulator(bw.NetworkModel("HopfStep", speed=5.0, noise=True)).run(
+        1000 * u.ms, params={"a": -0.05, "noise_sigma": 0.02, "k": 0.5}, monitors=["x"])
+    x = mag(ref["x"])
+    labels = c.network.connectome.labels
+    for i, label in enumerate(labels):
+        np.testing.assert_allclose(c.sources["regions"].data[label], x[:, i], rtol=1e-5, atol=1e-6)
+    fc = np.asarray(c.sources["fc"].data["value"]).reshape(8, 8)
+    np.testing.assert_allclose(fc, np.corrcoef(x[1000:].T), atol=1e-4)
+    r = order_parameter(x[1000:].astype(np.float64))
+    t = mag(ref["ts"] / u.ms)[1000:]
+    order = c.sources["order"].data
+    assert len(order["R"]) > 1000
+    np.testing.assert_allclose(order["R"], np.interp(order["t"], t, r), atol=1e-4)
+    np.testing.assert_allclose(np.asarray(c.sources["connectivity"].data["value"]).reshape(8, 8),
+                               c.network.connectome.weights)
+    assert c.status.kind == "done" and "mean FC" in c.status.message
+
+
+def test_sweep_fills_and_a_pick_loads_the_value(controller):
+    c = controller
+    c.sweep()
+    assert c.wait(300)
+    fc, r = c.sweep_result[:, 0], c.sweep_result[:, 1]
+    assert np.all(np.isfinite(fc)) and fc[0] < fc[-1] and r[0] < r[-1]
+    np.testing.assert_allclose(c.sources["coupling_sweep"].data["fc"], fc)
+    assert c.pick(2) == {"k": 1.0}
+    assert c.wait(120)
+    assert c.params["k"] == 1.0
+    fc_matrix = np.asarray(c.sources["fc"].data["value"]).reshape(8, 8)
+    assert fc_matrix[~np.eye(8, dtype=bool)].mean() == pytest.approx(fc[2], abs=1e-3)
+
+
+def test_code_reproduces_the_run(controller):
+    c = controller
+    namespace = {}
+    exec(c.code(), namespace)
+    np.testing.assert_allclose(mag(namespace["result"]["x"]), mag(c.result["x"]), rtol=1e-5, atol=1e-5)
+
+
+def test_bad_input_is_refused_and_nothing_changes(controller):
+    c = controller
+    before = c.options
+    with pytest.raises(ValueError, match="square"):
+        c.configure(connectome=np.ones((3, 4)))
+    with pytest.raises(ValueError, match="unknown parameter 'mu'"):
+        c.set(mu=1.0)
+    with pytest.raises(ValueError, match="coupling must be one of"):
+        c.configure(coupling="magnetic")
+    with pytest.raises(ValueError, match="sweep range"):
+        c.configure(sweep=("k", 2.0, 1.0, 8))
+    with pytest.raises(ValueError, match="unknown option 'colour'"):
+        c.configure(colour="red")
+    assert c.options == before and c.status.kind == "error"
+
+
+def test_a_node_change_resets_its_parameters_and_coupled_variable():
+    c = bw.NetworkController(autorun=False)
+    c.configure(node="WilsonCowanStep")
+    assert c.options["coupled_var"] == "rE"
+    assert "a" not in c.params and "k" in c.params
+    c.configure(connectome=np.ones((3, 3)) - np.eye(3), speed=None)
+    assert c.network.n == 3 and c.network.speed is None
