@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._catalog import model_spec
 from ._controller import Status
+from ._network import load_connectome
+from ._network_controller import _example_digest
 
-__all__ = ["ExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase"]
+__all__ = ["ExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase"]
 
 
 class ExplorerBase:
@@ -141,3 +144,116 @@ class PhasePlaneExplorerBase(ExplorerBase):
     def fixed_points(self) -> list:
         """Fixed points of the current plane: state values, stability label and eigenvalues."""
         return self._controller.fixed_points
+
+
+class NetworkExplorerBase(ExplorerBase):
+    """The public face of a network explorer over a :class:`NetworkController`, and the conversions
+    both front ends share (conduction speed, sweep settings)."""
+
+    def set(self, **params: Any) -> None:
+        """Set parameter values (the node's, ``k``, ``noise_sigma``, ``noise_tau``); sliders follow
+        and the network reruns.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad parameter or value; nothing changes.
+        """
+        self._controller.set(**params)
+
+    def configure(self, **options: Any) -> None:
+        """Change the node model, connectome, coupled variable, coupling, speed, noise, duration,
+        seed or sweep (see :meth:`NetworkController.configure`); controls follow.
+
+        A change of node model or noise that removes the swept parameter sweeps ``k`` instead.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad option or value; nothing changes.
+        """
+        self._controller.configure(**self._keep_sweep(options))
+
+    def _keep_sweep(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options``, plus a sweep over ``k`` when they would remove the swept parameter."""
+        if "sweep" in options or not {"node", "noise"} & set(options):
+            return options
+        current = self._controller.options
+        try:
+            spec = model_spec(options.get("node", current["node"]))
+        except (KeyError, ValueError):
+            return options  # configure names the bad model
+        names = {*spec.params, "k"}
+        if options.get("noise", current["noise"]):
+            names |= {"noise_sigma", "noise_tau"}
+        name, _lo, _hi, points = current["sweep"]
+        if name in names:
+            return options
+        return {**options, "sweep": ("k", 0.0, 2.0, points)}
+
+    def sweep(self) -> None:
+        """Fill mean FC and mean R against the swept parameter, block by block."""
+        self._controller.sweep()
+
+    def cancel_sweep(self) -> None:
+        """Stop the running sweep after its current block."""
+        self._controller.cancel_sweep()
+
+    def pick(self, index: int) -> dict[str, float]:
+        """Load sweep point ``index`` as a tap does; returns ``{name: value}``."""
+        return self._controller.pick(index)
+
+    def load_connectome(self, data: bytes, filename: str) -> None:
+        """Use the connectome in an uploaded file's bytes (``.npz``, ``.npy`` or ``.csv``).
+
+        Raises
+        ------
+        ValueError
+            Naming the problem with the file; the previous connectome stays.
+        """
+        try:
+            connectome = load_connectome(bytes(data), filename=filename)
+        except ValueError as exc:
+            message = str(exc) if filename in str(exc) else f"{filename}: {exc}"
+            raise self._controller._fail(ValueError(message)) from None
+        self._file_names = {**getattr(self, "_file_names", {}), connectome.digest: filename}
+        self.configure(connectome=connectome)
+
+    def reset_connectome(self) -> None:
+        """Go back to the bundled example connectome."""
+        self.configure(connectome="example")
+
+    @property
+    def sweep_result(self) -> Any:
+        """The latest coupling sweep: ``(points, 2)`` mean FC and mean R, or ``None``."""
+        return self._controller.sweep_result
+
+    def _connectome_text(self) -> str:
+        """One line naming the connectome in use."""
+        net = self._controller.network
+        if net.connectome.digest == _example_digest():
+            name = "bundled example"
+        else:
+            name = getattr(self, "_file_names", {}).get(net.connectome.digest, "custom")
+        delays = "with distances" if net.connectome.distances is not None else "no distances: no delays"
+        return f"connectome: {name}, {net.n} regions ({delays})"
+
+    @staticmethod
+    def _speed_in(value: Any) -> float | None:
+        """A speed typed in a control: empty or 0 means no delays (``None``)."""
+        if value is None or value == "" or value == 0:
+            return None
+        return value
+
+    @staticmethod
+    def _speed_out(speed: float | None) -> float:
+        """The controller's speed as a control shows it (0: no delays)."""
+        return 0.0 if speed is None else float(speed)
+
+    def _sweep_option(self, name: str, low: float, high: float, points: int) -> tuple:
+        """The ``sweep`` option for the sweep controls; a newly chosen parameter spans its slider range."""
+        if name != self._controller.options["sweep"][0]:
+            spec = self._controller.simulator._model.params.get(name)
+            if spec is not None:
+                low, high = spec.low, spec.high
+        return (name, low, high, points)

@@ -5,6 +5,7 @@
 """
 
 from ._explorers import ModelExplorer, SweepExplorer
+from ._network import NetworkExplorer
 from ._phase import PhasePlaneExplorer
 
-__all__ = ["ModelExplorer", "PhasePlaneExplorer", "SweepExplorer"]
+__all__ = ["ModelExplorer", "NetworkExplorer", "PhasePlaneExplorer", "SweepExplorer"]

@@ -7,7 +7,8 @@ The served app is :func:`create_app` (``brainmass-widgets serve``).
 """
 
 from ._explorers import ModelExplorer, SweepExplorer
+from ._network import NetworkExplorer
 from ._phase import PhasePlaneExplorer
 from .app import create_app
 
-__all__ = ["ModelExplorer", "PhasePlaneExplorer", "SweepExplorer", "create_app"]
+__all__ = ["ModelExplorer", "NetworkExplorer", "PhasePlaneExplorer", "SweepExplorer", "create_app"]

@@ -53,7 +53,8 @@ def _ms(q: Any) -> float:
 
 
 class _Panel(ExplorerBase, Viewer):
-    """Dispatch onto the session's document, status line, notices and "Copy as code"."""
+    """Dispatch onto the session's document, status line, notices and "Copy as code"; a subclass
+    builds its page in ``_layout``."""
 
     _controller: Any
 
@@ -132,6 +133,9 @@ class _Panel(ExplorerBase, Viewer):
     def _bad_input(self, message: str) -> None:
         self.notify(message)
 
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
 
 class ModelExplorer(_Panel):
     """A catalogue model with a slider per parameter and live Bokeh plots, as a Panel component.
@@ -202,9 +206,6 @@ class ModelExplorer(_Panel):
     def _setup_controller(self, model: str, options: dict[str, Any]) -> None:
         self._doc = _served_doc()
         self._controller = ModelController(model, autorun=False, dispatch=self._session_dispatch(), **options)
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        return self._layout
 
     # ------------------------------------------------------------------ controller -> state
 
@@ -456,9 +457,6 @@ class SweepExplorer(SweepExplorerBase, _Panel):
             pn.Column(self._notice, self._curve, self._heat, self._progress, self._status, self._code_card,
                       sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        return self._layout
 
     def _pull(self) -> None:
         opts = self._controller.options

@@ -94,9 +94,6 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
         if autorun:
             c.run()
 
-    def __panel__(self) -> pn.viewable.Viewable:
-        return self._layout
-
     # ------------------------------------------------------------------ controller -> widgets, state
 
     def _pull(self) -> None:

@@ -1,4 +1,4 @@
-"""The served app: Model, Sweep and Phase plane tabs, the backend in the header, state mirrored in the URL.
+"""The served app: Model, Sweep, Phase plane and Network tabs, the backend in the header, state in the URL.
 
 Served by ``brainmass-widgets serve`` at ``/``, or by ``panel serve`` on this file (hence the
 absolute imports: panel runs it as a script).
@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import numpy as np
 import panel as pn
 
+from brainmass_widgets._network import network_models
 from brainmass_widgets._phase import planar_models
 from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
+from brainmass_widgets.panel._network import NetworkExplorer
 from brainmass_widgets.panel._phase import PhasePlaneExplorer
 
 __all__ = ["create_app", "backend_label"]
@@ -48,10 +51,11 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
     Returns
     -------
     panel.template.VanillaTemplate
-        Tabs "Model", "Sweep" and "Phase plane"; the Model tab's state follows the URL query and
-        the URL follows it back, so a link reproduces the view. Tapping a sweep point loads it in
-        the Model tab. The Sweep and Phase plane tabs are built on their first visit, with the
-        Model tab's model (and, for the phase plane, its parameter values).
+        Tabs "Model", "Sweep", "Phase plane" and "Network"; the Model tab's state follows the URL
+        query and the URL follows it back, so a link reproduces the view. Tapping a sweep point
+        loads it in the Model tab. The Sweep, Phase plane and Network tabs are built on their first
+        visit, with the Model tab's model (and, for the phase plane and the network, its parameter
+        values) where that model fits.
     """
     pn.extension()
     query = _query()
@@ -74,8 +78,9 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
                           styles={"color": "white"})
     sweep_tab = pn.Column(sizing_mode="stretch_width")
     phase_tab = pn.Column(sizing_mode="stretch_width")
-    tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep_tab), ("Phase plane", phase_tab), dynamic=True,
-                   sizing_mode="stretch_width")
+    network_tab = pn.Column(sizing_mode="stretch_width")
+    tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep_tab), ("Phase plane", phase_tab),
+                   ("Network", network_tab), dynamic=True, sizing_mode="stretch_width")
     template = pn.template.VanillaTemplate(title=TITLE, header=[header], main=[tabs])
     template.explorers = {"model": explorer}
 
@@ -92,6 +97,17 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
                      else PhasePlaneExplorer())
             template.explorers["phase"] = phase
             phase_tab.objects = [phase]
+        if event.new == 3 and "network" not in template.explorers:
+            network = None
+            if spec.name in {s.name for s in network_models()}:
+                scalars = {k: v for k, v in explorer.controller.params.items() if np.ndim(v) == 0}
+                try:
+                    network = NetworkExplorer(spec.name, params=scalars)
+                except ValueError:
+                    network = None
+            network = network or NetworkExplorer()
+            template.explorers["network"] = network
+            network_tab.objects = [network]
 
     tabs.param.watch(open_tab, "active")
     template.tabs = tabs

@@ -210,3 +210,31 @@ def test_phase_plane_tab_draws_the_plane_and_a_tap_launches_a_trajectory(app_url
     ref = bw.CachedSimulator("HopfStep").run(bw.model_spec("HopfStep").duration,
                                              init={"x": start[0], "y": start[1]}, monitors=["x"])
     np.testing.assert_allclose(xs[1:], np.asarray(u.get_magnitude(ref["x"]))[:, 0], rtol=1e-4, atol=1e-5)
+
+
+def test_network_tab_draws_fc_and_the_k_slider_moves_it_to_the_engine_values(app_url, page):
+    errors, failed = [], []
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("requestfailed", lambda req: failed.append(req.url))
+    page.goto(app_url)
+    wait_column(page, "trajectory", "x[0]")
+    page.locator(".bk-tab", has_text="Network").click()
+    page.wait_for_function(f"() => {{ const s = ({SOURCE})('fc'); return s && s.data.value.length === 64; }}",
+                           timeout=180_000)
+    first = column(page, "fc", "value")
+    assert len(column(page, "connectivity", "value")) == 64
+    ref = bw.NetworkController(params={"k": 0.55})
+    assert ref.wait(300)
+    expected = [float(v) for v in ref.sources["fc"].data["value"]]
+    ref.close()
+    assert not np.allclose(first, expected, atol=1e-4)
+    press(page, ".bmw-param-k", "ArrowRight", 5)
+    page.wait_for_function(f"""expected => {{ const s = ({SOURCE})('fc');
+        return s.data.value.length === 64
+            && expected.every((v, i) => Math.abs(s.data.value[i] - v) < 1e-4); }}""", arg=expected,
+                           timeout=120_000)
+    assert not np.allclose(column(page, "fc", "value"), first, atol=1e-4)
+    # Offline, only the template's web font (fonts.googleapis.com) fails to load.
+    assert not [url for url in failed if url.startswith(app_url)], failed
+    assert not [e for e in errors if not e.startswith("Failed to load resource")], errors

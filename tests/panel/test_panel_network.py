@@ -1,0 +1,103 @@
+"""The Panel network explorer: typed state and widgets drive the network; uploads are checked."""
+
+import io
+
+import brainunit as u
+import numpy as np
+
+from brainmass_widgets.panel import NetworkExplorer
+
+
+def _npy(array):
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def _upload(e, name, data):
+    e._file.param.update(filename=name, value=data)
+
+
+def _fc_of_result(e):
+    """The FC matrix of the latest run, computed here from the monitored trace."""
+    n_tr = int(round(e.controller.options["transient"].to_decimal(u.ms) / 0.1))
+    trace = np.asarray(u.get_magnitude(e.result["x"]))[n_tr:]
+    return np.nan_to_num(np.corrcoef(trace.T)).ravel()
+
+
+def test_param_state_and_k_slider_rerun_the_network():
+    e = NetworkExplorer("HopfStep", duration=600.0)
+    assert e.wait(180) and e.status.kind == "done", e.status
+    first = np.array(e.sources["fc"].data["value"])
+    assert len(first) == 64
+    assert e.sliders["k"].css_classes == ["bmw-param-k"] and e.sliders["noise_tau"].label == "noise_tau [ms]"
+    e.sliders["k"].value = 1.5
+    assert e.wait(60) and e.status.kind == "done", e.status
+    assert e.controller.params["k"] == 1.5 and e.values["k"] == 1.5
+    moved = np.array(e.sources["fc"].data["value"])
+    assert not np.allclose(moved, first)
+    np.testing.assert_allclose(moved, _fc_of_result(e), atol=1e-6)
+    e.param.update(values={**e.values, "k": 0.8})
+    assert e.wait(60)
+    assert e.controller.params["k"] == 0.8 and e.sliders["k"].value == 0.8
+    e.noise = False
+    assert set(e.sliders) == {"a", "w", "beta", "k"} and e._widgets["noise"].value is False
+    e.speed = None
+    assert e.controller.options["speed"] is None and e._widgets["speed"].value == 0.0
+    e._widgets["speed"].value = 3.0
+    assert e.controller.options["speed"] == 3.0 and e.speed == 3.0
+    e._widgets["coupling"].value = "additive"
+    assert e.coupling == "additive" and e.controller.network.coupling == "additive"
+    e._widgets["duration"].value = -5.0
+    assert "duration" in e._notice.object and e._notice.visible
+    assert e.duration == 600.0 and e._widgets["duration"].value == 600.0
+    e.controller.close()
+
+
+def test_uploads_are_checked_and_a_good_one_replaces_the_connectome():
+    e = NetworkExplorer("HopfStep", duration=300.0)
+    assert e.wait(180)
+    example = np.array(e.sources["connectivity"].data["value"])
+    before = e.controller.network
+    _upload(e, "bad.npy", _npy(np.ones((3, 4))))
+    assert "bad.npy: weights must be a square" in e._notice.object and e._notice.visible
+    assert e.controller.network is before
+    _upload(e, "nan.csv", b"0,1\n1,nan\n")
+    assert "finite" in e._notice.object
+    assert e.controller.network is before
+    np.testing.assert_array_equal(e.sources["connectivity"].data["value"], example)
+    weights = np.random.default_rng(2).uniform(0, 1, (5, 5))
+    buf = io.BytesIO()
+    np.savez(buf, weights=weights)
+    _upload(e, "five.npz", buf.getvalue())
+    assert not e._notice.visible
+    assert e.wait(180) and e.status.kind == "done", e.status
+    np.testing.assert_array_equal(e.sources["connectivity"].data["value"], weights.ravel())
+    assert len(e.sources["fc"].data["value"]) == 25
+    assert "five.npz, 5 regions" in e._connectome.object
+    assert e.speed is None and e._widgets["speed"].disabled
+    e._example.clicks += 1
+    assert e.wait(180)
+    np.testing.assert_array_equal(e.sources["connectivity"].data["value"], example)
+    e.controller.close()
+
+
+def test_sweep_fills_and_a_pick_loads_the_value():
+    e = NetworkExplorer("HopfStep", duration=300.0)
+    assert e.wait(180)
+    e._widgets["points"].value = 3
+    e._widgets["to"].value = 1.0
+    assert e.controller.options["sweep"] == ("k", 0.0, 1.0, 3)
+    e._run_sweep.clicks += 1
+    assert e.wait(300) and e.status.kind == "done", e.status
+    data = e.sources["coupling_sweep"].data
+    np.testing.assert_allclose(data["x"], [0.0, 0.5, 1.0])
+    assert np.isfinite(data["fc"]).all() and np.isfinite(data["sync"]).all()
+    assert e.pick(1) == {"k": 0.5}
+    assert e.wait(60)
+    assert e.values["k"] == 0.5 and e.sliders["k"].value == 0.5
+    e._widgets["sweep"].value = "noise_sigma"
+    assert e.controller.options["sweep"][0] == "noise_sigma"
+    e.noise = False
+    assert e.controller.options["sweep"][0] == "k" and e._widgets["sweep"].value == "k"
+    e.controller.close()
