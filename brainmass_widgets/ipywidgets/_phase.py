@@ -71,7 +71,8 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Explorer):
         options_box = w.Accordion(children=[w.VBox([*self._ranges.values(), self._duration,
                                                     w.HTML("noise on"), self._noise_box, self._seed])],
                                   titles=("Ranges, trajectory and noise",))
-        controls = w.VBox([self._model, *self._axes, self._param_box, w.HTML("held state variables"),
+        self._held_title = w.HTML("held state variables", layout=w.Layout(display="none"))
+        controls = w.VBox([self._model, *self._axes, self._param_box, self._held_title,
                            self._held_box, options_box, self._clear, self._code_button],
                           layout=w.Layout(width="380px", min_width="380px"))
         super().__init__([w.HBox([controls, w.VBox([self._plot], layout=w.Layout(flex="1 1 auto"))]),
@@ -123,6 +124,7 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Explorer):
                     s.observe(self._handler(lambda v, n=n: c.hold(**{n: v})), "value")
                     self._held[n] = s
                 self._held_box.children = tuple(self._held.values())
+                self._held_title.layout.display = None if self._held else "none"
             else:
                 for n, v in opts["held"].items():
                     _set_slider(self._held[n], v)

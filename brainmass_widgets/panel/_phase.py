@@ -56,10 +56,11 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
         self._held: dict[str, _Slider] = {}
         self._slider_box = pn.Column(sizing_mode="stretch_width")
         self._held_box = pn.Column(sizing_mode="stretch_width")
+        self._held_title = pn.pane.HTML("<b>held state variables</b>", visible=False)
         self._widgets = {
             "model": pn.widgets.Select(label="model", options=self.param.model.objects),
-            "x": pn.widgets.Select(label="x axis"),
-            "y": pn.widgets.Select(label="y axis"),
+            "x": pn.widgets.Select(label="x axis", width=150),
+            "y": pn.widgets.Select(label="y axis", width=150),
             "x from": pn.widgets.FloatInput(label="x from"),
             "x to": pn.widgets.FloatInput(label="x to"),
             "y from": pn.widgets.FloatInput(label="y from"),
@@ -80,7 +81,7 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
         figs = c.figures
         self._layout = pn.Row(
             pn.Column(w["model"], pn.Row(w["x"], w["y"]), self._slider_box,
-                      pn.pane.HTML("<b>held state variables</b>"), self._held_box,
+                      self._held_title, self._held_box,
                       pn.Card(pn.Row(w["x from"], w["x to"]), pn.Row(w["y from"], w["y to"]), w["duration"],
                               pn.pane.HTML("noise on"), w["noise"], w["seed"],
                               title="Ranges, trajectory and noise", collapsed=True,
@@ -132,6 +133,7 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
                     self._held[n] = self._slider(f"held-{n}", label, lo, hi, (hi - lo) / 200,
                                                  lambda v, n=n: c.hold(**{n: v}))
                 self._held_box.objects = list(self._held.values())
+                self._held_title.visible = bool(self._held)
             for sliders, values in ((self._sliders, opts["params"]), (self._held, opts["held"])):
                 for n, v in values.items():
                     s, v = sliders[n], float(v)
