@@ -46,7 +46,7 @@ def lab(tmp_path_factory):
 
 def test_explorer_draws_and_follows_a_slider_in_jupyterlab(lab, page):
     page.set_default_timeout(120_000)
-    page.goto(f"{lab}/lab/tree/explorer.ipynb?token={TOKEN}")
+    page.goto(f"{lab}/lab/workspaces/explorer/tree/explorer.ipynb?reset&token={TOKEN}")
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
     page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
     page.keyboard.press("Shift+Enter")
@@ -83,7 +83,8 @@ def _source(name, column):
 
 def test_phase_plane_tap_launches_a_trajectory_in_jupyterlab(lab, page):
     page.set_default_timeout(120_000)
-    page.goto(f"{lab}/lab/tree/phase.ipynb?token={TOKEN}")
+    # a workspace of its own: the lab would otherwise reopen the notebook of the test before
+    page.goto(f"{lab}/lab/workspaces/phase/tree/phase.ipynb?reset&token={TOKEN}")
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
     page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
     page.keyboard.press("Shift+Enter")
