@@ -1,5 +1,7 @@
 """The network controller: sources from the engine, FC and R of the run, sweep and pick, bad input."""
 
+import time
+
 import brainunit as u
 import numpy as np
 import pytest
@@ -85,3 +87,20 @@ def test_a_node_change_resets_its_parameters_and_coupled_variable():
     assert "a" not in c.params and "k" in c.params
     c.configure(connectome=np.ones((3, 3)) - np.eye(3), speed=None)
     assert c.network.n == 3 and c.network.speed is None
+
+
+def test_a_long_coupling_sweep_can_be_cancelled():
+    c = bw.NetworkController(params={"a": -0.05}, duration=500.0, transient=100.0, sweep=("k", 0.0, 2.0, 64),
+                             autorun=False)
+    seen = []
+    c.on_status(seen.append)
+    c.sweep()
+    deadline = time.monotonic() + 120
+    while not any(s.kind == "running" and s.progress > 0 for s in seen) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    c.cancel_sweep()
+    assert c.wait(120)
+    assert c.status.kind == "cancelled" and "cancelled after" in c.status.message
+    done = np.isfinite(c.sweep_result[:, 0])
+    assert 0 < done.sum() < 64
+    c.close()
