@@ -36,6 +36,36 @@ class _Slider(pn.widgets.FloatSlider):
     _debounce = 0
 
 
+class Fold(Viewer):
+    """A collapsible section whose header is a toggle button.
+
+    Used instead of ``pn.Card``: a Card's header is a Panel HTML pane, and any Panel HTML pane
+    on a page makes Panel ship the 1.8 MB MathJax bundle with it (none of these pages needs math).
+    """
+
+    collapsed = param.Boolean(default=True, doc="Whether the contents are hidden.")
+
+    def __init__(self, *objects: Any, title: str, **params: Any):
+        super().__init__(**params)
+        self._title = title
+        self._toggle = pn.widgets.Toggle(label=self._label(), value=not self.collapsed, color="light",
+                                         sizing_mode="stretch_width", css_classes=["bmw-fold"])
+        self._body = pn.Column(*objects, visible=not self.collapsed, sizing_mode="stretch_width")
+        self._toggle.param.watch(lambda e: setattr(self, "collapsed", not e.new), "value")
+        self.param.watch(self._show, "collapsed")
+        self._layout = pn.Column(self._toggle, self._body, sizing_mode="stretch_width")
+
+    def _label(self) -> str:
+        return ("\u25b8 " if self.collapsed else "\u25be ") + self._title
+
+    def _show(self, event: param.parameterized.Event) -> None:
+        self._body.visible = not event.new
+        self._toggle.param.update(value=not event.new, label=self._label())
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+
 def _served_doc() -> Any:
     """The Bokeh document of the current server session, or ``None`` outside a server."""
     doc = pn.state.curdoc
@@ -66,14 +96,14 @@ class _Panel(ExplorerBase, Viewer):
 
     def _setup(self) -> None:
         self._syncing = False
-        self._status = pn.pane.HTML(_status_html(Status()), sizing_mode="stretch_width",
-                                    css_classes=["bmw-status-line"])
-        self._notice = pn.pane.HTML("", visible=False, sizing_mode="stretch_width",
-                                    css_classes=["bmw-notice"], styles=_NOTICE_STYLE)
+        self._message = ""
+        self._status = pn.widgets.StaticText(value=_status_html(Status()), sizing_mode="stretch_width",
+                                             css_classes=["bmw-status-line"])
+        self._notice = pn.widgets.StaticText(value="", visible=False, sizing_mode="stretch_width",
+                                             css_classes=["bmw-notice"], styles=_NOTICE_STYLE)
         self._progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", height=10)
-        self._code = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["bmw-code"])
-        self._code_card = pn.Card(self._code, title="Copy as code", collapsed=True,
-                                  sizing_mode="stretch_width")
+        self._code = pn.widgets.StaticText(value="", sizing_mode="stretch_width", css_classes=["bmw-code"])
+        self._code_card = Fold(self._code, title="Copy as code")
         self._code_card.param.watch(lambda _e: self._refresh_code(), "collapsed")
         self._controller.on_status(self._on_status)
         if self._doc is not None:
@@ -115,7 +145,7 @@ class _Panel(ExplorerBase, Viewer):
                 self._doc.add_next_tick_callback(self._drain)
 
     def _on_status(self, status: Status) -> None:
-        self._status.object = _status_html(status)
+        self._status.value = _status_html(status)
         self._progress.value = int(round(100 * status.progress))
         if status.kind in ("done", "cancelled"):
             self._refresh_code()
@@ -123,12 +153,18 @@ class _Panel(ExplorerBase, Viewer):
     def _refresh_code(self) -> None:
         """Regenerate the script only while its card is open."""
         if not self._code_card.collapsed:
-            self._code.object = f"<pre>{html.escape(self.code())}</pre>"
+            self._code.value = f"<pre>{html.escape(self.code())}</pre>"
 
     def notify(self, message: str) -> None:
         """Show ``message`` in the notice bar (bad input, ignored URL values)."""
-        self._notice.object = html.escape(message)
+        self._message = message
+        self._notice.value = html.escape(message)
         self._notice.visible = bool(message)
+
+    @property
+    def notice(self) -> str:
+        """The message in the notice bar (``""`` when none is shown)."""
+        return self._message
 
     def _bad_input(self, message: str) -> None:
         self.notify(message)
@@ -190,8 +226,7 @@ class ModelExplorer(_Panel):
         figs = c.figures
         self._layout = pn.Row(
             pn.Column(self._option_widgets["model"], self._slider_box,
-                      pn.Card(*[self._option_widgets[k] for k in _OPTIONS], title="Run options",
-                              collapsed=True, sizing_mode="stretch_width"),
+                      Fold(*[self._option_widgets[k] for k in _OPTIONS], title="Run options"),
                       width=340),
             pn.Column(self._notice, pn.pane.Bokeh(figs["trajectory"], sizing_mode="stretch_width"),
                       pn.Row(pn.pane.Bokeh(figs["phase"], sizing_mode="stretch_width"),
@@ -350,7 +385,7 @@ class ModelExplorer(_Panel):
         ignored = []
         if "model" in query:
             if not self._guard(lambda: self._controller.configure(model=query["model"]), self._pull_state):
-                ignored.append(f"model={query['model']!r}: {self._notice.object}")
+                ignored.append(f"model={query['model']!r}: {self.notice}")
         options, params = {}, {}
         possible = set(self._controller.spec.params) | {"noise_sigma", "noise_tau"} | set(_OPTIONS)
         for key, raw in query.items():
@@ -374,13 +409,13 @@ class ModelExplorer(_Panel):
                 ignored.append(f"{key}={raw!r}: " + ("not 0 or 1" if key == "noise" else "not a number"))
         for key, value in sorted(options.items(), key=lambda kv: kv[0] != "noise"):
             if not self._guard(lambda k=key, v=value: self._controller.configure(**{k: v})):
-                ignored.append(f"{key}={query[key]!r}: {html.unescape(self._notice.object)}")
+                ignored.append(f"{key}={query[key]!r}: {self.notice}")
         for key, value in params.items():
             if key not in self._controller.params:
                 ignored.append(f"{key}: unknown name")
                 continue
             if not self._guard(lambda k=key, v=value: self._controller.set(**{k: v})):
-                ignored.append(f"{key}={query[key]!r}: {html.unescape(self._notice.object)}")
+                ignored.append(f"{key}={query[key]!r}: {self.notice}")
         if ignored:
             self.notify("Ignored from the URL: " + "; ".join(ignored))
         return ignored

@@ -12,7 +12,7 @@ import param
 from .._frontend import PhasePlaneExplorerBase
 from .._phase import planar_models
 from .._phase_controller import PhasePlaneController
-from ._explorers import _Panel, _served_doc, _Slider
+from ._explorers import Fold, _Panel, _served_doc, _Slider
 
 __all__ = ["PhasePlaneExplorer"]
 
@@ -82,10 +82,9 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
         self._layout = pn.Row(
             pn.Column(w["model"], pn.Row(w["x"], w["y"]), self._slider_box,
                       self._held_title, self._held_box,
-                      pn.Card(pn.Row(w["x from"], w["x to"]), pn.Row(w["y from"], w["y to"]), w["duration"],
-                              pn.pane.HTML("noise on"), w["noise"], w["seed"],
-                              title="Ranges, trajectory and noise", collapsed=True,
-                              sizing_mode="stretch_width"),
+                      Fold(pn.Row(w["x from"], w["x to"]), pn.Row(w["y from"], w["y to"]), w["duration"],
+                           pn.pane.HTML("noise on"), w["noise"], w["seed"],
+                           title="Ranges, trajectory and noise"),
                       self._clear, width=340),
             pn.Column(self._notice, pn.pane.Bokeh(figs["plane"], sizing_mode="stretch_width"),
                       pn.pane.Bokeh(figs["timeseries"], sizing_mode="stretch_width"),

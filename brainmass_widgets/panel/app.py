@@ -40,7 +40,7 @@ def _query() -> dict[str, str]:
     return out
 
 
-def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
+def create_app(model: str = "HopfStep") -> pn.Column:
     """Build one session's app.
 
     Parameters
@@ -50,12 +50,12 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
 
     Returns
     -------
-    panel.template.VanillaTemplate
-        Tabs "Model", "Sweep", "Phase plane" and "Network"; the Model tab's state follows the URL
-        query and the URL follows it back, so a link reproduces the view. Tapping a sweep point
-        loads it in the Model tab. The Sweep, Phase plane and Network tabs are built on their first
-        visit, with the Model tab's model (and, for the phase plane and the network, its parameter
-        values) where that model fits.
+    panel.Column
+        A header with the JAX backend above tabs "Model", "Sweep", "Phase plane" and "Network";
+        the Model tab's state follows the URL query and the URL follows it back, so a link
+        reproduces the view. Tapping a sweep point loads it in the Model tab. The Sweep, Phase
+        plane and Network tabs are built on their first visit, with the Model tab's model (and,
+        for the phase plane and the network, its parameter values) where that model fits.
     """
     pn.extension()
     query = _query()
@@ -74,14 +74,20 @@ def create_app(model: str = "HopfStep") -> pn.template.BaseTemplate:
     pn.state.onload(follow_url)
     explorer.controller.autorun = True
     explorer.controller.run()
-    header = pn.pane.HTML(f'<span class="bmw-backend">JAX backend {backend_label()}</span>',
-                          styles={"color": "white"})
+    # A plain header row rather than a Panel template: every template carries Panel HTML panes,
+    # which make Panel ship the 1.8 MB MathJax bundle with the page (nothing here needs math).
+    header = pn.Row(
+        pn.widgets.StaticText(value=f"<b>{TITLE}</b>", styles={"font-size": "1.4em"}),
+        pn.widgets.StaticText(value=f'<span class="bmw-backend">JAX backend {backend_label()}</span>',
+                              styles={"margin-top": "0.55em"}),
+        styles={"background": "#0072b5", "color": "white", "padding": "6px 10px"},
+        sizing_mode="stretch_width")
     sweep_tab = pn.Column(sizing_mode="stretch_width")
     phase_tab = pn.Column(sizing_mode="stretch_width")
     network_tab = pn.Column(sizing_mode="stretch_width")
     tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep_tab), ("Phase plane", phase_tab),
                    ("Network", network_tab), dynamic=True, sizing_mode="stretch_width")
-    template = pn.template.VanillaTemplate(title=TITLE, header=[header], main=[tabs])
+    template = pn.Column(header, tabs, sizing_mode="stretch_width")
     template.explorers = {"model": explorer}
 
     def open_tab(event: Any) -> None:
@@ -125,4 +131,4 @@ def warm(model: str = "HopfStep") -> None:
 
 if __name__.startswith("bokeh_app"):
     app: Any = create_app()
-    app.servable()
+    app.servable(title=TITLE)

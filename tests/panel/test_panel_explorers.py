@@ -48,7 +48,7 @@ def test_sliders_and_params_drive_the_controller(explorer):
 
 def test_bad_values_notify_and_revert(explorer):
     explorer.option_widgets["duration"].value = -1.0
-    assert explorer._notice.visible and "duration" in explorer._notice.object
+    assert explorer._notice.visible and "duration" in explorer.notice
     assert explorer.duration == 200.0 and explorer.option_widgets["duration"].value == 200.0
     with pytest.raises(ValueError, match="'a'"):
         explorer.set(a=float("nan"))
@@ -118,11 +118,11 @@ def test_panel_serve_on_the_app_module_works():
 def test_copy_as_code_card_shows_the_reproducing_script(explorer):
     explorer.set(a=0.45)
     assert explorer.wait(60)
-    assert explorer._code.object == ""
+    assert explorer._code.value == ""
     explorer._code_card.collapsed = False
     import html
 
-    shown = html.unescape(explorer._code.object.removeprefix("<pre>").removesuffix("</pre>"))
+    shown = html.unescape(explorer._code.value.removeprefix("<pre>").removesuffix("</pre>"))
     assert shown == explorer.code() and "brainmass_widgets" not in shown
     namespace = {}
     exec(shown, namespace)

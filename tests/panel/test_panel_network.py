@@ -49,7 +49,7 @@ def test_param_state_and_k_slider_rerun_the_network():
     e._widgets["coupling"].value = "additive"
     assert e.coupling == "additive" and e.controller.network.coupling == "additive"
     e._widgets["duration"].value = -5.0
-    assert "duration" in e._notice.object and e._notice.visible
+    assert "duration" in e.notice and e._notice.visible
     assert e.duration == 600.0 and e._widgets["duration"].value == 600.0
     e.controller.close()
 
@@ -60,10 +60,10 @@ def test_uploads_are_checked_and_a_good_one_replaces_the_connectome():
     example = np.array(e.sources["connectivity"].data["value"])
     before = e.controller.network
     _upload(e, "bad.npy", _npy(np.ones((3, 4))))
-    assert "bad.npy: weights must be a square" in e._notice.object and e._notice.visible
+    assert "bad.npy: weights must be a square" in e.notice and e._notice.visible
     assert e.controller.network is before
     _upload(e, "nan.csv", b"0,1\n1,nan\n")
-    assert "finite" in e._notice.object
+    assert "finite" in e.notice
     assert e.controller.network is before
     np.testing.assert_array_equal(e.sources["connectivity"].data["value"], example)
     weights = np.random.default_rng(2).uniform(0, 1, (5, 5))

@@ -25,7 +25,7 @@ def test_bad_input_shows_a_notice_and_keeps_the_state():
     assert e.wait(120)
     assert set(e.held_sliders) == {"z", "x2", "y2", "g"}
     e._widgets["y"].value = "x1"
-    assert "different state variables" in e._notice.object
+    assert "different state variables" in e.notice
     assert e.y == "y1" and e._widgets["y"].value == "y1"
     e.held_sliders["z"].value = 3.0
     assert e.wait(60)
