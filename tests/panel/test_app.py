@@ -158,7 +158,8 @@ def test_sweep_fills_progressively_and_equals_the_engine(app_url, page):
 
 def test_sweep_can_be_cancelled_from_the_page(app_url, page):
     _open_sweep(page, app_url)
-    for name, value in (("duration", "5000"), ("points", "512")):
+    # long enough (512 points x 500,000 steps) that the Cancel lands while blocks remain
+    for name, value in (("duration", "50000"), ("points", "512")):
         box = page.locator(f".bmw-sweep-{name} input")
         box.fill(value)
         box.press("Enter")
