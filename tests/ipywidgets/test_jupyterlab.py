@@ -36,6 +36,11 @@ def lab(tmp_path_factory):
         'plane = PhasePlaneExplorer("HopfStep", x_range=(-1, 1), y_range=(-1, 1))\n'
         'plane')]
     nbformat.write(nb, root / "phase.ipynb")
+    nb.cells = [nbformat.v4.new_code_cell(
+        'from brainmass_widgets.ipywidgets import NetworkExplorer\n'
+        'network = NetworkExplorer(duration=1000.0)\n'
+        'network')]
+    nbformat.write(nb, root / "network.ipynb")
     port = free_port()
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
            "--ip=127.0.0.1", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
@@ -102,3 +107,21 @@ def test_phase_plane_tap_launches_a_trajectory_in_jupyterlab(lab, page):
     xs = page.evaluate(f"() => Array.from(({_source('trajectories', 'xs')})()[0])")
     ref = bw.CachedSimulator("HopfStep").run(200 * u.ms, init={"x": start[0], "y": start[1]}, monitors=["x"])
     np.testing.assert_allclose(xs[1:], np.asarray(ref["x"])[:, 0], rtol=1e-4, atol=1e-5)
+
+
+def test_network_explorer_draws_the_fc_of_the_engine_run_in_jupyterlab(lab, page):
+    page.set_default_timeout(180_000)
+    page.goto(f"{lab}/lab/workspaces/network/tree/network.ipynb?reset&token={TOKEN}")
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
+    fc_source = _source("fc", "value")
+    page.wait_for_function(f"() => {{ const v = ({fc_source})(); return v && v.length === 64; }}")
+    fc = page.evaluate(f"() => Array.from(({fc_source})())")
+    weights = page.evaluate(f"() => Array.from(({_source('connectivity', 'value')})())")
+    ref = bw.NetworkController(duration=1000.0)
+    assert ref.wait(300)
+    np.testing.assert_allclose(fc, ref.sources["fc"].data["value"], atol=1e-4)
+    np.testing.assert_allclose(weights, ref.network.connectome.weights.ravel())
+    ref.close()

@@ -236,6 +236,27 @@ def test_network_tab_draws_fc_and_the_k_slider_moves_it_to_the_engine_values(app
             && expected.every((v, i) => Math.abs(s.data.value[i] - v) < 1e-4); }}""", arg=expected,
                            timeout=120_000)
     assert not np.allclose(column(page, "fc", "value"), first, atol=1e-4)
-    # Offline, only the template's web font (fonts.googleapis.com) fails to load.
+    # Offline, only resources from outside the app (a web font) may fail to load.
     assert not [url for url in failed if url.startswith(app_url)], failed
     assert not [e for e in errors if not e.startswith("Failed to load resource")], errors
+
+
+def test_network_tab_loads_an_uploaded_connectome_and_refuses_a_bad_one(app_url, page, tmp_path):
+    page.goto(app_url)
+    wait_column(page, "trajectory", "x[0]")
+    page.locator(".bk-tab", has_text="Network").click()
+    page.wait_for_function(f"() => {{ const s = ({SOURCE})('fc'); return s && s.data.value.length === 64; }}",
+                           timeout=180_000)
+    good = tmp_path / "three.csv"
+    good.write_text("V1,M1,S1\n0,0.5,0.2\n0.5,0,0.7\n0.2,0.7,0\n")
+    page.locator(".bmw-net-upload input").set_input_files(str(good))
+    page.wait_for_function(f"() => ({SOURCE})('fc').data.value.length === 9", timeout=120_000)
+    assert column(page, "connectivity", "value") == [0, 0.5, 0.2, 0.5, 0, 0.7, 0.2, 0.7, 0]
+    assert sorted(set(column(page, "connectivity", "source"))) == ["M1", "S1", "V1"]
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.ones((2, 3)))
+    page.locator(".bmw-net-upload input").set_input_files(str(bad))
+    notice = page.locator(".bmw-notice").first
+    notice.wait_for(state="visible")
+    assert "bad.npy" in text(notice) and "square" in text(notice)
+    assert len(column(page, "connectivity", "value")) == 9
