@@ -146,6 +146,7 @@ class _Base:
         self._doc_lock = threading.RLock()
         self._dispatch = dispatch or self._direct
         self._worker = _Worker(name)
+        self._workers = [self._worker]
         self._status = Status()
         self._status_listeners: list[Callable[[Status], None]] = []
         self._pending_updates = 0
@@ -201,11 +202,14 @@ class _Base:
             ``False`` if ``timeout`` seconds passed first.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._worker.wait(timeout):
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        if not all(worker.wait(left()) for worker in self._workers):
             return False
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
         with self._updates_cond:
-            return self._updates_cond.wait_for(lambda: self._pending_updates == 0, left)
+            return self._updates_cond.wait_for(lambda: self._pending_updates == 0, left())
 
     def resend(self) -> None:
         """Assign every source's data again, so a newly attached view receives all of it (a view
@@ -217,9 +221,17 @@ class _Base:
 
         self._post(again)
 
+    def _second_worker(self, name: str) -> _Worker:
+        """Another latest-wins worker (work that must not cancel the main job's), waited for by
+        :meth:`wait` and stopped by :meth:`close`."""
+        worker = _Worker(name)
+        self._workers.append(worker)
+        return worker
+
     def close(self) -> None:
         """Stop computing; a running job stops at its next chunk boundary."""
-        self._worker.close()
+        for worker in self._workers:
+            worker.close()
 
     @property
     def computations(self) -> int:
@@ -262,6 +274,19 @@ class _Stateful(_Base):
     def on_state(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` after every accepted change (front ends refresh their controls)."""
         self._state_listeners.append(callback)
+
+    def _change(self, **new: Any) -> None:
+        """Validate ``new`` against the state (a bad value raises, names it, and changes nothing),
+        commit it, and recompute when ``autorun`` is on. For controllers that define
+        ``_validate(new, old) -> state``, ``_commit(old_state)`` and ``run()``."""
+        try:
+            state = self._validate(new, self._state)
+        except Exception as exc:
+            raise self._fail(exc) from None
+        old, self._state = self._state, state
+        self._commit(old)
+        if self.autorun:
+            self.run()
 
 
 # ----------------------------------------------------------------------------- helpers

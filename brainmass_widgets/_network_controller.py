@@ -23,7 +23,6 @@ from ._controller import (
     _quantity,
     _Stateful,
     _Token,
-    _Worker,
 )
 from ._engine import CachedSimulator, SimResult, compile_notice
 from ._metrics import fc, sync
@@ -80,7 +79,7 @@ class NetworkController(_Stateful):
                  seed: int = 0, sweep: tuple | None = None, chunk_steps: int = 5000,
                  dispatch: Dispatch | None = None, autorun: bool = True):
         super().__init__(dispatch, "brainmass-network")
-        self._sweep_worker = _Worker("brainmass-network-sweep")
+        self._sweep_worker = self._second_worker("brainmass-network-sweep")
         self.figures, self.sources, self._mappers = network_figures()
         self.chunk_steps = int(chunk_steps)
         self.autorun = False
@@ -192,16 +191,6 @@ class NetworkController(_Stateful):
         target, source = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
         return {"x": source.ravel(), "y": target.ravel(), "value": np.asarray(matrix, dtype=float).ravel(),
                 "source": [labels[j] for j in source.ravel()], "target": [labels[i] for i in target.ravel()]}
-
-    def _change(self, **new: Any) -> None:
-        try:
-            state = self._validate(new, self._state)
-        except Exception as exc:
-            raise self._fail(exc) from None
-        old, self._state = self._state, state
-        self._commit(old)
-        if self.autorun:
-            self.run()
 
     def set(self, **params: Any) -> None:
         """Change parameter values (the node's, ``k``, ``noise_sigma``, ``noise_tau``) and rerun.
@@ -383,19 +372,6 @@ class NetworkController(_Stateful):
         return picked
 
     # ------------------------------------------------------------------ common
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run, any sweep and their plot updates have finished."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._sweep_worker.wait(timeout):
-            return False
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return super().wait(left)
-
-    def close(self) -> None:
-        """Stop computing."""
-        self._sweep_worker.close()
-        super().close()
 
     def code(self) -> str:
         """A plain-brainmass script (``brainmass.Network`` + ``Simulator``) reproducing the current

@@ -10,7 +10,7 @@ import brainunit as u
 import numpy as np
 
 from ._code import run_script
-from ._controller import _CACHE, _ENGINE_LOCK, Dispatch, Status, _fmt_ms, _mag, _quantity, _Stateful, _Worker
+from ._controller import _CACHE, _ENGINE_LOCK, Dispatch, Status, _fmt_ms, _mag, _quantity, _Stateful
 from ._engine import CachedSimulator, SimResult, compile_notice
 from ._phase import FixedPoint, PhasePlane
 from ._plots import STABILITY_COLORS, phase_plane_figure, set_lines
@@ -95,7 +95,7 @@ class PhasePlaneController(_Stateful):
                  grid: int = 100, arrows: int = 20, duration: Any = None, noise: Sequence[str] = (),
                  seed: int = 0, dispatch: Dispatch | None = None, autorun: bool = True):
         super().__init__(dispatch, "brainmass-phase-plane")
-        self._traj_worker = _Worker("brainmass-phase-trajectory")
+        self._traj_worker = self._second_worker("brainmass-phase-trajectory")
         plane_fig, series_fig, self.sources = phase_plane_figure()
         self.figures = {"plane": plane_fig, "timeseries": series_fig}
         self._fixed_points: list[FixedPoint] = []
@@ -105,7 +105,7 @@ class PhasePlaneController(_Stateful):
         self._state = self._validate(
             dict(model=model, x=x, y=y, params=params, held=held, x_range=x_range, y_range=y_range,
                  grid=grid, arrows=arrows, duration=duration, noise=tuple(noise), seed=seed), {})
-        self._commit(self._state, None)
+        self._commit(None)
         self.sources["click"].on_change("data", self._on_click)
         self.autorun = autorun
         if autorun:
@@ -185,8 +185,8 @@ class PhasePlaneController(_Stateful):
         """Per state variable, the range a default run of the model visits (padded)."""
         return dict(self._state["ranges"])
 
-    def _commit(self, state: dict[str, Any], old: Mapping[str, Any] | None) -> None:
-        self._state = state
+    def _commit(self, old: Mapping[str, Any] | None) -> None:
+        state = self._state
         if old is None or (old["model"], old["x"], old["y"]) != (state["model"], state["x"], state["y"]):
             plane = state["plane"]
             labels = {s: self._axis_label(s) for s in plane.states}
@@ -205,16 +205,6 @@ class PhasePlaneController(_Stateful):
     def _axis_label(self, state: str) -> str:
         unit = self._state["plane"].spec.state_units.get(state)
         return state if unit is None else f"{state} [{unit}]"
-
-    def _change(self, **new: Any) -> None:
-        try:
-            state = self._validate(new, self._state)
-        except Exception as exc:
-            raise self._fail(exc) from None
-        old = self._state
-        self._commit(state, old)
-        if self.autorun:
-            self.run()
 
     def set(self, **params: Any) -> None:
         """Change parameter values; the plane is recomputed.
@@ -416,19 +406,6 @@ class PhasePlaneController(_Stateful):
                                             f"{_fmt_ms(elapsed)} ({n_total:,} steps)", 1.0, elapsed), token)
 
     # ------------------------------------------------------------------ common
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the plane, any trajectory and their plot updates have finished."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._traj_worker.wait(timeout):
-            return False
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return super().wait(left)
-
-    def close(self) -> None:
-        """Stop computing."""
-        self._traj_worker.close()
-        super().close()
 
     def code(self) -> str:
         """A plain-brainmass script running the latest trajectory (or one from the model's initial
