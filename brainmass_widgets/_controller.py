@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -335,6 +335,17 @@ def _join(pieces: Sequence[SimResult]) -> SimResult:
     return SimResult(data, last.diverged, last.done, last.total)
 
 
+def _pieces(stream: Iterator[SimResult], notice: Callable[[], None], token: _Token) -> Iterator[SimResult]:
+    """The pieces of a streamed run, each computed under the engine lock (with ``notice`` called
+    on a compile), until the run ends or ``token`` is superseded."""
+    while True:
+        with _ENGINE_LOCK, compile_notice(notice):
+            piece = next(stream, None)
+        if piece is None or token.superseded:
+            return
+        yield piece
+
+
 def _spectrum(trace: np.ndarray, sample_s: float) -> tuple[np.ndarray, np.ndarray]:
     n = trace.shape[0]
     if n < 4:
@@ -596,11 +607,7 @@ class ModelController(_Stateful):
                 stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, **kwargs)
                 pieces = []
                 first = True
-                while True:
-                    with _ENGINE_LOCK, compile_notice(notice):
-                        piece = next(stream, None)
-                    if piece is None or token.superseded:
-                        break
+                for piece in _pieces(stream, notice, token):
                     pieces.append(piece)
                     if len(piece["ts"]):
                         self._post_draw(state, piece, first, keep, token)

@@ -19,7 +19,9 @@ from ._controller import (
     Status,
     _col,
     _fmt_ms,
+    _join,
     _mag,
+    _pieces,
     _quantity,
     _Stateful,
     _Token,
@@ -245,11 +247,7 @@ class NetworkController(_Stateful):
             stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, params=state["params"],
                                 monitors=[var], seed=state["seed"])
             first = True
-            while True:
-                with _ENGINE_LOCK, compile_notice(notice):
-                    piece = next(stream, None)
-                if piece is None or token.superseded:
-                    break
+            for piece in _pieces(stream, notice, token):
                 pieces.append(piece)
                 data = {"t": np.ascontiguousarray(_mag(piece["ts"] / u.ms), dtype=np.float64)}
                 trace = _mag(piece[var]).reshape(len(data["t"]), -1)
@@ -263,8 +261,7 @@ class NetworkController(_Stateful):
             return
         if token.superseded or not pieces:
             return
-        res = SimResult({k: u.math.concatenate([p[k] for p in pieces], axis=0) for k in pieces[0]},
-                        pieces[-1].diverged, pieces[-1].done, pieces[-1].total)
+        res = _join(pieces)
         self._result = res
         elapsed = time.perf_counter() - t0
         if res.diverged is not None:

@@ -10,8 +10,19 @@ import brainunit as u
 import numpy as np
 
 from ._code import run_script
-from ._controller import _CACHE, _ENGINE_LOCK, Dispatch, Status, _fmt_ms, _mag, _quantity, _Stateful
-from ._engine import CachedSimulator, SimResult, compile_notice
+from ._controller import (
+    _CACHE,
+    _ENGINE_LOCK,
+    Dispatch,
+    Status,
+    _fmt_ms,
+    _join,
+    _mag,
+    _pieces,
+    _quantity,
+    _Stateful,
+)
+from ._engine import CachedSimulator, compile_notice
 from ._phase import FixedPoint, PhasePlane
 from ._plots import STABILITY_COLORS, phase_plane_figure, set_lines
 
@@ -367,11 +378,7 @@ class PhasePlaneController(_Stateful):
         try:
             stream = sim.stream(state["duration"], chunk=chunk, params=state["params"],
                                 monitors=list(plane.states), init=start, seed=state["seed"])
-            while True:
-                with _ENGINE_LOCK, compile_notice(notice):
-                    piece = next(stream, None)
-                if piece is None or token.superseded:
-                    break
+            for piece in _pieces(stream, notice, token):
                 pieces.append(piece)
                 xs.append(_mag(piece[x]).ravel())
                 ys.append(_mag(piece[y]).ravel())
@@ -393,8 +400,7 @@ class PhasePlaneController(_Stateful):
             return
         if token.superseded or not pieces:
             return
-        res = SimResult({k: u.math.concatenate([p[k] for p in pieces], axis=0) for k in pieces[0]},
-                        pieces[-1].diverged, pieces[-1].done, pieces[-1].total)
+        res = _join(pieces)
         self._result, self._start = res, start
         elapsed = time.perf_counter() - t0
         if res.diverged is not None:
