@@ -100,6 +100,23 @@ class _Explorer(ExplorerBase, w.VBox):
         self._code_button.on_click(self._show_code)
         self._controller.on_status(self._on_status)
 
+    def _page(self, *controls: w.Widget) -> list[w.Widget]:
+        """The explorer's children: a column of ``controls`` beside the plot, then progress, status
+        and the code area."""
+        column = w.VBox([*controls, self._code_button], layout=w.Layout(width="380px", min_width="380px"))
+        return [w.HBox([column, w.VBox([self._plot], layout=w.Layout(flex="1 1 auto"))]),
+                self._progress, self._status, self._code_area]
+
+    def _handler(self, action: Callable[[Any], None]) -> Callable[[dict], None]:
+        """An observer calling ``action(new value)``; a rejected value is shown and the controls
+        are brought back in line by ``_sync``."""
+
+        def handler(change: dict) -> None:
+            if not self._syncing:
+                self._guard(lambda: action(change["new"]), self._sync)
+
+        return handler
+
     def _watch_views(self) -> None:
         """Count the page's views of the plot; each new one (first display, a reloaded page) is
         sent the current data, which it would miss if it appeared after the data was sent."""
@@ -179,10 +196,7 @@ class ModelExplorer(_Explorer):
         self._watch_views()
         options_box = w.Accordion(children=[w.VBox([*self._opt.values(), self._monitors, *self._phase])],
                                   titles=("Run options",))
-        controls = w.VBox([self._model, self._param_box, options_box, self._code_button],
-                          layout=w.Layout(width="380px", min_width="380px"))
-        super().__init__([w.HBox([controls, w.VBox([self._plot], layout=w.Layout(flex="1 1 auto"))]),
-                          self._progress, self._status, self._code_area])
+        super().__init__(self._page(self._model, self._param_box, options_box))
         self._rebuild_sliders()
         self._sync_options(opts)
         c.on_state(self._on_state)
@@ -349,11 +363,8 @@ class SweepExplorer(SweepExplorerBase, _Explorer):
         axis_widgets = [x for axis in self._axis for x in axis]
         for widget in (*axis_widgets, self._metric, self._monitor, self._duration):
             widget.observe(self._on_setting, "value")
-        controls = w.VBox([self._model, *axis_widgets, self._metric,
-                           self._monitor, self._duration, w.HBox([self._run, self._cancel]),
-                           self._code_button], layout=w.Layout(width="380px", min_width="380px"))
-        super().__init__([w.HBox([controls, w.VBox([self._plot], layout=w.Layout(flex="1 1 auto"))]),
-                          self._progress, self._status, self._code_area])
+        super().__init__(self._page(self._model, *axis_widgets, self._metric, self._monitor, self._duration,
+                                    w.HBox([self._run, self._cancel])))
 
     def _sync(self) -> None:
         self._syncing = True

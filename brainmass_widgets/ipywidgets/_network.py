@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from typing import Any
 
 import brainunit as u
@@ -96,10 +95,8 @@ class NetworkExplorer(NetworkExplorerBase, _Explorer):
             titles=("Delays, noise, run and connectome",))
         sweep_box = w.VBox([w.HTML("<b>coupling sweep</b>"), self._sweep_name, self._sweep_low,
                             self._sweep_high, self._sweep_points, w.HBox([self._run_sweep, self._cancel])])
-        controls = w.VBox([self._node, self._coupled_var, self._coupling, self._param_box, network_box,
-                           sweep_box, self._code_button], layout=w.Layout(width="380px", min_width="380px"))
-        super().__init__([w.HBox([controls, w.VBox([self._plot], layout=w.Layout(flex="1 1 auto"))]),
-                          self._progress, self._status, self._code_area])
+        super().__init__(self._page(self._node, self._coupled_var, self._coupling, self._param_box,
+                                    network_box, sweep_box))
         self._sync()
         c.on_state(self._sync)
         c.autorun = autorun
@@ -107,13 +104,6 @@ class NetworkExplorer(NetworkExplorerBase, _Explorer):
             c.run()
 
     # ------------------------------------------------------------------ widgets -> controller
-
-    def _handler(self, action: Callable[[Any], None]) -> Callable[[dict], None]:
-        def handler(change: dict) -> None:
-            if not self._syncing:
-                self._guard(lambda: action(change["new"]), self._sync)
-
-        return handler
 
     def _on_upload(self, change: dict) -> None:
         if self._syncing or not change["new"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import brainunit as u
@@ -72,23 +71,13 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Explorer):
                                                     w.HTML("noise on"), self._noise_box, self._seed])],
                                   titles=("Ranges, trajectory and noise",))
         self._held_title = w.HTML("held state variables", layout=w.Layout(display="none"))
-        controls = w.VBox([self._model, *self._axes, self._param_box, self._held_title,
-                           self._held_box, options_box, self._clear, self._code_button],
-                          layout=w.Layout(width="380px", min_width="380px"))
-        super().__init__([w.HBox([controls, w.VBox([self._plot], layout=w.Layout(flex="1 1 auto"))]),
-                          self._progress, self._status, self._code_area])
+        super().__init__(self._page(self._model, *self._axes, self._param_box, self._held_title,
+                                    self._held_box, options_box, self._clear))
         self._sync()
         c.on_state(self._sync)
         c.autorun = autorun
         if autorun:
             c.run()
-
-    def _handler(self, action: Callable[[Any], None]) -> Callable[[dict], None]:
-        def handler(change: dict) -> None:
-            if not self._syncing:
-                self._guard(lambda: action(change["new"]), self._sync)
-
-        return handler
 
     def _sync(self) -> None:
         c = self._controller
