@@ -169,6 +169,13 @@ class _Panel(ExplorerBase, Viewer):
     def _bad_input(self, message: str) -> None:
         self.notify(message)
 
+    def _page(self, controls: list[Any], plots: list[Any]) -> pn.Row:
+        """A column of ``controls`` beside the notice bar, ``plots``, progress, status and code."""
+        return pn.Row(pn.Column(*controls, width=340),
+                      pn.Column(self._notice, *plots, self._progress, self._status, self._code_card,
+                                sizing_mode="stretch_width"),
+                      sizing_mode="stretch_width")
+
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
 
@@ -224,16 +231,13 @@ class ModelExplorer(_Panel):
         self._pull_state()
         c.on_state(self._on_state)
         figs = c.figures
-        self._layout = pn.Row(
-            pn.Column(self._option_widgets["model"], self._slider_box,
-                      Fold(*[self._option_widgets[k] for k in _OPTIONS], title="Run options"),
-                      width=340),
-            pn.Column(self._notice, pn.pane.Bokeh(figs["trajectory"], sizing_mode="stretch_width"),
-                      pn.Row(pn.pane.Bokeh(figs["phase"], sizing_mode="stretch_width"),
-                             pn.pane.Bokeh(figs["spectrum"], sizing_mode="stretch_width"),
-                             sizing_mode="stretch_width"),
-                      self._progress, self._status, self._code_card, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        self._layout = self._page(
+            [self._option_widgets["model"], self._slider_box,
+             Fold(*[self._option_widgets[k] for k in _OPTIONS], title="Run options")],
+            [pn.pane.Bokeh(figs["trajectory"], sizing_mode="stretch_width"),
+             pn.Row(pn.pane.Bokeh(figs["phase"], sizing_mode="stretch_width"),
+                    pn.pane.Bokeh(figs["spectrum"], sizing_mode="stretch_width"),
+                    sizing_mode="stretch_width")])
         c.autorun = autorun
         if autorun:
             c.run()
@@ -487,11 +491,8 @@ class SweepExplorer(SweepExplorerBase, _Panel):
         self._curve = pn.pane.Bokeh(figs["sweep"], sizing_mode="stretch_width")
         self._heat = pn.pane.Bokeh(figs["heatmap"], sizing_mode="stretch_width")
         self._show_plot()
-        self._layout = pn.Row(
-            pn.Column(*self._widgets.values(), pn.Row(self._run, self._cancel), width=340),
-            pn.Column(self._notice, self._curve, self._heat, self._progress, self._status, self._code_card,
-                      sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        self._layout = self._page([*self._widgets.values(), pn.Row(self._run, self._cancel)],
+                                  [self._curve, self._heat])
 
     def _pull(self) -> None:
         opts = self._controller.options

@@ -94,20 +94,17 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
         self.param.watch(self._on_param, list(self._STATE))
         w = self._widgets
         figs = c.figures
-        self._layout = pn.Row(
-            pn.Column(w["node"], w["coupled_var"], w["coupling"], self._slider_box,
-                      pn.Row(w["speed"], w["duration"]), w["seed"], w["noise"],
-                      pn.pane.HTML("<b>connectome</b> (.npz with weights, distances, labels; or .npy, .csv "
-                                   "weights)"),
-                      pn.Row(self._file, self._example), self._connectome,
-                      pn.pane.HTML("<b>coupling sweep</b>"), w["sweep"], pn.Row(w["from"], w["to"]),
-                      w["points"], pn.Row(self._run_sweep, self._cancel), width=340),
-            pn.Column(self._notice, pn.pane.Bokeh(figs["regions"], sizing_mode="stretch_width"),
-                      pn.Row(pn.pane.Bokeh(figs["connectivity"]), pn.pane.Bokeh(figs["fc"])),
-                      pn.pane.Bokeh(figs["order"], sizing_mode="stretch_width"),
-                      pn.pane.Bokeh(figs["coupling_sweep"], sizing_mode="stretch_width"),
-                      self._progress, self._status, self._code_card, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        self._layout = self._page(
+            [w["node"], w["coupled_var"], w["coupling"], self._slider_box,
+             pn.Row(w["speed"], w["duration"]), w["seed"], w["noise"],
+             pn.pane.HTML("<b>connectome</b> (.npz with weights, distances, labels; or .npy, .csv weights)"),
+             pn.Row(self._file, self._example), self._connectome,
+             pn.pane.HTML("<b>coupling sweep</b>"), w["sweep"], pn.Row(w["from"], w["to"]),
+             w["points"], pn.Row(self._run_sweep, self._cancel)],
+            [pn.pane.Bokeh(figs["regions"], sizing_mode="stretch_width"),
+             pn.Row(pn.pane.Bokeh(figs["connectivity"]), pn.pane.Bokeh(figs["fc"])),
+             pn.pane.Bokeh(figs["order"], sizing_mode="stretch_width"),
+             pn.pane.Bokeh(figs["coupling_sweep"], sizing_mode="stretch_width")])
         c.autorun = autorun
         if autorun:
             c.run()

@@ -79,17 +79,13 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
         self.param.watch(self._on_param, list(self._STATE))
         w = self._widgets
         figs = c.figures
-        self._layout = pn.Row(
-            pn.Column(w["model"], pn.Row(w["x"], w["y"]), self._slider_box,
-                      self._held_title, self._held_box,
-                      Fold(pn.Row(w["x from"], w["x to"]), pn.Row(w["y from"], w["y to"]), w["duration"],
-                           pn.pane.HTML("noise on"), w["noise"], w["seed"],
-                           title="Ranges, trajectory and noise"),
-                      self._clear, width=340),
-            pn.Column(self._notice, pn.pane.Bokeh(figs["plane"], sizing_mode="stretch_width"),
-                      pn.pane.Bokeh(figs["timeseries"], sizing_mode="stretch_width"),
-                      self._progress, self._status, self._code_card, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        self._layout = self._page(
+            [w["model"], pn.Row(w["x"], w["y"]), self._slider_box, self._held_title, self._held_box,
+             Fold(pn.Row(w["x from"], w["x to"]), pn.Row(w["y from"], w["y to"]), w["duration"],
+                  pn.pane.HTML("noise on"), w["noise"], w["seed"], title="Ranges, trajectory and noise"),
+             self._clear],
+            [pn.pane.Bokeh(figs["plane"], sizing_mode="stretch_width"),
+             pn.pane.Bokeh(figs["timeseries"], sizing_mode="stretch_width")])
         c.autorun = autorun
         if autorun:
             c.run()
