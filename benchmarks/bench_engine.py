@@ -141,8 +141,9 @@ def hopf64(repeat: int) -> None:
 
     hand()
     scan(0.25, 0.3)
+    duration = n * dt
     t_c, t_h, t_s = timed_side_by_side(
-        [lambda: sim.run(n * dt, params=params)["x"], hand,
+        [lambda: sim.run(duration, params=params)["x"], hand,
          lambda: scan(jnp.float32(0.25), jnp.float32(0.3))], repeat)
     table("HopfStep, in_size=64, 10,000 steps",
           ("CachedSimulator.run ms", "jit + for_loop by hand ms", "ratio (target <= 1.1x)",
