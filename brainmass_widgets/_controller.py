@@ -9,18 +9,23 @@ callback of the session's document for Panel. It knows Bokeh sources, never widg
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import brainunit as u
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _plots
+from . import _plots, _scaleout
 from ._catalog import ModelSpec
 from ._code import run_script, sweep_script
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
@@ -744,6 +749,12 @@ class SweepController(_Base):
         RNG seed (every point uses it).
     chunk_size : int, optional
         Grid points per compiled block (default: chosen by the engine); the plot fills block by block.
+    executor : str, default "local"
+        Where the sweep runs: ``"local"`` (this process), ``"devices"`` (sharded across every local
+        JAX device; offered when there are several) or ``"dask"`` (the ``client``'s cluster). See
+        :attr:`executors`.
+    client : dask.distributed.Client, optional
+        A Dask cluster to offer as the ``"dask"`` executor.
     dispatch : callable, optional
         As for :class:`ModelController`.
     """
@@ -752,8 +763,11 @@ class SweepController(_Base):
                  params: Mapping[str, Any] | None = None, metric: str = "amplitude",
                  monitor: str | None = None, duration: Any = None, transient: Any = None,
                  init: Mapping[str, Any] | None = None, seed: int = 0, chunk_size: int | None = None,
-                 dispatch: Dispatch | None = None):
+                 executor: str = "local", client: Any = None, dispatch: Dispatch | None = None):
         super().__init__(dispatch, "brainmass-widgets sweep")
+        if client is not None:
+            _scaleout.check_client(client)
+        self._client = client
         self.figures: dict[str, Any] = {}
         self.sources: dict[str, Any] = {}
         self.figures["sweep"], self.sources["sweep"] = _plots.sweep_figure()
@@ -763,7 +777,8 @@ class SweepController(_Base):
         self._pick_listeners: list[Callable[[dict[str, float]], None]] = []
         self._state: dict[str, Any] = {}
         self.configure(model=model, axes=axes, params=params or {}, metric=metric, monitor=monitor,
-                       duration=duration, transient=transient, init=init, seed=seed, chunk_size=chunk_size)
+                       duration=duration, transient=transient, init=init, seed=seed, chunk_size=chunk_size,
+                       executor=executor)
         for name in ("sweep", "heatmap"):
             self.sources[name].selected.on_change("indices", self._on_select(name))
 
@@ -782,10 +797,22 @@ class SweepController(_Base):
         """The engine used for the sweep."""
         return self._state["sim"]
 
+    @property
+    def executors(self) -> dict[str, str]:
+        """The executors available here, each with its description: ``"local"`` always,
+        ``"devices"`` when this process has several JAX devices, ``"dask"`` with a client."""
+        out = {"local": "this process"}
+        devices = jax.local_devices()
+        if len(devices) > 1:
+            out["devices"] = _scaleout.label(tuple(devices), None)
+        if self._client is not None:
+            out["dask"] = _scaleout.label(None, self._client)
+        return out
+
     def configure(self, **options: Any) -> None:
         """Change sweep settings (``model``, ``axes``, ``params``, ``metric``, ``monitor``,
-        ``duration``, ``transient``, ``init``, ``seed``, ``chunk_size``). Nothing is computed until
-        :meth:`run`.
+        ``duration``, ``transient``, ``init``, ``seed``, ``chunk_size``, ``executor``). Nothing is
+        computed until :meth:`run`.
 
         Raises
         ------
@@ -793,7 +820,7 @@ class SweepController(_Base):
             Naming the bad setting or value; nothing changes.
         """
         valid = ("model", "axes", "params", "metric", "monitor", "duration", "transient", "init", "seed",
-                 "chunk_size")
+                 "chunk_size", "executor")
         unknown = [k for k in options if k not in valid]
         try:
             if unknown:
@@ -834,6 +861,10 @@ class SweepController(_Base):
             sim._init(state["init"])
             sim._timing(state["duration"], state["transient"], None)
             sim._seed(state["seed"])
+            available = self.executors
+            if state["executor"] not in available:
+                raise ValueError(f"executor {state['executor']!r} is not available here; available: "
+                                 + "; ".join(f"{k!r} ({v})" for k, v in available.items()))
             state["sim"] = sim
         except Exception as exc:
             raise self._fail(exc) from exc
@@ -863,6 +894,59 @@ class SweepController(_Base):
     def on_pick(self, callback: Callable[[dict[str, float]], None]) -> None:
         """Call ``callback({param: value, ...})`` when a point or cell of the plot is tapped."""
         self._pick_listeners.append(callback)
+
+    def save(self, file: Any) -> None:
+        """Write the latest sweep (finished, partial or cancelled) to a ``.npz`` file: a path or a
+        binary file object. :meth:`load` shows it again, here or in another session.
+
+        Raises
+        ------
+        ValueError
+            When there is no sweep yet.
+        """
+        res = self._result
+        if res is None:
+            raise self._fail(ValueError("nothing to save yet: run a sweep first"))
+        try:
+            res.save(file)
+        except OSError as exc:
+            raise self._fail(ValueError(f"cannot write {file}: {exc}")) from exc
+        if isinstance(file, str | os.PathLike):
+            message = f"saved the sweep ({res.done:,} of {res.total:,} points) to {file}"
+            self._set_status(Status("done", message, 1.0))
+
+    def load(self, file: Any) -> SweepResult:
+        """Show a sweep written by :meth:`save` (a path, a binary file object or the file's
+        bytes): the settings follow its model, axes, metric, monitor, duration, transient, fixed
+        parameters, initial values and seed, and the plot shows its values. Nothing is computed.
+
+        Raises
+        ------
+        ValueError
+            When the file is not a saved sweep of a catalogue model; nothing changes.
+        """
+        try:
+            res = SweepResult.load(io.BytesIO(file) if isinstance(file, bytes | bytearray) else file)
+            if not res.model:
+                raise ValueError("the file holds a network or factory sweep; only catalogue models open here")
+            axes = {k: (float(str(v[0])), float(str(v[-1])), int(v.size)) for k, v in res.axes.items()}
+            shared = res.settings
+            extra = {k: shared[k] for k in ("params", "init", "seed") if k in shared}
+            extra.update({k: shared[f"{k}_ms"] for k in ("duration", "transient") if f"{k}_ms" in shared})
+            self.configure(model=res.model, axes=axes, metric=res.metric, monitor=res.monitor, **extra)
+        except Exception as exc:
+            raise self._fail(exc) from exc
+        if not hasattr(res, "shown"):
+            banded = dataclasses.replace(res, values=self._band(res.values, res.metric, len(axes)))
+            res = self._unband(banded, res.metric)
+        self._result = res
+        state = dict(self._state)
+        grid = {k: v.astype(float) for k, v in res.axes.items()}
+        self._post(lambda: self._draw(state, grid, None))
+        self._post(lambda: self._draw(state, grid, res))
+        self._set_status(Status("done", f"opened a sweep of {res.done:,} of {res.total:,} points "
+                                        f"({res.metric} of {res.monitor})", res.done / max(res.total, 1)))
+        return res
 
     def _on_select(self, name: str) -> Callable:
         def handler(attr: str, old: Any, new: Any) -> None:
@@ -914,11 +998,14 @@ class SweepController(_Base):
             return not token.superseded
 
         self._set_status(Status("running", f"sweep: 0 of {total:,} points", 0.0, 0.0), token)
+        where = {"local": {}, "devices": {"devices": "all"},
+                 "dask": {"client": self._client}}[state["executor"]]
         try:
-            with _ENGINE_LOCK, compile_notice(notice):
+            with nullcontext() if "client" in where else _ENGINE_LOCK, compile_notice(notice):
                 res = sim.sweep(grid, duration=state["duration"], params=state["params"], init=state["init"],
                                 transient=state["transient"], monitor=state["monitor"], metric=metric,
-                                on_chunk=on_chunk, chunk_size=state["chunk_size"], seed=state["seed"])
+                                on_chunk=on_chunk, chunk_size=state["chunk_size"], seed=state["seed"],
+                                **where)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return
@@ -933,8 +1020,18 @@ class SweepController(_Base):
         self._result = self._unband(res, state["metric"])
         n_bad = int(res.diverged.sum())
         note = f"; {n_bad} points diverged (NaN)" if n_bad else ""
-        self._set_status(Status("done", f"swept {total:,} points in {_fmt_ms(elapsed)}{note}", 1.0, elapsed),
+        on = "" if state["executor"] == "local" else f" on {res.executor}"
+        self._set_status(Status("done", f"swept {total:,} points in {_fmt_ms(elapsed)}{on}{note}", 1.0,
+                                elapsed),
                          token)
+
+    @staticmethod
+    def _band(values: np.ndarray, metric: str, n_axes: int) -> np.ndarray:
+        """An engine result's values as the (shown, min, max) band of :func:`_banded`."""
+        if metric == "minmax":
+            lo, hi = np.take(values, 0, axis=n_axes), np.take(values, 1, axis=n_axes)
+            return np.stack([hi, lo, hi], axis=n_axes)
+        return np.stack([values] * 3, axis=n_axes)
 
     @staticmethod
     def _unband(res: SweepResult, metric: str) -> SweepResult:
@@ -946,9 +1043,7 @@ class SweepController(_Base):
         def mean_regions(a: np.ndarray) -> np.ndarray:
             return a.mean(axis=region_axes) if region_axes else a
 
-        out = SweepResult(values=band[0], axes=res.axes, metric=metric, monitor=res.monitor, unit=res.unit,
-                          diverged=res.diverged, done=res.done, total=res.total, cancelled=res.cancelled,
-                          compiles=res.compiles)
+        out = dataclasses.replace(res, values=band[0], metric=metric)
         out.lo = mean_regions(band[1])
         out.hi = mean_regions(band[2])
         out.shown = mean_regions(band[0])

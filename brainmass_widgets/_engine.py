@@ -14,6 +14,7 @@ in as constants). Three programs exist per structure:
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import threading
 from collections import OrderedDict
@@ -29,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _scaleout
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec, spec_from_class
 from ._metrics import resolve_metric
 from ._network import K_PARAM, NetworkModel
@@ -96,7 +98,16 @@ class SweepResult:
     cancelled : bool
         True when ``on_chunk`` stopped the sweep early.
     compiles : int
-        Programs compiled by this sweep (0 when a cached block shape was reused).
+        Programs compiled by this sweep (0 when a cached block shape was reused); with a Dask
+        client, summed over the workers.
+    executor : str
+        Where the sweep ran, in words ("this process", "4 CPU devices", "Dask cluster at ...").
+    model : str
+        The catalogue model swept ("" for networks and factories).
+    settings : dict
+        What every point shared, as plain numbers: ``dt_ms``, ``duration_ms``, ``transient_ms``,
+        ``sample_every``, ``in_size``, ``seed``, the fixed ``params`` and the ``init`` values (in
+        the catalogue's units).
     """
 
     values: np.ndarray
@@ -109,6 +120,55 @@ class SweepResult:
     total: int = 0
     cancelled: bool = False
     compiles: int = field(default=0, repr=False)
+    executor: str = field(default="this process", repr=False)
+    model: str = field(default="", repr=False)
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    _FORMAT = "brainmass-widgets sweep 1"
+
+    def save(self, file: Any) -> None:
+        """Write the result to a ``.npz`` file (a path or a binary file object): values, diverged,
+        axes and metadata, plus any extra array attributes (a partial or cancelled sweep keeps its
+        NaN for the points not computed). Read it back with :meth:`load`."""
+        arrays = {"values": self.values, "diverged": self.diverged}
+        arrays.update({f"axis:{k}": v for k, v in self.axes.items()})
+        arrays.update({f"extra:{k}": v for k, v in vars(self).items() if isinstance(v, np.ndarray)
+                       and k not in ("values", "diverged")})
+        meta = {"format": self._FORMAT, "model": self.model, "metric": self.metric, "monitor": self.monitor,
+                "unit": "" if self.unit is None else str(self.unit), "executor": self.executor,
+                "settings": json.dumps(self.settings)}
+        np.savez_compressed(file, **arrays, **{f"meta:{k}": np.asarray(v) for k, v in meta.items()},
+                            counts=np.array([self.done, self.total, self.cancelled, self.compiles]))
+
+    @classmethod
+    def load(cls, file: Any) -> SweepResult:
+        """Read a result written by :meth:`save` (a path or a binary file object); data only,
+        nothing in the file is unpickled or evaluated.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a saved sweep.
+        """
+        try:
+            with np.load(file, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except Exception as exc:
+            raise ValueError("not a saved sweep (.npz written by SweepResult.save)") from exc
+        if str(data.get("meta:format", "")) != cls._FORMAT or "values" not in data:
+            raise ValueError("not a saved sweep (.npz written by SweepResult.save)")
+        unit_name = str(data["meta:unit"])
+        done, total, cancelled, compiles = (int(x) for x in data["counts"])
+        res = cls(values=data["values"], axes={k[5:]: v for k, v in data.items() if k.startswith("axis:")},
+                  metric=str(data["meta:metric"]), monitor=str(data["meta:monitor"]),
+                  unit=getattr(u, unit_name, unit_name) if unit_name else None, diverged=data["diverged"],
+                  done=done, total=total, cancelled=bool(cancelled), compiles=compiles,
+                  executor=str(data["meta:executor"]), model=str(data["meta:model"]),
+                  settings=json.loads(str(data["meta:settings"])))
+        for k, v in data.items():
+            if k.startswith("extra:"):
+                setattr(res, k[6:], v)
+        return res
 
 
 # ----------------------------------------------------------------------------- compile cache
@@ -187,10 +247,15 @@ class _Executable:
     of a given argument signature (shapes, dtypes) the compiled executable and its state trace are
     reused directly. The state values it reads are passed in and those it writes are written
     back, exactly as the jitted function does.
+
+    With ``devices`` (a program whose arguments are sharded over several devices), the states it
+    touches (brainstate's RNG) are replicated over those devices for the call and put back where
+    they were afterwards, so single-device programs can still use them.
     """
 
-    def __init__(self, jitted: Callable):
+    def __init__(self, jitted: Callable, devices: tuple[Any, ...] | None = None):
         self._jitted = jitted
+        self._devices = devices
         self._compiled: dict[tuple, tuple] = {}
         self._lock = threading.Lock()
 
@@ -204,13 +269,30 @@ class _Executable:
                 entry = self._compiled.get(sig)
                 if entry is None:
                     trace = self._jitted.stateful_fun.get_state_trace(*args, compile_if_miss=True)
-                    entry = (self._jitted.compile(*args), trace)
+                    with self._placed(trace):
+                        entry = (self._jitted.compile(*args), trace)
                     self._compiled[sig] = entry
         compiled, trace = entry
-        read = trace.get_read_state_values(True)
-        writes, outs = compiled(trace.get_state_values(), *args)
-        trace.assign_state_vals_v2(read, writes)
+        with self._placed(trace):
+            read = trace.get_read_state_values(True)
+            writes, outs = compiled(trace.get_state_values(), *args)
+            trace.assign_state_vals_v2(read, writes)
         return outs
+
+    @contextmanager
+    def _placed(self, trace: Any) -> Iterator[None]:
+        if self._devices is None:
+            yield
+            return
+        replicated = _scaleout.replicated(self._devices)
+        homes = [(st, st.value.sharding) for st in trace.states]
+        for st, _ in homes:
+            st.value = jax.device_put(st.value, replicated)
+        try:
+            yield
+        finally:
+            for st, home in homes:
+                st.value = jax.device_put(st.value, home)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -520,6 +602,7 @@ class CachedSimulator:
         else:
             self._model = _SpecModel(spec, noise)
         self._cache = cache if cache is not None else CompileCache(cache_size)
+        self._ctor = (model, {"dt": dt, "in_size": in_size, "noise": noise})
         self._base_key = (self._model.key, str(in_size), str(dt), self._model.noisy)
 
     # ------------------------------------------------------------------ public introspection
@@ -691,8 +774,10 @@ class CachedSimulator:
         steps = np.arange(i0 + 1, i0 + n + 1)[rows]
         return u.Quantity(steps * self.dt.mantissa, unit=self.dt.unit)
 
-    def _program(self, kind: str, *key: Any, make: Callable[[], Callable]) -> Callable:
-        return self._cache.get(self._base_key + (kind,) + key, lambda: _Executable(make()))
+    def _program(self, kind: str, *key: Any, make: Callable[[], Callable],
+                 devices: tuple[Any, ...] | None = None) -> Callable:
+        return self._cache.get(self._base_key + (kind,) + key + (_scaleout.device_key(devices),),
+                               lambda: _Executable(make(), devices))
 
     def _start(self, values, init_vals, batch_size, seed):
         init_p = self._program("init", batch_size, _signature(values), _signature(init_vals),
@@ -811,7 +896,8 @@ class CachedSimulator:
               init: Mapping[str, Any] | None = None, transient: Any = None, sample_every: int | None = None,
               monitor: str | None = None, metric: str | Callable = "amplitude",
               on_chunk: Callable[[int, int, SweepResult], Any] | None = None,
-              chunk_size: int | None = None, seed: int = 0) -> SweepResult:
+              chunk_size: int | None = None, seed: int = 0, devices: Any = None,
+              client: Any = None) -> SweepResult:
         """Run the model at every point of a grid of one or two parameters and reduce each run.
 
         Each block of grid points is one call of one compiled vmap program; blocks are padded to a
@@ -839,6 +925,17 @@ class CachedSimulator:
             the rest (the result then has ``cancelled=True`` and NaN where not computed).
         chunk_size : int, optional
             Points per compiled block (default: chosen from the grid size and memory).
+        devices : "all", int or sequence of jax.Device, optional
+            Shard each block's grid points across these local JAX devices (``"all"``: every one;
+            an int: the first ``n``): one compiled program, results gathered in grid order. Blocks
+            are rounded up to a multiple of the device count.
+        client : dask.distributed.Client, optional
+            Run each block as a Dask task on the client's cluster. Each worker compiles once per
+            block shape and keeps the program for later blocks and sweeps; ``on_chunk`` is called
+            as blocks finish (in any order; ``done`` counts finished points) and returning
+            ``False`` cancels the pending tasks. Tasks of a worker lost mid-sweep are run again
+            elsewhere, so the result is complete and in grid order. The simulator and a callable
+            metric must be picklable (cloudpickle: closures and local functions are).
 
         Returns
         -------
@@ -861,40 +958,81 @@ class CachedSimulator:
                 raise ValueError("duration is required for a factory model")
             duration = self.spec.duration
         n, n_tr, k = self._timing(duration, transient, sample_every)
-        metric_fn = resolve_metric(metric)
+        resolve_metric(metric)
         metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
         grid_shape = tuple(a.size for a in axes.values())
         mesh = np.meshgrid(*axes.values(), indexing="ij")
         points = {name: m.reshape(-1) for name, m in zip(names, mesh, strict=True)}
         total = int(np.prod(grid_shape))
         block = self._block_size(total, n, chunk_size)
-        compiles_before = self._cache.compiles
-        prog = self._program("sweep", block, n, n_tr, k, monitor, metric, names, _signature(values),
-                             _signature(init_vals),
-                             make=lambda: self._make_sweep(n, n_tr, k, monitor, metric_fn))
-        key = self._seed(seed)
-        keys = jnp.broadcast_to(key, (block,) + key.shape)
+        devs = _scaleout.resolve_devices(devices)
+        if client is not None:
+            if devs is not None:
+                raise ValueError("give devices= or client=, not both")
+            _scaleout.check_client(client)
+        elif devs is not None:
+            block = -(-block // len(devs)) * len(devs)
+        job = dict(block=block, n=n, n_tr=n_tr, k=k, monitor=monitor, names=names, values=values,
+                   init_vals=init_vals, seed=seed)
+        self._seed(seed)
+
+        def block_at(start: int) -> dict[str, np.ndarray]:
+            idx = np.minimum(np.arange(start, start + block), total - 1)
+            return {name: p[idx] for name, p in points.items()}
+
+        starts = range(0, total, block)
+        if client is None:
+            compiles_before = self._cache.compiles
+            blocks = ((start, self._sweep_block(block_at(start), metric=metric, devices=devs, **job))
+                      for start in starts)
+        else:
+            blob = metric if isinstance(metric, str) else _scaleout.pack(metric)
+            blocks = _scaleout.dask_blocks(client, _scaleout.pack(self._ctor), blob, job,
+                                           [(start, block_at(start)) for start in starts])
+        executor = _scaleout.label(devs, client)
+        dt_ms = float(self.dt.to_decimal(u.ms))
+        settings = {"dt_ms": dt_ms, "duration_ms": n * dt_ms, "transient_ms": n_tr * dt_ms, "sample_every": k,
+                    "in_size": np.atleast_1d(self.in_size).tolist(), "seed": int(seed),
+                    "params": {p: v.tolist() for p, v in values.items()},
+                    "init": {s: v.tolist() for s, v in init_vals.items()}}
         result = None
         flat_vals, flat_bad = None, np.zeros(total, bool)
-        done = 0
-        while done < total:
-            stop = min(done + block, total)
-            idx = np.minimum(np.arange(done, done + block), total - 1)
-            block_vals = {name: p[idx] for name, p in points.items()}
-            vals, bad = prog(block_vals, values, init_vals, keys)
-            vals = np.asarray(vals)[: stop - done]
-            if flat_vals is None:
-                flat_vals = np.full((total,) + vals.shape[1:], np.nan, dtype=vals.dtype)
-            flat_vals[done:stop] = vals
-            flat_bad[done:stop] = np.asarray(bad)[: stop - done]
-            done = stop
-            result = self._sweep_result(flat_vals, flat_bad, grid_shape, axes, metric_name, monitor,
-                                        metric, done, total)
-            result.compiles = self._cache.compiles - compiles_before
-            if on_chunk is not None and on_chunk(done, total, result) is False:
-                result.cancelled = done < total
-                break
+        done = compiles = 0
+        try:
+            for start, out in blocks:
+                vals, bad = out[0], out[1]
+                stop = min(start + block, total)
+                if flat_vals is None:
+                    flat_vals = np.full((total,) + vals.shape[1:], np.nan, dtype=vals.dtype)
+                flat_vals[start:stop] = vals[: stop - start]
+                flat_bad[start:stop] = bad[: stop - start]
+                done += stop - start
+                compiles = out[2] + compiles if client is not None else self._cache.compiles - compiles_before
+                result = self._sweep_result(flat_vals, flat_bad, grid_shape, axes, metric_name, monitor,
+                                            metric, done, total)
+                result.compiles, result.executor, result.settings = compiles, executor, settings
+                if on_chunk is not None and on_chunk(done, total, result) is False:
+                    result.cancelled = done < total
+                    break
+        finally:
+            if client is not None:
+                blocks.close()
         return result
+
+    def _sweep_block(self, block_vals: Mapping[str, np.ndarray], *, block: int, n: int, n_tr: int, k: int,
+                     monitor: str, metric: str | Callable, names: tuple[str, ...], values: Mapping[str, Any],
+                     init_vals: Mapping[str, Any], seed: int,
+                     devices: tuple[Any, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+        """One block of grid points through the compiled sweep program: ``(values, diverged)``."""
+        prog = self._program("sweep", block, n, n_tr, k, monitor, metric, names, _signature(values),
+                             _signature(init_vals), devices=devices,
+                             make=lambda: self._make_sweep(n, n_tr, k, monitor, resolve_metric(metric)))
+        key = self._seed(seed)
+        keys = np.broadcast_to(key, (block,) + key.shape)
+        if devices is not None:
+            block_vals, keys = _scaleout.shard(block_vals, keys, devices)
+        vals, bad = prog(block_vals, values, init_vals, keys)
+        return np.asarray(vals), np.asarray(bad)
 
     def _block_size(self, total: int, n_steps: int, chunk_size: int | None) -> int:
         if chunk_size is not None:
@@ -918,7 +1056,8 @@ class CachedSimulator:
             unit = None
         return SweepResult(values=vals, axes={k: v.copy() for k, v in axes.items()}, metric=metric_name,
                            monitor=monitor, unit=unit, diverged=flat_bad.reshape(grid_shape).copy(),
-                           done=done, total=total)
+                           done=done, total=total,
+                           model=self.spec.name if type(self._model) is _SpecModel else "")
 
     def _make_sweep(self, n: int, n_tr: int, k: int, monitor: str, metric_fn: Callable) -> Callable:
         sample_s = float(u.get_magnitude(self.dt * k / u.second))

@@ -109,6 +109,22 @@ class SweepExplorerBase(ExplorerBase):
         """Select grid point ``index`` as a tap would (a linked explorer follows)."""
         return self._controller.pick(index)
 
+    def save(self, file: Any) -> None:
+        """Write the latest sweep (also a partial or cancelled one) to a ``.npz`` file (a path or
+        a binary file object); :meth:`load` shows it again."""
+        self._controller.save(file)
+
+    def load(self, file: Any) -> Any:
+        """Show a saved sweep (a path, a binary file object or the file's bytes); the controls
+        follow its settings. Returns the :class:`~brainmass_widgets.SweepResult`.
+
+        Raises
+        ------
+        ValueError
+            When the file is not a saved sweep; nothing changes.
+        """
+        return self._controller.load(file)
+
 
 class PhasePlaneExplorerBase(ExplorerBase):
     """The public face of a phase-plane explorer over a :class:`PhasePlaneController`."""

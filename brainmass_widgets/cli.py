@@ -6,6 +6,7 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import brainunit as u
 import numpy as np
@@ -68,9 +69,25 @@ def enable_jax_cache(path: str | os.PathLike) -> Path:
     return folder
 
 
+def connect_dask(address: str, timeout: float = 10.0) -> Any:
+    """A ``dask.distributed.Client`` of the scheduler at ``address``.
+
+    Raises
+    ------
+    ValueError
+        Naming the address, when no scheduler answers there within ``timeout`` seconds.
+    """
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from exc
+
+
 def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost", show: bool = False,
           allow_origin: list[str] | None = None, jax_cache: str | None = None,
-          prefix: str | None = None) -> None:
+          prefix: str | None = None, dask_scheduler: str | None = None) -> None:
     """Serve the app at ``http://<address>:<port>/<prefix>/`` until interrupted.
 
     Parameters
@@ -90,6 +107,14 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     prefix : str, optional
         URL path prefix of every route (``/user/x/panel`` serves the app at ``/user/x/panel/``),
         for a server behind a proxy that forwards the full path; ``None`` serves at ``/``.
+    dask_scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``): the Sweep tab then offers to
+        run sweeps on its cluster.
+
+    Raises
+    ------
+    ValueError
+        When the Dask scheduler cannot be reached.
     """
     import panel as pn
 
@@ -99,11 +124,12 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     model_spec(model)
     if jax_cache:
         enable_jax_cache(jax_cache)
+    client = connect_dask(dask_scheduler) if dask_scheduler else None
     warm(model)
     origins = [f"localhost:{port}", f"127.0.0.1:{port}", *(allow_origin or [])]
 
     def app():
-        return create_app(model)
+        return create_app(model, client=client)
 
     prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
     server = pn.serve({"/": app}, port=port, address=address, show=show, start=False, title=TITLE,
@@ -130,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--no-jax-cache", action="store_true", help="compile afresh at every start")
     s.add_argument("--prefix", default=None, metavar="PATH",
                    help="URL prefix of the app (e.g. /user/x/panel), for a proxy that keeps the path")
+    s.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler (tcp://host:8786) the Sweep tab may run sweeps on")
     d = sub.add_parser("demo", help="print an amplitude-vs-a sweep of HopfStep and its timing")
     d.add_argument("--points", type=int, default=8, help="grid points (default 8)")
     args = parser.parse_args(argv)
@@ -146,9 +174,13 @@ def main(argv: list[str] | None = None) -> None:
             model_spec(args.model)
         except (KeyError, ValueError) as exc:
             parser.error(str(exc))
-        serve(model=args.model, port=args.port, address=args.address, show=args.show,
-              allow_origin=args.allow_websocket_origin,
-              jax_cache=None if args.no_jax_cache else args.jax_cache, prefix=args.prefix)
+        try:
+            serve(model=args.model, port=args.port, address=args.address, show=args.show,
+                  allow_origin=args.allow_websocket_origin,
+                  jax_cache=None if args.no_jax_cache else args.jax_cache, prefix=args.prefix,
+                  dask_scheduler=args.dask_scheduler)
+        except ValueError as exc:
+            parser.error(str(exc))
 
 
 if __name__ == "__main__":

@@ -28,3 +28,16 @@ def browser_type_launch_args(browser_type_launch_args):
     from browser import CHROMIUM_ARGS, chromium_path
 
     return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A Dask ``LocalCluster`` of 2 worker processes (one thread each) on loopback."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

@@ -245,3 +245,62 @@ def test_explorers_share_one_bounded_compile_cache():
     assert after["compiles"] == before["compiles"] and after["hits"] > before["hits"]
     assert after["entries"] <= after["maxsize"]
     assert second.status.kind == "done"
+
+
+def test_sweep_runs_on_a_dask_cluster_only_when_one_is_given(dask_client):
+    alone = SweepController("HopfStep", axes={"a": (-0.5, 1.0, 12)})
+    assert alone.executors == {"local": "this process"}
+    with pytest.raises(ValueError, match="executor 'dask' is not available here; available: 'local'"):
+        alone.configure(executor="dask")
+    alone.run()
+    assert alone.wait(120)
+    c = SweepController("HopfStep", axes={"a": (-0.5, 1.0, 12)}, chunk_size=4, client=dask_client,
+                        executor="dask")
+    assert set(c.executors) == {"local", "dask"} and "Dask cluster at tcp://127.0.0.1" in c.executors["dask"]
+    c.run()
+    assert c.wait(120)
+    assert c.status.kind == "done" and "on Dask cluster at" in c.status.message, c.status
+    np.testing.assert_allclose(c.sources["sweep"].data["y"], alone.sources["sweep"].data["y"], rtol=2e-6)
+    assert c.result.executor == c.executors["dask"]
+    with pytest.raises(ValueError, match="client must be a dask.distributed.Client"):
+        SweepController("HopfStep", client="tcp://127.0.0.1:8786")
+
+
+def test_a_saved_sweep_loads_into_another_controller_with_its_settings_and_plot(tmp_path):
+    c = SweepController("HopfStep", axes={"a": (-0.5, 1.0, 6), "w": (0.1, 1.0, 3)}, metric="minmax")
+    with pytest.raises(ValueError, match="nothing to save yet"):
+        c.save(tmp_path / "early.npz")
+    c.run()
+    assert c.wait(120)
+    c.save(str(tmp_path / "sweep.npz"))
+    assert "saved the sweep (18 of 18 points)" in c.status.message
+    other = SweepController("FitzHughNagumoStep")
+    res = other.load(str(tmp_path / "sweep.npz"))
+    assert other.wait(60)
+    opts = other.options
+    assert (opts["model"], opts["metric"], opts["monitor"]) == ("HopfStep", "minmax", "x")
+    assert opts["axes"] == {"a": (-0.5, 1.0, 6), "w": (0.1, 1.0, 3)}
+    np.testing.assert_array_equal(other.sources["heatmap"].data["value"], c.sources["heatmap"].data["value"])
+    np.testing.assert_array_equal(res.hi, c.result.hi)
+    assert other.status.kind == "done" and "opened a sweep of 18 of 18 points" in other.status.message
+
+
+def test_an_engine_sweep_file_loads_and_a_bad_file_leaves_the_controller_as_it_was(tmp_path):
+    sim = bw.CachedSimulator("HopfStep")
+    res = sim.sweep({"a": np.linspace(-1.0, 1.0, 5)}, metric="minmax", duration=100 * u.ms)
+    res.save(tmp_path / "engine.npz")
+    c = SweepController("HopfStep")
+    c.load((tmp_path / "engine.npz").read_bytes())
+    assert c.wait(60)
+    np.testing.assert_array_equal(c.sources["sweep"].data["hi"], res.values[:, 1])
+    np.testing.assert_array_equal(c.sources["sweep"].data["lo"], res.values[:, 0])
+    before = c.options
+    (tmp_path / "bad.npz").write_bytes(b"not a sweep")
+    with pytest.raises(ValueError, match="not a saved sweep"):
+        c.load(tmp_path / "bad.npz")
+    assert c.options == before and c.status.kind == "error"
+    net = bw.CachedSimulator(bw.NetworkModel("HopfStep")).sweep({"k": np.linspace(0, 1, 2)},
+                                                                 duration=50 * u.ms)
+    net.save(tmp_path / "net.npz")
+    with pytest.raises(ValueError, match="network or factory sweep"):
+        c.load(tmp_path / "net.npz")

@@ -355,6 +355,16 @@ class SweepExplorer(SweepExplorerBase, _Explorer):
         self._cancel = w.Button(description="Cancel", icon="stop")
         self._run.on_click(lambda _b: self.run())
         self._cancel.on_click(lambda _b: self.cancel())
+        executors = c.executors
+        shown = None if len(executors) > 1 else "none"
+        self._executor = w.Dropdown(options=[(v, k) for k, v in executors.items()], description="run on",
+                                    style=_LABEL, layout=w.Layout(width="100%", display=shown))
+        self._executor.observe(self._handler(lambda v: c.configure(executor=v)), "value")
+        self._save_path = w.Text(value="sweep.npz", description="file", style=_LABEL, layout=_ROW)
+        self._save = w.Button(description="Save", icon="save", tooltip="Write the sweep to this .npz file")
+        self._save.on_click(lambda _b: self._guard(lambda: self.save(self._save_path.value)))
+        self._open = w.FileUpload(accept=".npz", multiple=False, description="Open", icon="folder-open")
+        self._open.observe(self._on_open, "value")
         self._model.observe(self._on_model, "value")
         self._plot = BokehModel(column(c.figures["sweep"], c.figures["heatmap"], sizing_mode="stretch_width"))
         self._watch_views()
@@ -364,7 +374,13 @@ class SweepExplorer(SweepExplorerBase, _Explorer):
         for widget in (*axis_widgets, self._metric, self._monitor, self._duration):
             widget.observe(self._on_setting, "value")
         super().__init__(self._page(self._model, *axis_widgets, self._metric, self._monitor, self._duration,
-                                    w.HBox([self._run, self._cancel])))
+                                    self._executor, w.HBox([self._run, self._cancel]), self._save_path,
+                                    w.HBox([self._save, self._open])))
+
+    def _on_open(self, change: dict) -> None:
+        if change["new"]:
+            self._guard(lambda: self.load(bytes(change["new"][0]["content"])), self._sync)
+            self._sync()
 
     def _sync(self) -> None:
         self._syncing = True
@@ -385,6 +401,7 @@ class SweepExplorer(SweepExplorerBase, _Explorer):
             self._monitor.options = spec.states
             self._monitor.value = opts["monitor"]
             self._duration.value = float(opts["duration"].to_decimal(u.ms))
+            self._executor.value = opts["executor"]
             two = len(names) == 2
             self._controller.figures["sweep"].visible = not two
             self._controller.figures["heatmap"].visible = two

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -483,6 +484,17 @@ class SweepExplorer(SweepExplorerBase, _Panel):
         self._cancel = pn.widgets.Button(label="Cancel", css_classes=["bmw-cancel"])
         self._run.on_click(lambda _e: self.run())
         self._cancel.on_click(lambda _e: self.cancel())
+        executors = self._controller.executors
+        self._executor = pn.widgets.Select(label="run on", options={v: k for k, v in executors.items()},
+                                           value=self._controller.options["executor"],
+                                           visible=len(executors) > 1, css_classes=["bmw-sweep-executor"])
+        self._executor.param.watch(self._on_executor, "value")
+        self._save = pn.widgets.FileDownload(callback=self._saved_bytes, filename="sweep.npz",
+                                             label="Save sweep (.npz)", disabled=True,
+                                             css_classes=["bmw-sweep-save"])
+        self._open = pn.widgets.FileInput(accept=".npz", css_classes=["bmw-sweep-open"])
+        self._open.param.watch(self._on_open, "value")
+        self._controller.on_status(self._on_sweep_status)
         self._pull()
         for widget in self._widgets.values():
             widget.param.watch(self._on_widget, "value")
@@ -491,8 +503,29 @@ class SweepExplorer(SweepExplorerBase, _Panel):
         self._curve = pn.pane.Bokeh(figs["sweep"], sizing_mode="stretch_width")
         self._heat = pn.pane.Bokeh(figs["heatmap"], sizing_mode="stretch_width")
         self._show_plot()
-        self._layout = self._page([*self._widgets.values(), pn.Row(self._run, self._cancel)],
-                                  [self._curve, self._heat])
+        opening = pn.widgets.StaticText(value="Open a saved sweep:")
+        self._layout = self._page([*self._widgets.values(), self._executor, pn.Row(self._run, self._cancel),
+                                   self._save, opening, self._open], [self._curve, self._heat])
+
+    def _on_executor(self, event: param.parameterized.Event) -> None:
+        if not self._syncing:
+            self._guard(lambda: self._controller.configure(executor=event.new), self._pull)
+
+    def _on_sweep_status(self, status: Status) -> None:
+        self._save.disabled = self._controller.result is None
+
+    def _saved_bytes(self) -> io.BytesIO:
+        buf = io.BytesIO()
+        self._controller.save(buf)
+        buf.seek(0)
+        return buf
+
+    def _on_open(self, event: param.parameterized.Event) -> None:
+        if event.new:
+            self._guard(lambda: self.load(event.new), self._pull)
+            self._pull()
+            self._show_plot()
+            self._refresh_code()
 
     def _pull(self) -> None:
         opts = self._controller.options
@@ -510,6 +543,7 @@ class SweepExplorer(SweepExplorerBase, _Panel):
                               duration=_ms(opts["duration"]))
             for name, widget in self._widgets.items():
                 widget.value = getattr(self, name)
+            self._executor.value = opts["executor"]
         finally:
             self._syncing = False
 

@@ -40,13 +40,15 @@ def _query() -> dict[str, str]:
     return out
 
 
-def create_app(model: str = "HopfStep") -> pn.Column:
+def create_app(model: str = "HopfStep", client: Any = None) -> pn.Column:
     """Build one session's app.
 
     Parameters
     ----------
     model : str
         The model shown when the URL names none.
+    client : dask.distributed.Client, optional
+        A Dask cluster the Sweep tab offers to run sweeps on.
 
     Returns
     -------
@@ -94,7 +96,7 @@ def create_app(model: str = "HopfStep") -> pn.Column:
         # Built on the first visit to its tab: a first page load carries only the Model tab.
         spec = explorer.controller.spec
         if event.new == 1 and "sweep" not in template.explorers:
-            sweep = SweepExplorer(spec.name, explorer=explorer, chunk_size=16)
+            sweep = SweepExplorer(spec.name, explorer=explorer, chunk_size=16, client=client)
             template.explorers["sweep"] = sweep
             sweep_tab.objects = [sweep]
         if event.new == 2 and "phase" not in template.explorers:

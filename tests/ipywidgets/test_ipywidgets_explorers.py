@@ -1,5 +1,6 @@
 """The ipywidgets explorers without a browser: widgets drive the controller, sources follow."""
 
+import datetime
 import threading
 
 import brainunit as u
@@ -131,6 +132,31 @@ def test_sweep_explorer_fills_the_curve_and_sends_picks_to_a_linked_explorer(exp
     assert explorer.controller.params["a"] == pytest.approx(picked["a"])
     assert explorer.sliders["a"].value == pytest.approx(picked["a"])
     s.close()
+
+
+def test_sweep_explorer_offers_dask_and_saves_and_opens_sweeps(dask_client, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = SweepExplorer("HopfStep", axes={"a": (0.0, 1.0, 8)}, duration=60.0, chunk_size=4, client=dask_client)
+    assert s._executor.layout.display is None and dict(s._executor.options)[s._executor.label] == "local"
+    s._executor.value = "dask"
+    s._run.click()
+    assert s.wait(120) and "on Dask cluster" in s._status.value
+    s._save_path.value = "runs/first.npz"
+    s._save.click()
+    assert "No such file or directory" in s._status.value
+    s._save_path.value = "first.npz"
+    s._save.click()
+    assert "saved the sweep (8 of 8 points) to first.npz" in s._status.value
+    other = SweepExplorer("FitzHughNagumoStep")
+    assert other._executor.layout.display == "none"
+    content = (tmp_path / "first.npz").read_bytes()
+    other._open.value = ({"name": "first.npz", "type": "", "size": len(content),
+                          "content": memoryview(content), "last_modified": datetime.datetime.now(datetime.UTC)},)
+    assert other.wait(60)
+    assert other._model.value == "HopfStep" and other._axis[0][3].value == 8
+    np.testing.assert_array_equal(other.sources["sweep"].data["y"], s.sources["sweep"].data["y"])
+    s.close()
+    other.close()
 
 
 def test_sweep_explorer_second_parameter_switches_to_the_heatmap():

@@ -85,6 +85,28 @@ def test_sweep_explorer_and_pick_to_model(explorer):
     assert list(s.controller.options["axes"]) == ["a", "w"] and s._heat.visible
 
 
+def test_sweep_explorer_offers_dask_and_saves_and_opens_sweeps(dask_client):
+    s = SweepExplorer("HopfStep", axes={"a": (0.0, 1.0, 8)}, duration=60.0, chunk_size=4, client=dask_client)
+    assert s._executor.visible and set(s._executor.options.values()) == {"local", "dask"}
+    assert s._save.disabled
+    s._executor.value = "dask"
+    assert s.controller.options["executor"] == "dask"
+    s.run()
+    assert s.wait(120) and "on Dask cluster" in s.status.message
+    assert not s._save.disabled
+    saved = bw.SweepResult.load(s._saved_bytes())
+    np.testing.assert_array_equal(saved.values, s.controller.result.values)
+    other = SweepExplorer("FitzHughNagumoStep")
+    assert not other._executor.visible
+    other._open.value = s._saved_bytes().getvalue()
+    assert other.wait(60)
+    assert other.model == "HopfStep" and other.points == 8 and other.duration == 60.0
+    np.testing.assert_array_equal(other.sources["sweep"].data["y"], s.sources["sweep"].data["y"])
+    other._open.value = b"not a sweep"
+    assert "not a saved sweep" in other.notice
+    assert other.model == "HopfStep"
+
+
 def test_create_app_has_model_and_sweep_tabs():
     app = create_app()
     assert set(app.explorers) == {"model"}
