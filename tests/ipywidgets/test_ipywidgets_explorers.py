@@ -150,8 +150,9 @@ def test_sweep_explorer_offers_dask_and_saves_and_opens_sweeps(dask_client, tmp_
     other = SweepExplorer("FitzHughNagumoStep")
     assert other._executor.layout.display == "none"
     content = (tmp_path / "first.npz").read_bytes()
+    now = datetime.datetime.now(datetime.UTC)
     other._open.value = ({"name": "first.npz", "type": "", "size": len(content),
-                          "content": memoryview(content), "last_modified": datetime.datetime.now(datetime.UTC)},)
+                          "content": memoryview(content), "last_modified": now},)
     assert other.wait(60)
     assert other._model.value == "HopfStep" and other._axis[0][3].value == 8
     np.testing.assert_array_equal(other.sources["sweep"].data["y"], s.sources["sweep"].data["y"])
