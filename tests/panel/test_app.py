@@ -260,3 +260,46 @@ def test_network_tab_loads_an_uploaded_connectome_and_refuses_a_bad_one(app_url,
     notice.wait_for(state="visible")
     assert "bad.npy" in text(notice) and "square" in text(notice)
     assert len(column(page, "connectivity", "value")) == 9
+
+
+@pytest.fixture(scope="module")
+def dask_app_url(tmp_path_factory, dask_client):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("serve-dask") / "serve.log"
+    cmd = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port), "--no-jax-cache",
+           "--dask-scheduler", dask_client.scheduler.address]
+    with server(cmd, f"http://localhost:{port}/", log_path):
+        yield f"http://localhost:{port}/"
+    text = log_path.read_text()
+    assert "Traceback" not in text, text[-4000:]
+
+
+def test_sweep_tab_runs_on_the_dask_cluster_and_saves_and_opens_the_sweep(dask_app_url, page, browser,
+                                                                           tmp_path):
+    _open_sweep(page, dask_app_url)
+    select = page.locator(".bmw-sweep-executor select")
+    label = next(o for o in select.locator("option").all_text_contents() if o.startswith("Dask cluster at"))
+    select.select_option(label=label)
+    page.wait_for_timeout(300)
+    page.locator(".bmw-run button").click()
+    page.locator(".bmw-status", has_text="on Dask cluster at").wait_for(timeout=120_000)
+    y = column(page, "sweep", "y")
+    spec = bw.model_spec("HopfStep")
+    grid = {"a": np.linspace(spec.params["a"].low, spec.params["a"].high, 32)}
+    ref = bw.CachedSimulator("HopfStep").sweep(grid, duration=spec.duration, transient=spec.duration / 4)
+    np.testing.assert_allclose(y, ref.values, rtol=1e-4, atol=1e-6)
+    with page.expect_download() as download:
+        page.locator(".bmw-sweep-save button").click()
+    path = tmp_path / "sweep.npz"
+    download.value.save_as(path)
+    saved = bw.SweepResult.load(path)
+    np.testing.assert_allclose(saved.values, ref.values, rtol=1e-4, atol=1e-6)
+    assert saved.executor == label
+    fresh = browser.new_page()
+    try:
+        _open_sweep(fresh, dask_app_url)
+        fresh.locator(".bmw-sweep-open input").set_input_files(str(path))
+        fresh.locator(".bmw-status", has_text="opened a sweep of 32 of 32 points").wait_for()
+        assert column(fresh, "sweep", "y") == pytest.approx(y, rel=1e-6)
+    finally:
+        fresh.close()
