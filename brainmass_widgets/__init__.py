@@ -7,12 +7,15 @@ long run in pieces, and sweeps parameter grids in one compiled vmap program. The
 :class:`PhasePlane` gives a model's vector field, nullclines and fixed points. The controllers
 (:class:`ModelController`, :class:`SweepController`, :class:`PhasePlaneController`) hold an
 explorer's state and feed Bokeh sources; the front ends are :mod:`brainmass_widgets.ipywidgets`
-and :mod:`brainmass_widgets.panel`.
+and :mod:`brainmass_widgets.panel`. A shared server sets :class:`Limits` (:func:`set_limits`);
+every explorer computes through one fair :class:`ComputePool`, and a :class:`Session` bounds
+what one visitor runs at once.
 """
 
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
-from ._controller import ModelController, Status, SweepController, shared_cache
+from ._controller import ModelController, Session, Status, SweepController, shared_cache
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
+from ._limits import ComputePool, Limits, compute_pool, limits, set_limits
 from ._metrics import METRICS
 from ._network import Connectome, NetworkModel, load_connectome, network_models
 from ._network_controller import NetworkController
@@ -23,8 +26,10 @@ __all__ = [
     "METRICS",
     "CachedSimulator",
     "CompileCache",
+    "ComputePool",
     "Connectome",
     "FixedPoint",
+    "Limits",
     "ModelController",
     "ModelSpec",
     "NetworkController",
@@ -33,16 +38,20 @@ __all__ = [
     "PhaseField",
     "PhasePlane",
     "PhasePlaneController",
+    "Session",
     "SimResult",
     "Status",
     "SweepController",
     "SweepResult",
     "catalog",
     "compile_notice",
+    "compute_pool",
+    "limits",
     "load_connectome",
     "model_spec",
     "network_models",
     "planar_models",
+    "set_limits",
     "shared_cache",
 ]
 __version__ = "0.1.0"

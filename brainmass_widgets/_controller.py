@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -28,14 +28,17 @@ import numpy as np
 from . import _plots, _scaleout
 from ._catalog import ModelSpec
 from ._code import run_script, sweep_script
-from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
+from ._engine import STATE_LOCK, CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
+from ._limits import Slot, compute_pool, limits
 from ._metrics import resolve_metric
 
-__all__ = ["ModelController", "Status", "SweepController", "shared_cache"]
+__all__ = ["ModelController", "Session", "Status", "SweepController", "shared_cache"]
 
 _CACHE = CompileCache(256)
-_ENGINE_LOCK = threading.RLock()
-"""Tracing a program touches brainstate's process-wide RNG and environment: one at a time."""
+_MAX_SWEEP_FILE = 64 * 2**20
+_ENGINE_LOCK = STATE_LOCK
+"""Work that traces brainstate code outside the engine's programs (the phase plane, network
+builds) holds the engine's state lock throughout."""
 
 Dispatch = Callable[[Callable[[], None]], None]
 
@@ -87,10 +90,11 @@ class _Token:
 
 
 class _Worker:
-    """One daemon thread that runs only the latest submitted job."""
+    """One daemon thread that runs only the latest submitted job (inside ``owner``'s session)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, owner: _Base | None = None):
         self._name = name
+        self._owner = owner
         self._cond = threading.Condition()
         self._pending: tuple[Callable, _Token] | None = None
         self._busy = False
@@ -141,16 +145,59 @@ class _Worker:
                 job, token = self._pending
                 self._pending = None
                 self.started += 1
-            job(token)
+            session = self._owner.session if self._owner is not None else None
+            if session is None:
+                job(token)
+                continue
+            session.begin(self._owner, token)
+            try:
+                job(token)
+            finally:
+                session.end(token)
+
+
+class Session:
+    """The explorers of one visitor (a browser tab of the served app).
+
+    At most ``limits().max_session_jobs`` of their computations run at once: starting one more
+    stops the oldest still running (latest wins), whose status says so. Give the same
+    ``Session`` to every controller of the visitor (``session=``).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[tuple[_Base, _Token]] = []
+
+    @property
+    def running(self) -> int:
+        """Computations of this session running now."""
+        with self._lock:
+            return len(self._running)
+
+    def begin(self, owner: _Base, token: _Token) -> None:
+        limit = limits().max_session_jobs
+        with self._lock:
+            self._running.append((owner, token))
+            stale = self._running[: max(0, len(self._running) - limit)] if limit is not None else []
+            del self._running[: len(stale)]
+        for other, old in stale:
+            other._preempt(old)
+
+    def end(self, token: _Token) -> None:
+        with self._lock:
+            self._running = [(o, t) for o, t in self._running if t is not token]
 
 
 class _Base:
     """Status, dispatch and waiting shared by the controllers."""
 
-    def __init__(self, dispatch: Dispatch | None, name: str):
+    def __init__(self, dispatch: Dispatch | None, name: str, session: Session | None = None):
+        if session is not None and not isinstance(session, Session):
+            raise ValueError(f"session must be a brainmass_widgets.Session; got {session!r}")
+        self.session = session
         self._doc_lock = threading.RLock()
         self._dispatch = dispatch or self._direct
-        self._worker = _Worker(name)
+        self._worker = _Worker(name, self)
         self._workers = [self._worker]
         self._status = Status()
         self._status_listeners: list[Callable[[Status], None]] = []
@@ -229,9 +276,16 @@ class _Base:
     def _second_worker(self, name: str) -> _Worker:
         """Another latest-wins worker (work that must not cancel the main job's), waited for by
         :meth:`wait` and stopped by :meth:`close`."""
-        worker = _Worker(name)
+        worker = _Worker(name, self)
         self._workers.append(worker)
         return worker
+
+    def _preempt(self, token: _Token) -> None:
+        """Stop the computation of ``token`` (a newer one of the same session starts)."""
+        if token.superseded:
+            return
+        token._worker.cancel()
+        self._set_status(Status("cancelled", "stopped: a newer computation of this session took over"))
 
     def close(self) -> None:
         """Stop computing; a running job stops at its next chunk boundary."""
@@ -250,8 +304,8 @@ class _Stateful(_Base):
 
     _OPTION_NAMES: tuple[str, ...] = ()
 
-    def __init__(self, dispatch: Dispatch | None, name: str):
-        super().__init__(dispatch, name)
+    def __init__(self, dispatch: Dispatch | None, name: str, session: Session | None = None):
+        super().__init__(dispatch, name, session)
         self._state: dict[str, Any] = {}
         self._result: SimResult | None = None
         self._state_listeners: list[Callable[[], None]] = []
@@ -340,12 +394,21 @@ def _join(pieces: Sequence[SimResult]) -> SimResult:
     return SimResult(data, last.diverged, last.done, last.total)
 
 
+def _compute(token: _Token) -> AbstractContextManager[Slot]:
+    """A slot of the process's compute pool for ``token``'s work (given up while waiting if the
+    token is superseded: the slot's ``held`` is then ``False``)."""
+    return compute_pool().slot(lambda: token.superseded)
+
+
 def _pieces(stream: Iterator[SimResult], notice: Callable[[], None], token: _Token) -> Iterator[SimResult]:
-    """The pieces of a streamed run, each computed under the engine lock (with ``notice`` called
-    on a compile), until the run ends or ``token`` is superseded."""
+    """The pieces of a streamed run, each computed in its own compute-pool slot (with ``notice``
+    called on a compile), until the run ends or ``token`` is superseded."""
     while True:
-        with _ENGINE_LOCK, compile_notice(notice):
-            piece = next(stream, None)
+        with _compute(token) as slot:
+            if not slot.held:
+                return
+            with compile_notice(notice):
+                piece = next(stream, None)
         if piece is None or token.superseded:
             return
         yield piece
@@ -358,6 +421,11 @@ def _spectrum(trace: np.ndarray, sample_s: float) -> tuple[np.ndarray, np.ndarra
     power = np.abs(np.fft.rfft(trace - trace.mean())) ** 2 / n
     freq = np.fft.rfftfreq(n, sample_s)
     return freq[1:], np.maximum(power[1:], 1e-30)
+
+
+def _ms_text(value: Any) -> str:
+    """A time quantity as ``"12.5 ms"``."""
+    return f"{float(value.to_decimal(u.ms)):g} ms"
 
 
 def _fmt_ms(seconds: float) -> str:
@@ -407,6 +475,9 @@ class ModelController(_Stateful):
         Steps per streamed chunk.
     rollover : int, optional
         Samples kept in the streamed plots (default: the whole run, at most 200,000).
+    session : Session, optional
+        The visitor's :class:`Session` (the served app gives each browser tab one): at most
+        ``limits().max_session_jobs`` of its computations run at once, the newest winning.
     dispatch : callable, optional
         ``dispatch(fn)`` applies ``fn`` where the Bokeh document may be changed; a direct call
         under a lock by default.
@@ -422,8 +493,8 @@ class ModelController(_Stateful):
                  batch_size: int | None = None, regions: int = 4, sample_every: int | None = None,
                  phase: Sequence[str] | None = None, init: Mapping[str, Any] | None = None,
                  stream_steps: int = 20000, chunk_steps: int = 5000, rollover: int | None = None,
-                 dispatch: Dispatch | None = None, autorun: bool = True):
-        super().__init__(dispatch, "brainmass-widgets model")
+                 dispatch: Dispatch | None = None, autorun: bool = True, session: Session | None = None):
+        super().__init__(dispatch, "brainmass-widgets model", session)
         self.stream_steps = int(stream_steps)
         self.chunk_steps = int(chunk_steps)
         self.rollover = rollover
@@ -488,9 +559,14 @@ class ModelController(_Stateful):
         state["monitors"] = monitors
         state["init"] = dict(spec.init if state["init"] is None else state["init"])
         sim._init(state["init"])
-        sim._timing(state["duration"], state["transient"], state["sample_every"])
+        n_steps = sim._timing(state["duration"], state["transient"], state["sample_every"])[0]
         sim._batch(state["batch_size"])
         sim._seed(state["seed"])
+        allowed = limits()
+        allowed.check_steps(n_steps, f"a run of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}")
+        allowed.check_regions(int(np.prod(np.atleast_1d(state["in_size"]))))
+        if state["batch_size"]:
+            allowed.check_batch(int(state["batch_size"]))
         regions = state["regions"]
         if isinstance(regions, bool) or not isinstance(regions, int | np.integer) or regions < 1:
             raise ValueError(f"regions must be an integer >= 1; got {regions!r}")
@@ -602,8 +678,11 @@ class ModelController(_Stateful):
 
         try:
             if n_total <= self.stream_steps:
-                with _ENGINE_LOCK, compile_notice(notice):
-                    res = sim.run(state["duration"], **kwargs)
+                with _compute(token) as slot:
+                    if not slot.held:
+                        return
+                    with compile_notice(notice):
+                        res = sim.run(state["duration"], **kwargs)
                 if token.superseded:
                     return
                 self._post_draw(state, res, True, keep, token)
@@ -755,6 +834,9 @@ class SweepController(_Base):
         :attr:`executors`.
     client : dask.distributed.Client, optional
         A Dask cluster to offer as the ``"dask"`` executor.
+    session : Session, optional
+        The visitor's :class:`Session` (the served app gives each browser tab one): at most
+        ``limits().max_session_jobs`` of its computations run at once, the newest winning.
     dispatch : callable, optional
         As for :class:`ModelController`.
     """
@@ -763,8 +845,9 @@ class SweepController(_Base):
                  params: Mapping[str, Any] | None = None, metric: str = "amplitude",
                  monitor: str | None = None, duration: Any = None, transient: Any = None,
                  init: Mapping[str, Any] | None = None, seed: int = 0, chunk_size: int | None = None,
-                 executor: str = "local", client: Any = None, dispatch: Dispatch | None = None):
-        super().__init__(dispatch, "brainmass-widgets sweep")
+                 executor: str = "local", client: Any = None, dispatch: Dispatch | None = None,
+                 session: Session | None = None):
+        super().__init__(dispatch, "brainmass-widgets sweep", session)
         if client is not None:
             _scaleout.check_client(client)
         self._client = client
@@ -859,8 +942,12 @@ class SweepController(_Base):
             state["transient"] = transient if transient is not None else state["duration"] / 4
             state["init"] = dict(spec.init if state["init"] is None else state["init"])
             sim._init(state["init"])
-            sim._timing(state["duration"], state["transient"], None)
+            n_steps = sim._timing(state["duration"], state["transient"], None)[0]
             sim._seed(state["seed"])
+            allowed = limits()
+            allowed.check_grid(int(np.prod([n for _, _, n in clean.values()])))
+            allowed.check_steps(n_steps, f"each point's run of {_ms_text(state['duration'])} at dt = "
+                                         f"{_ms_text(sim.dt)}")
             available = self.executors
             if state["executor"] not in available:
                 raise ValueError(f"executor {state['executor']!r} is not available here; available: "
@@ -926,6 +1013,9 @@ class SweepController(_Base):
             When the file is not a saved sweep of a catalogue model; nothing changes.
         """
         try:
+            if isinstance(file, bytes | bytearray) and len(file) > _MAX_SWEEP_FILE:
+                raise ValueError(f"the file has {len(file):,} bytes; at most {_MAX_SWEEP_FILE:,} are "
+                                 "accepted")
             res = SweepResult.load(io.BytesIO(file) if isinstance(file, bytes | bytearray) else file)
             if not res.model:
                 raise ValueError("the file holds a network or factory sweep; only catalogue models open here")
@@ -987,6 +1077,8 @@ class SweepController(_Base):
             self._set_status(Status("compiling", f"compiling the sweep program ({total:,} points)", 0.0),
                              token)
 
+        slot: Slot | None = None
+
         def on_chunk(done: int, total_: int, partial: SweepResult) -> bool:
             if token.superseded:
                 return False
@@ -995,17 +1087,22 @@ class SweepController(_Base):
             self._post(lambda: self._draw(state, grid, snapshot), token)
             self._set_status(Status("running", f"sweep: {done:,} of {total_:,} points", done / total_,
                                     time.perf_counter() - t0), token)
+            if slot is not None and not slot.pause(lambda: token.superseded):
+                return False
             return not token.superseded
 
         self._set_status(Status("running", f"sweep: 0 of {total:,} points", 0.0, 0.0), token)
         where = {"local": {}, "devices": {"devices": "all"},
                  "dask": {"client": self._client}}[state["executor"]]
         try:
-            with nullcontext() if "client" in where else _ENGINE_LOCK, compile_notice(notice):
-                res = sim.sweep(grid, duration=state["duration"], params=state["params"], init=state["init"],
-                                transient=state["transient"], monitor=state["monitor"], metric=metric,
-                                on_chunk=on_chunk, chunk_size=state["chunk_size"], seed=state["seed"],
-                                **where)
+            with nullcontext() if "client" in where else _compute(token) as slot:
+                if slot is not None and not slot.held:
+                    return
+                with compile_notice(notice):
+                    res = sim.sweep(grid, duration=state["duration"], params=state["params"],
+                                    init=state["init"], transient=state["transient"],
+                                    monitor=state["monitor"], metric=metric, on_chunk=on_chunk,
+                                    chunk_size=state["chunk_size"], seed=state["seed"], **where)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return

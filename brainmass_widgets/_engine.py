@@ -175,6 +175,11 @@ class SweepResult:
 
 _notice = threading.local()
 
+STATE_LOCK = threading.RLock()
+"""Held while a program is traced (brainstate's process-wide RNG then holds a tracer) and while
+a warm program reads or writes that state; anything else that traces brainstate code holds it
+too."""
+
 
 @contextmanager
 def compile_notice(callback: Callable[[], Any]) -> Iterator[None]:
@@ -248,16 +253,20 @@ class _Executable:
     reused directly. The state values it reads are passed in and those it writes are written
     back, exactly as the jitted function does.
 
+    Tracing sets brainstate's process-wide RNG state to a tracer for a while, so tracing and
+    compiling hold :data:`STATE_LOCK` throughout, and a warm call holds it only while it reads
+    the state values and while it writes them back: warm programs of different threads run at
+    the same time, and never see a tracer.
+
     With ``devices`` (a program whose arguments are sharded over several devices), the states it
     touches (brainstate's RNG) are replicated over those devices for the call and put back where
-    they were afterwards, so single-device programs can still use them.
+    they were afterwards (under the lock), so single-device programs can still use them.
     """
 
     def __init__(self, jitted: Callable, devices: tuple[Any, ...] | None = None):
         self._jitted = jitted
         self._devices = devices
         self._compiled: dict[tuple, tuple] = {}
-        self._lock = threading.Lock()
 
     def __call__(self, *args: Any) -> Any:
         leaves, treedef = jax.tree.flatten(args)
@@ -265,7 +274,7 @@ class _Executable:
                               for x in leaves))
         entry = self._compiled.get(sig)
         if entry is None:
-            with self._lock:
+            with STATE_LOCK:
                 entry = self._compiled.get(sig)
                 if entry is None:
                     trace = self._jitted.stateful_fun.get_state_trace(*args, compile_if_miss=True)
@@ -273,9 +282,17 @@ class _Executable:
                         entry = (self._jitted.compile(*args), trace)
                     self._compiled[sig] = entry
         compiled, trace = entry
-        with self._placed(trace):
+        if self._devices is not None:
+            with STATE_LOCK, self._placed(trace):
+                read = trace.get_read_state_values(True)
+                writes, outs = compiled(trace.get_state_values(), *args)
+                trace.assign_state_vals_v2(read, writes)
+            return outs
+        with STATE_LOCK:
             read = trace.get_read_state_values(True)
-            writes, outs = compiled(trace.get_state_values(), *args)
+            values = trace.get_state_values()
+        writes, outs = compiled(values, *args)
+        with STATE_LOCK:
             trace.assign_state_vals_v2(read, writes)
         return outs
 

@@ -14,19 +14,22 @@ import numpy as np
 from ._code import network_script
 from ._controller import (
     _CACHE,
-    _ENGINE_LOCK,
     Dispatch,
+    Session,
     Status,
     _col,
+    _compute,
     _fmt_ms,
     _join,
     _mag,
+    _ms_text,
     _pieces,
     _quantity,
     _Stateful,
     _Token,
 )
 from ._engine import CachedSimulator, SimResult, compile_notice
+from ._limits import limits
 from ._metrics import fc, sync
 from ._network import Connectome, NetworkModel, load_connectome, order_parameter
 from ._plots import network_figures, set_lines
@@ -68,6 +71,9 @@ class NetworkController(_Stateful):
     seed : int, default 0
     sweep : (str, float, float, int), optional
         Swept parameter, from, to, points (default ``("k", 0, 2, 16)``).
+    session : Session, optional
+        The visitor's :class:`Session` (the served app gives each browser tab one): at most
+        ``limits().max_session_jobs`` of its computations run at once, the newest winning.
     dispatch : callable, optional
         ``dispatch(fn)`` applies ``fn`` where the Bokeh document may be changed.
     autorun : bool, default True
@@ -79,8 +85,8 @@ class NetworkController(_Stateful):
                  coupling: str = "diffusive", speed: float | None = 5.0, noise: bool = True,
                  params: Mapping[str, Any] | None = None, duration: Any = 2000.0, transient: Any = 200.0,
                  seed: int = 0, sweep: tuple | None = None, chunk_steps: int = 5000,
-                 dispatch: Dispatch | None = None, autorun: bool = True):
-        super().__init__(dispatch, "brainmass-network")
+                 dispatch: Dispatch | None = None, autorun: bool = True, session: Session | None = None):
+        super().__init__(dispatch, "brainmass-network", session)
         self._sweep_worker = self._second_worker("brainmass-network-sweep")
         self.figures, self.sources, self._mappers = network_figures()
         self.chunk_steps = int(chunk_steps)
@@ -122,6 +128,7 @@ class NetworkController(_Stateful):
                 if key not in new:
                     state[key] = None
         state["connectome"] = load_connectome(state["connectome"])
+        limits().check_regions(len(state["connectome"].labels))
         if any(old.get(k) is not state[k] and old.get(k) != state[k] for k in _STRUCTURE) or "net" not in old:
             net = NetworkModel(state["node"], connectome=state["connectome"],
                                coupled_var=state["coupled_var"], coupling=state["coupling"],
@@ -135,7 +142,8 @@ class NetworkController(_Stateful):
         sim._params(state["params"])
         state["duration"] = _quantity(state["duration"], u.ms, "duration")
         state["transient"] = _quantity(state["transient"], u.ms, "transient")
-        sim._timing(state["duration"], state["transient"], None)
+        n_steps = sim._timing(state["duration"], state["transient"], None)[0]
+        limits().check_steps(n_steps, f"a run of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}")
         sim._seed(state["seed"])
         name, lo, hi, points = state["sweep"]
         if name not in sim.param_names:
@@ -145,6 +153,7 @@ class NetworkController(_Stateful):
             raise ValueError(f"sweep range must be two finite numbers with from < to; got {lo!r}, {hi!r}")
         if isinstance(points, bool) or not isinstance(points, int | np.integer) or not 2 <= points <= 1024:
             raise ValueError(f"sweep points must be an integer from 2 to 1024; got {points!r}")
+        limits().check_grid(int(points))
         state["sweep"] = (name, lo, hi, int(points))
         state["net"], state["sim"] = net, sim
         return state
@@ -327,13 +336,16 @@ class NetworkController(_Stateful):
             self._post(lambda: setattr(self.sources["coupling_sweep"], "data", data), token)
             self._set_status(Status("running", f"sweep over {name}: {done} of {total} points", done / total,
                                     time.perf_counter() - t0), token)
-            return not token.superseded
+            return slot.pause(lambda: token.superseded) and not token.superseded
 
         try:
-            with _ENGINE_LOCK, compile_notice(notice):
-                res = sim.sweep({name: grid}, duration=state["duration"], transient=state["transient"],
-                                params=params, monitor=state["net"].coupled_var, metric=fc_and_sync,
-                                seed=state["seed"], on_chunk=on_chunk, chunk_size=8)
+            with _compute(token) as slot:
+                if not slot.held:
+                    return
+                with compile_notice(notice):
+                    res = sim.sweep({name: grid}, duration=state["duration"], transient=state["transient"],
+                                    params=params, monitor=state["net"].coupled_var, metric=fc_and_sync,
+                                    seed=state["seed"], on_chunk=on_chunk, chunk_size=8)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return

@@ -14,15 +14,19 @@ from ._controller import (
     _CACHE,
     _ENGINE_LOCK,
     Dispatch,
+    Session,
     Status,
+    _compute,
     _fmt_ms,
     _join,
     _mag,
+    _ms_text,
     _pieces,
     _quantity,
     _Stateful,
 )
 from ._engine import CachedSimulator, compile_notice
+from ._limits import limits
 from ._phase import FixedPoint, PhasePlane
 from ._plots import STABILITY_COLORS, phase_plane_figure, set_lines
 
@@ -92,6 +96,9 @@ class PhasePlaneController(_Stateful):
         and fixed points are of the noise-free model).
     seed : int, default 0
         RNG seed of noisy trajectories.
+    session : Session, optional
+        The visitor's :class:`Session` (the served app gives each browser tab one): at most
+        ``limits().max_session_jobs`` of its computations run at once, the newest winning.
     dispatch : callable, optional
         ``dispatch(fn)`` applies ``fn`` where the Bokeh document may be changed.
     autorun : bool, default True
@@ -104,8 +111,9 @@ class PhasePlaneController(_Stateful):
                  params: Mapping[str, Any] | None = None, held: Mapping[str, Any] | None = None,
                  x_range: Sequence[float] | None = None, y_range: Sequence[float] | None = None,
                  grid: int = 100, arrows: int = 20, duration: Any = None, noise: Sequence[str] = (),
-                 seed: int = 0, dispatch: Dispatch | None = None, autorun: bool = True):
-        super().__init__(dispatch, "brainmass-phase-plane")
+                 seed: int = 0, dispatch: Dispatch | None = None, autorun: bool = True,
+                 session: Session | None = None):
+        super().__init__(dispatch, "brainmass-phase-plane", session)
         self._traj_worker = self._second_worker("brainmass-phase-trajectory")
         plane_fig, series_fig, self.sources = phase_plane_figure()
         self.figures = {"plane": plane_fig, "timeseries": series_fig}
@@ -165,7 +173,9 @@ class PhasePlaneController(_Stateful):
         state["arrows"] = _count(state["arrows"], "arrows", 2, 60)
         duration = plane.spec.duration if state["duration"] is None else state["duration"]
         state["duration"] = _quantity(duration, u.ms, "duration")
-        sim._timing(state["duration"], None, None)
+        n_steps = sim._timing(state["duration"], None, None)[0]
+        limits().check_steps(n_steps, f"a trajectory of {_ms_text(state['duration'])} at dt = "
+                                      f"{_ms_text(sim.dt)}")
         sim._seed(state["seed"])
         if model_changed:
             state["ranges"] = self._auto_ranges(plane, state)
@@ -269,9 +279,12 @@ class PhasePlaneController(_Stateful):
 
         t0 = time.perf_counter()
         try:
-            with _ENGINE_LOCK, compile_notice(notice):
-                field = plane.field(xr, yr, state["grid"], params=params, held=state["held"])
-                fps = plane.fixed_points(xr, yr, params=params, held=state["held"])
+            with _compute(token) as slot:
+                if not slot.held:
+                    return
+                with _ENGINE_LOCK, compile_notice(notice):
+                    field = plane.field(xr, yr, state["grid"], params=params, held=state["held"])
+                    fps = plane.fixed_points(xr, yr, params=params, held=state["held"])
             nullclines = plane.nullclines(field)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)

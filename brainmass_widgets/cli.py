@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import brainunit as u
 import numpy as np
 
 from ._engine import CachedSimulator
+from ._limits import Limits
 
 __all__ = ["main"]
 
@@ -85,9 +88,15 @@ def connect_dask(address: str, timeout: float = 10.0) -> Any:
         raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from exc
 
 
+_LOCAL = {"localhost", "127.0.0.1", "::1"}
+
+
 def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost", show: bool = False,
           allow_origin: list[str] | None = None, jax_cache: str | None = None,
-          prefix: str | None = None, dask_scheduler: str | None = None) -> None:
+          prefix: str | None = None, dask_scheduler: str | None = None, limits: Limits | None = None,
+          workers: int | None = None, session_expiry: float = 15.0, basic_auth: str | None = None,
+          cookie_secret: str | None = None, oauth: Mapping[str, Any] | None = None,
+          max_message_mb: int = 64) -> None:
     """Serve the app at ``http://<address>:<port>/<prefix>/`` until interrupted.
 
     Parameters
@@ -97,7 +106,7 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     port : int
         TCP port (0 picks a free one).
     address : str
-        Interface to bind; ``localhost`` unless ``allow_origin`` names who may connect from elsewhere.
+        Interface to bind: this machine only by default; any other address needs ``allow_origin``.
     show : bool
         Open a browser tab.
     allow_origin : list of str, optional
@@ -110,18 +119,42 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     dask_scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``): the Sweep tab then offers to
         run sweeps on its cluster.
+    limits : Limits, optional
+        Largest requests accepted (default :meth:`Limits.served`).
+    workers : int, optional
+        Computations run at once, all sessions together (default: the CPU cores).
+    session_expiry : float
+        Seconds after its browser went away that a session is closed, its work cancelled and its
+        memory released.
+    basic_auth : str, optional
+        A password, or a JSON file of ``{"user": "password"}``: visitors log in first.
+    cookie_secret : str, optional
+        Secret signing the login cookies (default: random at each start).
+    oauth : dict, optional
+        Panel's OAuth options (``oauth_provider``, ``oauth_key``, ``oauth_secret``,
+        ``oauth_redirect_uri``, ``oauth_encryption_key``, ...), passed through.
+    max_message_mb : int
+        Largest websocket message (uploads included), in MiB.
 
     Raises
     ------
     ValueError
-        When the Dask scheduler cannot be reached.
+        When the Dask scheduler cannot be reached, or the address is beyond this machine and no
+        origin is allowed.
     """
     import panel as pn
 
     from ._catalog import model_spec
+    from ._limits import compute_pool, set_limits
     from .panel.app import TITLE, create_app, warm
 
     model_spec(model)
+    if address not in _LOCAL and not allow_origin:
+        raise ValueError(f"serving on {address!r} reaches beyond this machine: name who may connect with "
+                         f"--allow-websocket-origin HOST:PORT")
+    set_limits(limits if limits is not None else Limits.served())
+    if workers is not None:
+        compute_pool().resize(workers)
     if jax_cache:
         enable_jax_cache(jax_cache)
     client = connect_dask(dask_scheduler) if dask_scheduler else None
@@ -131,13 +164,25 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     def app():
         return create_app(model, client=client)
 
+    auth: dict[str, Any] = dict(oauth or {})
+    if basic_auth or auth.get("oauth_provider"):
+        auth["cookie_secret"] = cookie_secret or secrets.token_hex(32)
+    if basic_auth:
+        auth["basic_auth"] = basic_auth
     prefix = "/" + prefix.strip("/") if prefix and prefix.strip("/") else ""
+    expiry_ms = int(session_expiry * 1000)
     server = pn.serve({"/": app}, port=port, address=address, show=show, start=False, title=TITLE,
                       allow_websocket_origin=origins if port else None, print_url=False,
-                      prefix=prefix)
+                      prefix=prefix, unused_session_lifetime_milliseconds=expiry_ms,
+                      check_unused_sessions_milliseconds=max(500, expiry_ms // 2),
+                      websocket_max_message_size=max_message_mb * 2**20, **auth)
     print(f"brainmass-widgets: serving {model} at http://{address}:{server.port}{prefix}/", flush=True)
     server.start()
     server.io_loop.start()
+
+
+def _limit(value: int) -> int | None:
+    return None if value == 0 else value
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,6 +203,29 @@ def main(argv: list[str] | None = None) -> None:
                    help="URL prefix of the app (e.g. /user/x/panel), for a proxy that keeps the path")
     s.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="Dask scheduler (tcp://host:8786) the Sweep tab may run sweeps on")
+    served = Limits.served()
+    limits_group = s.add_argument_group("limits (0 lifts one)")
+    for flag, name, what in (("--max-steps", "max_steps", "integration steps per run or sweep point"),
+                             ("--max-regions", "max_regions", "regions of one model or connectome"),
+                             ("--max-grid-points", "max_grid_points", "points of one sweep"),
+                             ("--max-batch", "max_batch", "runs of one noise ensemble"),
+                             ("--max-session-jobs", "max_session_jobs",
+                              "computations one session runs at once (newest wins)")):
+        limits_group.add_argument(flag, type=int, default=getattr(served, name), metavar="N",
+                                  help=f"{what} (default {getattr(served, name):,})")
+    limits_group.add_argument("--workers", type=int, default=None, metavar="N",
+                              help="computations at once, all sessions together (default: CPU cores)")
+    limits_group.add_argument("--session-expiry", type=float, default=15.0, metavar="SECONDS",
+                              help="close a session this long after its browser went away (default 15)")
+    limits_group.add_argument("--max-message-mb", type=int, default=64, metavar="MIB",
+                              help="largest websocket message, uploads included (default 64)")
+    access = s.add_argument_group("access")
+    access.add_argument("--basic-auth", default=None, metavar="PASSWORD_OR_FILE",
+                        help="require a login: a password, or a JSON file of {user: password}")
+    access.add_argument("--cookie-secret", default=None, metavar="SECRET",
+                        help="secret signing login cookies (default: random at each start)")
+    for flag in ("provider", "key", "secret", "redirect-uri", "encryption-key"):
+        access.add_argument(f"--oauth-{flag}", default=None, help=f"Panel's --oauth-{flag}, passed through")
     d = sub.add_parser("demo", help="print an amplitude-vs-a sweep of HopfStep and its timing")
     d.add_argument("--points", type=int, default=8, help="grid points (default 8)")
     args = parser.parse_args(argv)
@@ -175,10 +243,22 @@ def main(argv: list[str] | None = None) -> None:
         except (KeyError, ValueError) as exc:
             parser.error(str(exc))
         try:
+            limits = Limits(max_steps=_limit(args.max_steps), max_regions=_limit(args.max_regions),
+                            max_grid_points=_limit(args.max_grid_points), max_batch=_limit(args.max_batch),
+                            max_session_jobs=_limit(args.max_session_jobs))
+            if args.workers is not None and args.workers < 1:
+                raise ValueError(f"--workers must be >= 1, got {args.workers}")
+            if not args.session_expiry > 0 or args.max_message_mb < 1:
+                raise ValueError("--session-expiry must be > 0 and --max-message-mb >= 1")
+            oauth = {f"oauth_{k}": getattr(args, f"oauth_{k}") for k in
+                     ("provider", "key", "secret", "redirect_uri", "encryption_key")
+                     if getattr(args, f"oauth_{k}") is not None}
             serve(model=args.model, port=args.port, address=args.address, show=args.show,
                   allow_origin=args.allow_websocket_origin,
                   jax_cache=None if args.no_jax_cache else args.jax_cache, prefix=args.prefix,
-                  dask_scheduler=args.dask_scheduler)
+                  dask_scheduler=args.dask_scheduler, limits=limits, workers=args.workers,
+                  session_expiry=args.session_expiry, basic_auth=args.basic_auth,
+                  cookie_secret=args.cookie_secret, oauth=oauth, max_message_mb=args.max_message_mb)
         except ValueError as exc:
             parser.error(str(exc))
 

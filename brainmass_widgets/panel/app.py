@@ -12,6 +12,7 @@ import jax
 import numpy as np
 import panel as pn
 
+from brainmass_widgets._controller import Session
 from brainmass_widgets._network import network_models
 from brainmass_widgets._phase import planar_models
 from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
@@ -61,7 +62,8 @@ def create_app(model: str = "HopfStep", client: Any = None) -> pn.Column:
     """
     pn.extension()
     query = _query()
-    explorer = ModelExplorer(model, autorun=False)
+    session = Session()
+    explorer = ModelExplorer(model, autorun=False, session=session)
     if query:
         explorer.apply_query(query)
     location = pn.state.location
@@ -96,13 +98,13 @@ def create_app(model: str = "HopfStep", client: Any = None) -> pn.Column:
         # Built on the first visit to its tab: a first page load carries only the Model tab.
         spec = explorer.controller.spec
         if event.new == 1 and "sweep" not in template.explorers:
-            sweep = SweepExplorer(spec.name, explorer=explorer, chunk_size=16, client=client)
+            sweep = SweepExplorer(spec.name, explorer=explorer, chunk_size=16, client=client, session=session)
             template.explorers["sweep"] = sweep
             sweep_tab.objects = [sweep]
         if event.new == 2 and "phase" not in template.explorers:
             planar = spec.name in {s.name for s in planar_models()}
-            phase = (PhasePlaneExplorer(spec.name, params=dict(explorer.controller.params)) if planar
-                     else PhasePlaneExplorer())
+            phase = (PhasePlaneExplorer(spec.name, params=dict(explorer.controller.params), session=session)
+                     if planar else PhasePlaneExplorer(session=session))
             template.explorers["phase"] = phase
             phase_tab.objects = [phase]
         if event.new == 3 and "network" not in template.explorers:
@@ -110,10 +112,10 @@ def create_app(model: str = "HopfStep", client: Any = None) -> pn.Column:
             if spec.name in {s.name for s in network_models()}:
                 scalars = {k: v for k, v in explorer.controller.params.items() if np.ndim(v) == 0}
                 try:
-                    network = NetworkExplorer(spec.name, params=scalars)
+                    network = NetworkExplorer(spec.name, params=scalars, session=session)
                 except ValueError:
                     network = None
-            network = network or NetworkExplorer()
+            network = network or NetworkExplorer(session=session)
             template.explorers["network"] = network
             network_tab.objects = [network]
 
