@@ -112,7 +112,7 @@ class ComputePool:
         self._cond = threading.Condition()
         self._queue: deque[object] = deque()
         self._running = 0
-        self.resize(slots or os.cpu_count() or 1)
+        self.resize((os.cpu_count() or 1) if slots is None else slots)
 
     @property
     def slots(self) -> int:

@@ -97,7 +97,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
           workers: int | None = None, session_expiry: float = 15.0, basic_auth: str | None = None,
           cookie_secret: str | None = None, oauth: Mapping[str, Any] | None = None,
           max_message_mb: int = 64) -> None:
-    """Serve the app at ``http://<address>:<port>/<prefix>/`` until interrupted.
+    """Serve the app at ``http://<address>:<port>/<prefix>/`` until interrupted; operators read
+    ``/brainmass-status`` (open sessions, running and waiting computations, limits) as JSON.
 
     Parameters
     ----------
@@ -146,7 +147,7 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
 
     from ._catalog import model_spec
     from ._limits import compute_pool, set_limits
-    from .panel.app import TITLE, create_app, warm
+    from .panel.app import TITLE, StatusHandler, create_app, warm
 
     model_spec(model)
     if address not in _LOCAL and not allow_origin:
@@ -175,7 +176,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
                       allow_websocket_origin=origins if port else None, print_url=False,
                       prefix=prefix, unused_session_lifetime_milliseconds=expiry_ms,
                       check_unused_sessions_milliseconds=max(500, expiry_ms // 2),
-                      websocket_max_message_size=max_message_mb * 2**20, **auth)
+                      websocket_max_message_size=max_message_mb * 2**20,
+                      extra_patterns=[(r"/brainmass-status", StatusHandler)], **auth)
     print(f"brainmass-widgets: serving {model} at http://{address}:{server.port}{prefix}/", flush=True)
     server.start()
     server.io_loop.start()

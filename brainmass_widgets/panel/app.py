@@ -6,13 +6,18 @@ absolute imports: panel runs it as a script).
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import weakref
 from typing import Any
 
 import jax
 import numpy as np
 import panel as pn
+from tornado.web import RequestHandler
 
 from brainmass_widgets._controller import Session
+from brainmass_widgets._limits import compute_pool, limits
 from brainmass_widgets._network import network_models
 from brainmass_widgets._phase import planar_models
 from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
@@ -22,6 +27,9 @@ from brainmass_widgets.panel._phase import PhasePlaneExplorer
 __all__ = ["create_app", "backend_label"]
 
 TITLE = "brainmass-widgets"
+
+
+_LIVE_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
 def backend_label() -> str:
@@ -63,6 +71,8 @@ def create_app(model: str = "HopfStep", client: Any = None) -> pn.Column:
     pn.extension()
     query = _query()
     session = Session()
+    _LIVE_SESSIONS.add(session)
+    pn.state.on_session_destroyed(lambda _ctx: _LIVE_SESSIONS.discard(session))
     explorer = ModelExplorer(model, autorun=False, session=session)
     if query:
         explorer.apply_query(query)
@@ -122,6 +132,22 @@ def create_app(model: str = "HopfStep", client: Any = None) -> pn.Column:
     tabs.param.watch(open_tab, "active")
     template.tabs = tabs
     return template
+
+
+def server_status() -> dict[str, Any]:
+    """What the server is doing, for operators: open ``sessions``, computations ``running`` and
+    ``waiting`` in the compute pool, its ``slots``, and the ``limits`` in force (no user data)."""
+    pool = compute_pool()
+    return {"sessions": len(_LIVE_SESSIONS), "running": pool.running, "waiting": pool.waiting,
+            "slots": pool.slots, "limits": dataclasses.asdict(limits())}
+
+
+class StatusHandler(RequestHandler):
+    """``GET /brainmass-status``: :func:`server_status` as JSON."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.write(json.dumps(server_status()))
 
 
 def warm(model: str = "HopfStep") -> None:
