@@ -10,6 +10,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs
+
+import brainunit as u
+import numpy as np
+
+import brainmass_widgets as bw
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -61,3 +67,56 @@ def server(cmd: list[str], ready_url: str, log_path: Path, timeout: float = 180)
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+# ----------------------------------------------------------------------------- pages of the app
+
+SOURCE = """name => {
+  for (const doc of (window.Bokeh && window.Bokeh.documents) || []) {
+    const src = doc.get_model_by_name(name);
+    if (src) return src;
+  }
+  return null;
+}"""
+
+
+def column(page, name, col):
+    """A column of the named source in the page's Bokeh document (None until it has data)."""
+    return page.evaluate(f"""([name, col]) => {{
+      const src = ({SOURCE})(name);
+      return src && src.data[col] && src.data[col].length ? Array.from(src.data[col]) : null;
+    }}""", [name, col])
+
+
+def wait_column(page, name, col, differs_from=None, timeout=60_000):
+    page.wait_for_function(f"""([name, col, old]) => {{
+      const src = ({SOURCE})(name);
+      if (!src || !src.data[col] || !src.data[col].length) return false;
+      return old === null || src.data[col][150] !== old;
+    }}""", arg=[name, col, None if differs_from is None else differs_from[150]], timeout=timeout)
+    return column(page, name, col)
+
+
+def text(locator):
+    """Text of a Panel pane, which renders inside its element's shadow root."""
+    return locator.evaluate("""el => Array.from((el.shadowRoot || el).children)
+        .filter(c => c.tagName !== "STYLE" && c.tagName !== "LINK").map(c => c.textContent).join("")""")
+
+
+def query(page):
+    return {k: v[-1] for k, v in parse_qs(page.evaluate("window.location.search").lstrip("?")).items()}
+
+
+def engine(name="HopfStep", **params):
+    spec = bw.model_spec(name)
+    duration = params.pop("duration", None)
+    duration = spec.duration if duration is None else duration * u.ms
+    res = bw.CachedSimulator(name).run(duration, params=params)
+    return np.asarray(u.get_magnitude(res[spec.default_monitor]))[:, 0]
+
+
+def press(page, css, key, times=1):
+    handle = page.locator(f"{css} .noUi-handle").first
+    handle.focus()
+    for _ in range(times):
+        page.keyboard.press(key)

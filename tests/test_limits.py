@@ -30,7 +30,7 @@ def test_limits_are_validated_and_name_the_limit_and_the_request():
     with pytest.raises(ValueError, match=r"the run needs 1,001 integration steps; this server allows at most "
                                          r"1,000 \(--max-steps\)"):
         lim.check_steps(1001)
-    with pytest.raises(ValueError, match=r"the sweep has 11 grid points; .* at most 10 \(--max-grid-points\)"):
+    with pytest.raises(ValueError, match=r"the sweep has 11 grid points; .* 10 \(--max-grid-points\)"):
         lim.check_grid(11)
     Limits().check_steps(10**12)
     assert Limits.served().max_session_jobs == 1

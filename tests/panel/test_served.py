@@ -1,0 +1,246 @@
+"""The served app on loopback under limits, strangers, faults, a soak and a load of sessions."""
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import psutil
+import pytest
+import requests
+from browser import SOURCE, column, engine, free_port, press, query, server, text, wait_column
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+SERVE = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--no-jax-cache"]
+
+# In-page instrumentation: each keydown on a slider handle stamps a time; the next change of the
+# "trajectory" source records the latency, and counts changes.
+INSTRUMENT = f"""() => {{
+  const src = ({SOURCE})("trajectory");
+  window.__lat = []; window.__changes = 0; window.__t0 = null;
+  document.addEventListener("keydown", () => {{ window.__t0 = performance.now(); }}, true);
+  src.properties.data.change.connect(() => {{
+    window.__changes += 1;
+    if (window.__t0 !== null) {{ window.__lat.push(performance.now() - window.__t0); window.__t0 = null; }}
+  }});
+}}"""
+
+
+def status(url):
+    with urllib.request.urlopen(url + "brainmass-status", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def wait_status(url, test, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        last = status(url)
+        if test(last):
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"server status never matched: {last}")
+
+
+@pytest.fixture(scope="module")
+def limited_url(tmp_path_factory):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("limited") / "serve.log"
+    cmd = SERVE + ["--port", str(port), "--max-steps", "1000000", "--max-grid-points", "4096",
+                   "--session-expiry", "1"]
+    with server(cmd, f"http://localhost:{port}/", log_path):
+        yield f"http://localhost:{port}/"
+    log = log_path.read_text()
+    # the one error expected: the refused origin of test_a_websocket_from_an_origin_not_allowed_is_refused
+    errors = [line for line in log.splitlines() if "ERROR" in line and "evil.example" not in line]
+    assert "Traceback" not in log and not errors, log[-4000:]
+
+
+def test_requests_over_the_limits_get_a_notice_and_nothing_is_computed(limited_url, page):
+    page.goto(limited_url)
+    first = wait_column(page, "trajectory", "x[0]")
+    page.evaluate(INSTRUMENT)
+    page.get_by_text("Run options").click()
+    box = page.locator(".bmw-opt-duration input")
+    box.fill("200000")
+    box.press("Enter")
+    notice = page.locator(".bmw-notice").first
+    notice.wait_for(state="visible")
+    assert ("a run of 200000 ms at dt = 0.1 ms needs 2,000,000 integration steps; this server allows at "
+            "most 1,000,000 (--max-steps)") in text(notice)
+    assert box.input_value() == "200"
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__changes") == 0 and column(page, "trajectory", "x[0]") == first
+    page.locator(".bk-tab", has_text="Sweep").click()
+    page.wait_for_function(f"() => ({SOURCE})('sweep') !== null")
+    points = page.locator(".bmw-sweep-points input")
+    points.fill("8192")
+    points.press("Enter")
+    page.locator(".bmw-notice", has_text="the sweep has 8,192 grid points; this server allows at most 4,096 "
+                                         "(--max-grid-points)").wait_for()
+    assert status(limited_url)["limits"]["max_steps"] == 1_000_000
+
+
+def test_a_session_closed_mid_sweep_frees_its_worker_and_memory(limited_url, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(limited_url)
+    wait_column(page, "trajectory", "x[0]")
+    page.locator(".bk-tab", has_text="Sweep").click()
+    page.wait_for_function(f"() => ({SOURCE})('sweep') !== null")
+    for name, value in (("duration", "9999"), ("points", "2000")):
+        box = page.locator(f".bmw-sweep-{name} input")
+        box.fill(value)
+        box.press("Enter")
+    page.wait_for_timeout(500)
+    page.locator(".bmw-run button").click()
+    page.locator(".bmw-status", has_text="sweep:").wait_for()
+    busy = status(limited_url)
+    assert busy["sessions"] >= 1 and busy["running"] == 1, busy
+    context.close()
+    idle = wait_status(limited_url, lambda s: s["sessions"] == 0 and s["running"] == 0 and s["waiting"] == 0)
+    assert idle["slots"] >= 1
+
+
+def test_the_server_survives_a_client_dropping_its_websocket_mid_stream(limited_url, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(limited_url + "?duration=90000&in_size=512")
+    page.locator(".bmw-status", has_text="running:").wait_for()
+    context.close()
+    wait_status(limited_url, lambda s: s["sessions"] == 0 and s["running"] == 0)
+    fresh = browser.new_page()
+    try:
+        fresh.goto(limited_url)
+        first = wait_column(fresh, "trajectory", "x[0]")
+        press(fresh, ".bmw-param-a", "ArrowRight", 1)
+        wait_column(fresh, "trajectory", "x[0]", differs_from=first)
+        fresh.wait_for_timeout(300)
+        np.testing.assert_allclose(column(fresh, "trajectory", "x[0]"), engine(a=0.26), rtol=1e-5, atol=1e-6)
+    finally:
+        fresh.close()
+
+
+def test_a_websocket_from_an_origin_not_allowed_is_refused(limited_url):
+    ws = limited_url.replace("http://", "ws://") + "ws"
+
+    async def connect(origin):
+        try:
+            conn = await websocket_connect(HTTPRequest(ws, headers={"Origin": origin}))
+        except HTTPClientError as exc:
+            return exc.code
+        conn.close()
+        return 101  # (the pages of the other tests connect from the allowed origin)
+
+    with ThreadPoolExecutor(1) as pool:  # the page fixtures' event loop runs in this thread
+        assert pool.submit(asyncio.run, connect("http://evil.example:80")).result() == 403
+
+
+def test_serving_beyond_this_machine_needs_an_allowed_origin():
+    proc = subprocess.run(SERVE + ["--address", "0.0.0.0", "--port", "0"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert "serving on '0.0.0.0' reaches beyond this machine" in proc.stderr
+    assert "--allow-websocket-origin HOST:PORT" in proc.stderr
+
+
+def test_with_basic_auth_an_unauthenticated_request_gets_no_app(tmp_path):
+    port = free_port()
+    url = f"http://localhost:{port}/"
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps({"ada": "correct horse"}))
+    with server(SERVE + ["--port", str(port), "--basic-auth", str(users)], url + "login", tmp_path / "log"):
+        anonymous = requests.get(url, allow_redirects=False, timeout=30)
+        assert anonymous.status_code == 302 and "login" in anonymous.headers["Location"]
+        assert "bmw-" not in anonymous.text and "Bokeh" not in anonymous.text
+        wrong = requests.Session()
+        bad = wrong.post(url + "login", data={"username": "ada", "password": "nope"}, timeout=30)
+        assert "Invalid username or password" in bad.text
+        assert wrong.get(url, allow_redirects=False, timeout=30).status_code == 302
+        user = requests.Session()
+        user.post(url + "login", data={"username": "ada", "password": "correct horse"}, timeout=30)
+        app = user.get(url, timeout=60)
+        assert app.status_code == 200 and "brainmass-widgets" in app.text and "Bokeh" in app.text
+
+
+@pytest.fixture(scope="module")
+def busy_server(tmp_path_factory):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("busy") / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(SERVE + ["--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        from browser import wait_http
+
+        wait_http(f"http://localhost:{port}/", 180, proc)
+        yield f"http://localhost:{port}/", psutil.Process(proc.pid), log_path
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    log = log_path.read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log[-4000:]
+
+
+def test_soak_a_thousand_changes_hold_the_servers_memory(busy_server, page):
+    url, proc, _ = busy_server
+    page.goto(url)
+    wait_column(page, "trajectory", "x[0]")
+    page.evaluate(INSTRUMENT)
+    handle = page.locator(".bmw-param-a .noUi-handle").first
+    handle.focus()
+    rss = {}
+    for i in range(1, 1001):
+        page.keyboard.press("ArrowRight" if i % 2 else "ArrowLeft")
+        page.wait_for_function(f"() => window.__changes >= {i}")
+        if i in (100, 1000):
+            page.wait_for_timeout(500)
+            rss[i] = proc.memory_info().rss
+    growth = rss[1000] / rss[100] - 1
+    print(f"server RSS after 100 changes {rss[100] / 2**20:.0f} MiB, after 1,000 {rss[1000] / 2**20:.0f} MiB "
+          f"({growth:+.1%})")
+    assert abs(growth) < 0.10, rss
+    np.testing.assert_allclose(column(page, "trajectory", "x[0]"), engine(a=0.25), rtol=1e-5, atol=1e-6)
+
+
+def test_load_twenty_sessions_moving_sliders_each_see_their_own_last_value(busy_server, browser):
+    url, _, _ = busy_server
+    contexts = [browser.new_context() for _ in range(20)]
+    pages = [c.new_page() for c in contexts]
+    try:
+        for p in pages:
+            p.goto(url)
+        for p in pages:
+            wait_column(p, "trajectory", "x[0]", timeout=180_000)
+            p.evaluate(INSTRUMENT)
+            p.locator(".bmw-param-a .noUi-handle").first.focus()
+        rng = np.random.default_rng(0)
+        deadline = time.monotonic() + 60
+        moves = 0
+        while time.monotonic() < deadline:
+            for p in pages:
+                p.keyboard.press("ArrowRight" if rng.random() < 0.5 else "ArrowLeft")
+                moves += 1
+            pages[0].wait_for_timeout(50)
+        latencies = []
+        for p in pages:
+            shown = p.locator(".bmw-param-a .noUi-handle").first
+            p.wait_for_function("h => Number(new URLSearchParams(location.search).get('a')) === "
+                                "Number(h.getAttribute('aria-valuenow'))", arg=shown.element_handle(),
+                                timeout=120_000)
+            p.wait_for_timeout(300)
+            a = float(query(p)["a"])
+            np.testing.assert_allclose(column(p, "trajectory", "x[0]"), engine(a=a), rtol=1e-5, atol=1e-6,
+                                       err_msg=f"a={a}")
+            latencies += p.evaluate("window.__lat")
+        q = statistics.quantiles(latencies, n=20)
+        print(f"20 sessions, {moves} key presses in 60 s, {len(latencies)} redraws: latency p50 "
+              f"{statistics.median(latencies):.0f} ms, p95 {q[18]:.0f} ms")
+        assert len(latencies) >= 20
+    finally:
+        for c in contexts:
+            c.close()
