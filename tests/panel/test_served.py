@@ -230,7 +230,7 @@ def test_load_twenty_sessions_moving_sliders_each_see_their_own_last_value(busy_
         for p in pages:
             shown = p.locator(".bmw-param-a .noUi-handle").first
             p.wait_for_function("h => Number(new URLSearchParams(location.search).get('a')) === "
-                                "Number(h.getAttribute('aria-valuenow'))", arg=shown.element_handle(),
+                                "Number(h.getAttribute('aria-valuetext'))", arg=shown.element_handle(),
                                 timeout=120_000)
             p.wait_for_timeout(300)
             a = float(query(p)["a"])
