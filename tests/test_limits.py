@@ -1,7 +1,9 @@
 """Operator limits, the fair compute pool and per-session latest-wins, without a server."""
 
+import gc
 import threading
 import time
+import weakref
 
 import brainunit as u
 import numpy as np
@@ -150,3 +152,23 @@ def test_one_sessions_long_sweep_does_not_starve_another_sessions_run():
         assert waited < 10 * per_block + 1.0, (waited, per_block)
     finally:
         pool.resize(slots)
+
+
+def test_the_compile_cache_stays_bounded_under_many_distinct_shapes():
+    cache = bw.CompileCache(maxsize=4)
+    sim = bw.CachedSimulator("HopfStep", cache=cache)
+    sim.run(1.0 * u.ms)
+    first = weakref.ref(next(iter(cache._entries.values())))
+    for n in range(2, 32):
+        sim.run(n * 0.1 * u.ms)
+        assert cache.info()["entries"] <= 4
+    gc.collect()
+    assert first() is None, "an evicted program is still referenced"
+    assert cache.info()["compiles"] == 31
+
+
+def test_an_uploaded_sweep_file_over_the_size_limit_is_refused_unread():
+    c = bw.SweepController("HopfStep")
+    with pytest.raises(ValueError, match=r"the file has 67,108,865 bytes; at most 67,108,864 are accepted"):
+        c.load(bytes(64 * 2**20 + 1))
+    assert c.status.kind == "error"

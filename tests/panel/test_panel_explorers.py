@@ -149,3 +149,24 @@ def test_copy_as_code_card_shows_the_reproducing_script(explorer):
     namespace = {}
     exec(shown, namespace)
     np.testing.assert_allclose(mag(namespace["result"]["x"]), mag(explorer.result["x"]), rtol=1e-5, atol=1e-6)
+
+
+def test_a_computation_that_raises_shows_its_message_in_that_session_only():
+    broken = ModelExplorer("HopfStep", session=bw.Session())
+    fine = ModelExplorer("HopfStep", session=bw.Session())
+    assert broken.wait(120) and fine.wait(120)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("model exploded")
+
+    broken.controller.simulator.run = explode
+    broken.set(a=0.3)
+    fine.set(a=0.3)
+    assert broken.wait(60) and fine.wait(60)
+    assert broken.status.kind == "error" and broken.status.message == "RuntimeError: model exploded"
+    assert "model exploded" in broken._status.value
+    assert fine.status.kind == "done" and "exploded" not in fine._status.value
+    ref = bw.CachedSimulator("HopfStep").run(bw.model_spec("HopfStep").duration, params={"a": 0.3})
+    np.testing.assert_allclose(fine.sources["trajectory"].data["x[0]"], np.asarray(ref["x"])[:, 0], rtol=1e-6)
+    broken.set(a=0.35)
+    assert broken.wait(60) and broken.status.kind == "error"
