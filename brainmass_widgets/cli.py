@@ -178,9 +178,21 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
                       check_unused_sessions_milliseconds=max(500, expiry_ms // 2),
                       websocket_max_message_size=max_message_mb * 2**20,
                       extra_patterns=[(r"/brainmass-status", StatusHandler)], **auth)
+    server.io_loop.asyncio_loop.set_exception_handler(_quiet_when_visitors_leave)
     print(f"brainmass-widgets: serving {model} at http://{address}:{server.port}{prefix}/", flush=True)
     server.start()
     server.io_loop.start()
+
+
+def _quiet_when_visitors_leave(loop: Any, context: dict[str, Any]) -> None:
+    """The event loop's error handler: an update still being written to a websocket whose browser
+    has gone (a closed tab) is expected, not an error; anything else is reported as usual."""
+    from tornado.iostream import StreamClosedError
+    from tornado.websocket import WebSocketClosedError
+
+    if isinstance(context.get("exception"), WebSocketClosedError | StreamClosedError):
+        return
+    loop.default_exception_handler(context)
 
 
 def _limit(value: int) -> int | None:
