@@ -14,10 +14,12 @@ import io
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import brainunit as u
@@ -834,6 +836,10 @@ class SweepController(_Base):
         :attr:`executors`.
     client : dask.distributed.Client, optional
         A Dask cluster to offer as the ``"dask"`` executor.
+    autosave : str or path-like, optional
+        A folder: every sweep is written there as it fills (at most every 2 s, and when it ends,
+        is cancelled, superseded or its session closes), so a closed tab loses nothing;
+        :meth:`saved_sweeps` lists the files and :meth:`load_saved` shows one again.
     session : Session, optional
         The visitor's :class:`Session` (the served app gives each browser tab one): at most
         ``limits().max_session_jobs`` of its computations run at once, the newest winning.
@@ -845,12 +851,16 @@ class SweepController(_Base):
                  params: Mapping[str, Any] | None = None, metric: str = "amplitude",
                  monitor: str | None = None, duration: Any = None, transient: Any = None,
                  init: Mapping[str, Any] | None = None, seed: int = 0, chunk_size: int | None = None,
-                 executor: str = "local", client: Any = None, dispatch: Dispatch | None = None,
-                 session: Session | None = None):
+                 executor: str = "local", client: Any = None, autosave: str | os.PathLike | None = None,
+                 dispatch: Dispatch | None = None, session: Session | None = None):
         super().__init__(dispatch, "brainmass-widgets sweep", session)
         if client is not None:
             _scaleout.check_client(client)
         self._client = client
+        self._autosave = Path(autosave) if autosave is not None else None
+        if self._autosave is not None:
+            self._autosave.mkdir(parents=True, exist_ok=True)
+        self.autosaved: Path | None = None
         self.figures: dict[str, Any] = {}
         self.sources: dict[str, Any] = {}
         self.figures["sweep"], self.sources["sweep"] = _plots.sweep_figure()
@@ -1002,6 +1012,52 @@ class SweepController(_Base):
             message = f"saved the sweep ({res.done:,} of {res.total:,} points) to {file}"
             self._set_status(Status("done", message, 1.0))
 
+    @property
+    def autosave(self) -> Path | None:
+        """The folder every sweep is saved to as it fills (``None``: not saved)."""
+        return self._autosave
+
+    def saved_sweeps(self) -> list[str]:
+        """The files in the ``autosave`` folder, newest first (empty without one)."""
+        if self._autosave is None:
+            return []
+        files = sorted(self._autosave.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
+        return [f.name for f in files]
+
+    def load_saved(self, name: str) -> SweepResult:
+        """Show the autosaved sweep ``name`` (one of :meth:`saved_sweeps`; nothing else is read).
+
+        Raises
+        ------
+        ValueError
+            For a name that is not in the list.
+        """
+        if name not in self.saved_sweeps():
+            raise self._fail(ValueError(f"no saved sweep named {name!r}; saved: "
+                                        f"{', '.join(self.saved_sweeps()) or 'none'}"))
+        return self.load(self._autosave / name)
+
+    def _keeper(self, state: Mapping[str, Any]) -> Callable[[SweepResult, bool], None]:
+        """Writes a sweep's (partial) result to its autosave file, at most every 2 s unless final."""
+        if self._autosave is None:
+            return lambda res, final: None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self._autosave / f"{state['sim'].spec.name}-{stamp}-{uuid.uuid4().hex[:6]}.npz"
+        last = [0.0]
+
+        def keep(res: SweepResult, final: bool) -> None:
+            now = time.monotonic()
+            if not final and now - last[0] < 2.0:
+                return
+            last[0] = now
+            part = target.with_suffix(".part")
+            with open(part, "wb") as f:
+                res.save(f)
+            os.replace(part, target)
+            self.autosaved = target
+
+        return keep
+
     def load(self, file: Any) -> SweepResult:
         """Show a sweep written by :meth:`save` (a path, a binary file object or the file's
         bytes): the settings follow its model, axes, metric, monitor, duration, transient, fixed
@@ -1078,12 +1134,14 @@ class SweepController(_Base):
                              token)
 
         slot: Slot | None = None
+        keep = self._keeper(state)
 
         def on_chunk(done: int, total_: int, partial: SweepResult) -> bool:
             if token.superseded:
                 return False
             self._result = self._unband(partial, state["metric"])
             snapshot = self._result
+            keep(snapshot, False)
             self._post(lambda: self._draw(state, grid, snapshot), token)
             self._set_status(Status("running", f"sweep: {done:,} of {total_:,} points", done / total_,
                                     time.perf_counter() - t0), token)
@@ -1107,6 +1165,8 @@ class SweepController(_Base):
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return
         elapsed = time.perf_counter() - t0
+        if res is not None:
+            keep(self._unband(res, state["metric"]), True)
         if res.cancelled:
             if token.generation != self._cancelled:
                 return
@@ -1118,7 +1178,8 @@ class SweepController(_Base):
         n_bad = int(res.diverged.sum())
         note = f"; {n_bad} points diverged (NaN)" if n_bad else ""
         on = "" if state["executor"] == "local" else f" on {res.executor}"
-        self._set_status(Status("done", f"swept {total:,} points in {_fmt_ms(elapsed)}{on}{note}", 1.0,
+        kept = f"; saved as {self.autosaved.name}" if self._autosave is not None else ""
+        self._set_status(Status("done", f"swept {total:,} points in {_fmt_ms(elapsed)}{on}{note}{kept}", 1.0,
                                 elapsed),
                          token)
 

@@ -96,7 +96,7 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
           prefix: str | None = None, dask_scheduler: str | None = None, limits: Limits | None = None,
           workers: int | None = None, session_expiry: float = 15.0, basic_auth: str | None = None,
           cookie_secret: str | None = None, oauth: Mapping[str, Any] | None = None,
-          max_message_mb: int = 64) -> None:
+          max_message_mb: int = 64, sweep_dir: str | None = None) -> None:
     """Serve the app at ``http://<address>:<port>/<prefix>/`` until interrupted; operators read
     ``/brainmass-status`` (open sessions, running and waiting computations, limits) as JSON.
 
@@ -136,6 +136,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
         ``oauth_redirect_uri``, ``oauth_encryption_key``, ...), passed through.
     max_message_mb : int
         Largest websocket message (uploads included), in MiB.
+    sweep_dir : str, optional
+        Folder where the Sweep tab saves every sweep as it fills; the tab lists them to reopen.
 
     Raises
     ------
@@ -163,7 +165,7 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     origins = [f"localhost:{port}", f"127.0.0.1:{port}", *(allow_origin or [])]
 
     def app():
-        return create_app(model, client=client)
+        return create_app(model, client=client, sweep_dir=sweep_dir)
 
     auth: dict[str, Any] = dict(oauth or {})
     if basic_auth or auth.get("oauth_provider"):
@@ -217,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="URL prefix of the app (e.g. /user/x/panel), for a proxy that keeps the path")
     s.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="Dask scheduler (tcp://host:8786) the Sweep tab may run sweeps on")
+    s.add_argument("--sweep-dir", default=None, metavar="DIR",
+                   help="save every sweep there as it fills; the Sweep tab lists them to reopen")
     served = Limits.served()
     limits_group = s.add_argument_group("limits (0 lifts one)")
     for flag, name, what in (("--max-steps", "max_steps", "integration steps per run or sweep point"),
@@ -272,7 +276,8 @@ def main(argv: list[str] | None = None) -> None:
                   jax_cache=None if args.no_jax_cache else args.jax_cache, prefix=args.prefix,
                   dask_scheduler=args.dask_scheduler, limits=limits, workers=args.workers,
                   session_expiry=args.session_expiry, basic_auth=args.basic_auth,
-                  cookie_secret=args.cookie_secret, oauth=oauth, max_message_mb=args.max_message_mb)
+                  cookie_secret=args.cookie_secret, oauth=oauth, max_message_mb=args.max_message_mb,
+                  sweep_dir=args.sweep_dir)
         except ValueError as exc:
             parser.error(str(exc))
 

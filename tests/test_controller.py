@@ -304,3 +304,30 @@ def test_an_engine_sweep_file_loads_and_a_bad_file_leaves_the_controller_as_it_w
     net.save(tmp_path / "net.npz")
     with pytest.raises(ValueError, match="network or factory sweep"):
         c.load(tmp_path / "net.npz")
+
+
+def test_autosaved_sweeps_survive_cancel_and_supersession_and_reopen_by_name(tmp_path):
+    c = SweepController("HopfStep", axes={"a": (-0.5, 1.0, 12)}, duration=100.0, autosave=tmp_path / "kept")
+    c.run()
+    assert c.wait(120) and c.status.kind == "done"
+    assert c.autosaved.parent == tmp_path / "kept" and f"saved as {c.autosaved.name}" in c.status.message
+    np.testing.assert_array_equal(bw.SweepResult.load(c.autosaved).values, c.result.values)
+    long = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 256)}, duration=2000.0, chunk_size=4,
+                           autosave=tmp_path / "kept")
+    started = threading.Event()
+    long.on_status(lambda st: st.kind == "running" and st.progress > 0 and started.set())
+    long.run()
+    assert started.wait(120)
+    long.close()
+    assert long.wait(120)
+    partial = bw.SweepResult.load(long.autosaved)
+    assert partial.cancelled and 0 < partial.done < 256
+    assert np.isnan(partial.values).sum() == 256 - partial.done
+    names = c.saved_sweeps()
+    assert names == [long.autosaved.name, c.autosaved.name]
+    other = SweepController("FitzHughNagumoStep", autosave=tmp_path / "kept")
+    other.load_saved(c.autosaved.name)
+    assert other.wait(60)
+    np.testing.assert_array_equal(other.sources["sweep"].data["y"], c.sources["sweep"].data["y"])
+    with pytest.raises(ValueError, match=r"no saved sweep named '../secret.npz'"):
+        other.load_saved("../secret.npz")

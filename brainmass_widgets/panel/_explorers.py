@@ -494,6 +494,10 @@ class SweepExplorer(SweepExplorerBase, _Panel):
                                              css_classes=["bmw-sweep-save"])
         self._open = pn.widgets.FileInput(accept=".npz", css_classes=["bmw-sweep-open"])
         self._open.param.watch(self._on_open, "value")
+        self._saved = pn.widgets.Select(label="saved sweeps", options=["", *self._controller.saved_sweeps()],
+                                        visible=self._controller.autosave is not None,
+                                        css_classes=["bmw-sweep-saved"])
+        self._saved.param.watch(self._on_saved, "value")
         self._controller.on_status(self._on_sweep_status)
         self._pull()
         for widget in self._widgets.values():
@@ -505,7 +509,7 @@ class SweepExplorer(SweepExplorerBase, _Panel):
         self._show_plot()
         opening = pn.widgets.StaticText(value="Open a saved sweep:")
         self._layout = self._page([*self._widgets.values(), self._executor, pn.Row(self._run, self._cancel),
-                                   self._save, opening, self._open], [self._curve, self._heat])
+                                   self._save, opening, self._open, self._saved], [self._curve, self._heat])
 
     def _on_executor(self, event: param.parameterized.Event) -> None:
         if not self._syncing:
@@ -513,6 +517,19 @@ class SweepExplorer(SweepExplorerBase, _Panel):
 
     def _on_sweep_status(self, status: Status) -> None:
         self._save.disabled = self._controller.result is None
+        if self._saved.visible and status.kind in ("done", "cancelled"):
+            self._syncing = True
+            try:
+                self._saved.options = ["", *self._controller.saved_sweeps()]
+            finally:
+                self._syncing = False
+
+    def _on_saved(self, event: param.parameterized.Event) -> None:
+        if event.new and not self._syncing:
+            self._guard(lambda: self._controller.load_saved(event.new), self._pull)
+            self._pull()
+            self._show_plot()
+            self._refresh_code()
 
     def _saved_bytes(self) -> io.BytesIO:
         buf = io.BytesIO()

@@ -49,7 +49,7 @@ def _query() -> dict[str, str]:
     return out
 
 
-def create_app(model: str = "HopfStep", client: Any = None) -> pn.Column:
+def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = None) -> pn.Column:
     """Build one session's app.
 
     Parameters
@@ -58,6 +58,9 @@ def create_app(model: str = "HopfStep", client: Any = None) -> pn.Column:
         The model shown when the URL names none.
     client : dask.distributed.Client, optional
         A Dask cluster the Sweep tab offers to run sweeps on.
+    sweep_dir : str or path-like, optional
+        A folder where every sweep of the Sweep tab is saved as it fills (a closed tab loses
+        nothing); the tab lists the saved sweeps to open again.
 
     Returns
     -------
@@ -108,7 +111,8 @@ def create_app(model: str = "HopfStep", client: Any = None) -> pn.Column:
         # Built on the first visit to its tab: a first page load carries only the Model tab.
         spec = explorer.controller.spec
         if event.new == 1 and "sweep" not in template.explorers:
-            sweep = SweepExplorer(spec.name, explorer=explorer, chunk_size=16, client=client, session=session)
+            sweep = SweepExplorer(spec.name, explorer=explorer, chunk_size=16, client=client, session=session,
+                                  autosave=sweep_dir)
             template.explorers["sweep"] = sweep
             sweep_tab.objects = [sweep]
         if event.new == 2 and "phase" not in template.explorers:

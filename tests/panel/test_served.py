@@ -17,6 +17,8 @@ from browser import SOURCE, column, engine, free_port, press, query, server, tex
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+import brainmass_widgets as bw
+
 SERVE = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--no-jax-cache"]
 
 # In-page instrumentation: each keydown on a slider handle stamps a time; the next change of the
@@ -48,11 +50,16 @@ def wait_status(url, test, timeout=30):
 
 
 @pytest.fixture(scope="module")
-def limited_url(tmp_path_factory):
+def sweep_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("sweeps")
+
+
+@pytest.fixture(scope="module")
+def limited_url(tmp_path_factory, sweep_dir):
     port = free_port()
     log_path = tmp_path_factory.mktemp("limited") / "serve.log"
     cmd = SERVE + ["--port", str(port), "--max-steps", "1000000", "--max-grid-points", "4096",
-                   "--session-expiry", "1"]
+                   "--session-expiry", "1", "--sweep-dir", str(sweep_dir)]
     with server(cmd, f"http://localhost:{port}/", log_path):
         yield f"http://localhost:{port}/"
     log = log_path.read_text()
@@ -86,7 +93,8 @@ def test_requests_over_the_limits_get_a_notice_and_nothing_is_computed(limited_u
     assert status(limited_url)["limits"]["max_steps"] == 1_000_000
 
 
-def test_a_session_closed_mid_sweep_frees_its_worker_and_memory(limited_url, browser):
+def test_a_session_closed_mid_sweep_frees_its_worker_and_keeps_the_partial_sweep(limited_url, sweep_dir,
+                                                                                   browser):
     context = browser.new_context()
     page = context.new_page()
     page.goto(limited_url)
@@ -105,6 +113,22 @@ def test_a_session_closed_mid_sweep_frees_its_worker_and_memory(limited_url, bro
     context.close()
     idle = wait_status(limited_url, lambda s: s["sessions"] == 0 and s["running"] == 0 and s["waiting"] == 0)
     assert idle["slots"] >= 1
+    (kept,) = sweep_dir.glob("HopfStep-*.npz")
+    partial = bw.SweepResult.load(kept)
+    assert partial.cancelled and 0 < partial.done < 2000 and partial.settings["duration_ms"] == 9999.0
+    fresh = browser.new_page()
+    try:
+        fresh.goto(limited_url)
+        wait_column(fresh, "trajectory", "x[0]")
+        fresh.locator(".bk-tab", has_text="Sweep").click()
+        fresh.wait_for_function(f"() => ({SOURCE})('sweep') !== null")
+        fresh.locator(".bmw-sweep-saved select").select_option(kept.name)
+        opened = f"opened a sweep of {partial.done:,} of 2,000 points"
+        fresh.locator(".bmw-status", has_text=opened).wait_for()
+        y = np.array(column(fresh, "sweep", "y"), dtype=float)
+        np.testing.assert_allclose(y, partial.shown, rtol=1e-6, equal_nan=True)
+    finally:
+        fresh.close()
 
 
 def test_the_server_survives_a_client_dropping_its_websocket_mid_stream(limited_url, browser):
