@@ -85,7 +85,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+                           dashboard_address=":0")
     client = Client(cluster)
     startup = time.perf_counter() - t0
     try:
