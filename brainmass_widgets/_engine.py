@@ -952,7 +952,8 @@ class CachedSimulator:
             as blocks finish (in any order; ``done`` counts finished points) and returning
             ``False`` cancels the pending tasks. Tasks of a worker lost mid-sweep are run again
             elsewhere, so the result is complete and in grid order. The simulator and a callable
-            metric must be picklable (cloudpickle: closures and local functions are).
+            metric must be picklable (cloudpickle: closures and local functions are). Without
+            ``chunk_size``, blocks are made small enough to give each worker about two.
 
         Returns
         -------
@@ -987,6 +988,8 @@ class CachedSimulator:
             if devs is not None:
                 raise ValueError("give devices= or client=, not both")
             _scaleout.check_client(client)
+            if chunk_size is None:
+                block = _scaleout.spread_block(block, total, client)
         elif devs is not None:
             block = -(-block // len(devs)) * len(devs)
         job = dict(block=block, n=n, n_tr=n_tr, k=k, monitor=monitor, names=names, values=values,

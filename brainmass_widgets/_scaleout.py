@@ -84,6 +84,14 @@ def check_client(client: Any) -> None:
         raise ValueError(f"client must be a dask.distributed.Client; got {client!r}")
 
 
+def spread_block(block: int, total: int, client: Any) -> int:
+    """A block size (a power of two, at most ``block``) giving every worker of ``client`` about
+    two blocks of a ``total``-point grid, so the cluster is used, not one worker."""
+    workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+    fair = 1 << max(0, int(np.log2(max(1, total // (2 * workers)))))
+    return max(1, min(block, fair))
+
+
 def label(devices: tuple[Any, ...] | None, client: Any) -> str:
     """Where a sweep runs, in words."""
     if client is not None:
