@@ -120,3 +120,11 @@ def press(page, css, key, times=1):
     handle.focus()
     for _ in range(times):
         page.keyboard.press(key)
+
+
+def type_and_enter(page, css: str, value: str):
+    """Type ``value`` into the input inside ``css``, press Enter, and return the input."""
+    box = page.locator(f"{css} input")
+    box.fill(value)
+    box.press("Enter")
+    return box

@@ -5,6 +5,7 @@ import threading
 import brainunit as u
 import numpy as np
 import pytest
+from progress import start_and_wait_running
 
 import brainmass_widgets as bw
 from brainmass_widgets._controller import ModelController, SweepController
@@ -197,10 +198,7 @@ def test_sweep_fills_block_by_block_and_equals_the_engine():
 
 def test_sweep_can_be_cancelled_and_keeps_what_was_drawn():
     c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 64)}, duration=2000.0, chunk_size=4)
-    started = threading.Event()
-    c.on_status(lambda s: s.kind == "running" and s.progress > 0 and started.set())
-    c.run()
-    assert started.wait(120)
+    start_and_wait_running(c)
     c.cancel()
     assert c.wait(120)
     assert c.status.kind == "cancelled"
@@ -314,10 +312,7 @@ def test_autosaved_sweeps_survive_cancel_and_supersession_and_reopen_by_name(tmp
     np.testing.assert_array_equal(bw.SweepResult.load(c.autosaved).values, c.result.values)
     long = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 256)}, duration=2000.0, chunk_size=4,
                            autosave=tmp_path / "kept")
-    started = threading.Event()
-    long.on_status(lambda st: st.kind == "running" and st.progress > 0 and started.set())
-    long.run()
-    assert started.wait(120)
+    start_and_wait_running(long)
     long.close()
     assert long.wait(120)
     partial = bw.SweepResult.load(long.autosaved)

@@ -8,6 +8,7 @@ import weakref
 import brainunit as u
 import numpy as np
 import pytest
+from progress import start_and_wait_running
 
 import brainmass_widgets as bw
 from brainmass_widgets import ComputePool, Limits, Session
@@ -107,10 +108,7 @@ def test_a_session_runs_one_computation_and_the_newest_wins(limited):
     sweep = bw.SweepController("HopfStep", axes={"a": (-0.5, 1.5, 256)}, duration=2000.0, chunk_size=4,
                                session=session)
     model = bw.ModelController("HopfStep", session=session, autorun=False)
-    started = threading.Event()
-    sweep.on_status(lambda st: st.kind == "running" and st.progress > 0 and started.set())
-    sweep.run()
-    assert started.wait(120)
+    start_and_wait_running(sweep)
     model.set(a=0.4)
     model.run()
     assert model.wait(120) and sweep.wait(120)
@@ -135,10 +133,7 @@ def test_one_sessions_long_sweep_does_not_starve_another_sessions_run():
         model.set(a=0.3)
         model.run()
         assert model.wait(120)
-        started = threading.Event()
-        sweep.on_status(lambda st: st.kind == "running" and st.progress > 0 and started.set())
-        sweep.run()
-        assert started.wait(120)
+        start_and_wait_running(sweep)
         t0 = time.perf_counter()
         model.set(a=0.35)
         model.run()

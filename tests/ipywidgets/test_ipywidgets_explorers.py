@@ -1,11 +1,11 @@
 """The ipywidgets explorers without a browser: widgets drive the controller, sources follow."""
 
 import datetime
-import threading
 
 import brainunit as u
 import numpy as np
 import pytest
+from progress import start_and_wait_running
 
 import brainmass_widgets as bw
 from brainmass_widgets.ipywidgets import ModelExplorer, SweepExplorer
@@ -177,10 +177,7 @@ def test_sweep_explorer_second_parameter_switches_to_the_heatmap():
 
 def test_sweep_explorer_cancel_button_stops_the_sweep():
     s = SweepExplorer("HopfStep", axes={"a": (-0.5, 1.5, 64)}, duration=2000.0, chunk_size=4)
-    started = threading.Event()
-    s.controller.on_status(lambda st: st.kind == "running" and st.progress > 0 and started.set())
-    s._run.click()
-    assert started.wait(120)
+    start_and_wait_running(s.controller, s._run.click)
     s._cancel.click()
     assert s.wait(120)
     assert s.status.kind == "cancelled" and "cancelled after" in s._status.value

@@ -5,7 +5,7 @@ import sys
 import brainunit as u
 import numpy as np
 import pytest
-from browser import SOURCE, column, engine, free_port, press, query, server, text, wait_column
+from browser import SOURCE, column, engine, free_port, press, query, server, text, type_and_enter, wait_column
 
 import brainmass_widgets as bw
 
@@ -128,9 +128,7 @@ def test_bad_typed_value_shows_a_notice_and_the_app_keeps_working(app_url, page)
     page.goto(app_url)
     first = wait_column(page, "trajectory", "x[0]")
     page.get_by_text("Run options").click()
-    box = page.locator(".bmw-opt-duration input")
-    box.fill("-5")
-    box.press("Enter")
+    box = type_and_enter(page, ".bmw-opt-duration", "-5")
     notice = page.locator(".bmw-notice").first
     notice.wait_for(state="visible")
     assert "duration" in text(notice)

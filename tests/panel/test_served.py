@@ -13,7 +13,7 @@ import numpy as np
 import psutil
 import pytest
 import requests
-from browser import SOURCE, column, engine, free_port, press, query, server, text, wait_column
+from browser import SOURCE, column, engine, free_port, press, query, server, text, type_and_enter, wait_column
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -73,9 +73,7 @@ def test_requests_over_the_limits_get_a_notice_and_nothing_is_computed(limited_u
     first = wait_column(page, "trajectory", "x[0]")
     page.evaluate(INSTRUMENT)
     page.get_by_text("Run options").click()
-    box = page.locator(".bmw-opt-duration input")
-    box.fill("200000")
-    box.press("Enter")
+    box = type_and_enter(page, ".bmw-opt-duration", "200000")
     notice = page.locator(".bmw-notice").first
     notice.wait_for(state="visible")
     assert ("a run of 200000 ms at dt = 0.1 ms needs 2,000,000 integration steps; this server allows at "
@@ -85,9 +83,7 @@ def test_requests_over_the_limits_get_a_notice_and_nothing_is_computed(limited_u
     assert page.evaluate("window.__changes") == 0 and column(page, "trajectory", "x[0]") == first
     page.locator(".bk-tab", has_text="Sweep").click()
     page.wait_for_function(f"() => ({SOURCE})('sweep') !== null")
-    points = page.locator(".bmw-sweep-points input")
-    points.fill("8192")
-    points.press("Enter")
+    type_and_enter(page, ".bmw-sweep-points", "8192")
     page.locator(".bmw-notice", has_text="the sweep has 8,192 grid points; this server allows at most 4,096 "
                                          "(--max-grid-points)").wait_for()
     assert status(limited_url)["limits"]["max_steps"] == 1_000_000
@@ -102,9 +98,7 @@ def test_a_session_closed_mid_sweep_frees_its_worker_and_keeps_the_partial_sweep
     page.locator(".bk-tab", has_text="Sweep").click()
     page.wait_for_function(f"() => ({SOURCE})('sweep') !== null")
     for name, value in (("duration", "9999"), ("points", "2000")):
-        box = page.locator(f".bmw-sweep-{name} input")
-        box.fill(value)
-        box.press("Enter")
+        type_and_enter(page, f".bmw-sweep-{name}", value)
     page.wait_for_timeout(500)
     page.locator(".bmw-run button").click()
     page.locator(".bmw-status", has_text="sweep:").wait_for()
