@@ -124,6 +124,15 @@ class _Worker:
             self.generation += 1
             self._pending = None
 
+    def stop(self, token: _Token) -> bool:
+        """Supersede ``token``'s job if it is still the latest (a newer pending job is kept);
+        ``True`` if it was stopped."""
+        with self._cond:
+            if self.generation != token.generation:
+                return False
+            self.generation += 1
+            return True
+
     def close(self) -> None:
         with self._cond:
             self.generation += 1
@@ -284,10 +293,8 @@ class _Base:
 
     def _preempt(self, token: _Token) -> None:
         """Stop the computation of ``token`` (a newer one of the same session starts)."""
-        if token.superseded:
-            return
-        token._worker.cancel()
-        self._set_status(Status("cancelled", "stopped: a newer computation of this session took over"))
+        if token._worker.stop(token):
+            self._set_status(Status("cancelled", "stopped: a newer computation of this session took over"))
 
     def close(self) -> None:
         """Stop computing; a running job stops at its next chunk boundary."""
