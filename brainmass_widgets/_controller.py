@@ -186,6 +186,8 @@ class Session:
             return len(self._running)
 
     def begin(self, owner: _Base, token: _Token) -> None:
+        """Record that ``owner`` starts the job of ``token``, stopping the oldest running ones
+        beyond the limit."""
         limit = limits().max_session_jobs
         with self._lock:
             self._running.append((owner, token))
@@ -195,6 +197,7 @@ class Session:
             other._preempt(old)
 
     def end(self, token: _Token) -> None:
+        """Record that the job of ``token`` has returned."""
         with self._lock:
             self._running = [(o, t) for o, t in self._running if t is not token]
 

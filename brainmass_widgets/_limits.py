@@ -116,6 +116,7 @@ class ComputePool:
 
     @property
     def slots(self) -> int:
+        """Computations allowed at once."""
         return self._slots
 
     @property
@@ -154,6 +155,7 @@ class ComputePool:
                 self._cond.notify_all()
 
     def release(self) -> None:
+        """Give back a slot taken by :meth:`acquire`."""
         with self._cond:
             self._running -= 1
             self._cond.notify_all()
