@@ -1171,12 +1171,11 @@ class SweepController(_Base):
                                     init=state["init"], transient=state["transient"],
                                     monitor=state["monitor"], metric=metric, on_chunk=on_chunk,
                                     chunk_size=state["chunk_size"], seed=state["seed"], **where)
+                keep(self._unband(res, state["metric"]), True)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return
         elapsed = time.perf_counter() - t0
-        if res is not None:
-            keep(self._unband(res, state["metric"]), True)
         if res.cancelled:
             if token.generation != self._cancelled:
                 return
