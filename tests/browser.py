@@ -88,7 +88,7 @@ def column(page, name, col):
     }}""", [name, col])
 
 
-def wait_column(page, name, col, differs_from=None, timeout=60_000):
+def wait_column(page, name, col, differs_from=None, timeout=120_000):
     page.wait_for_function(f"""([name, col, old]) => {{
       const src = ({SOURCE})(name);
       if (!src || !src.data[col] || !src.data[col].length) return false;
