@@ -186,6 +186,26 @@ def test_with_basic_auth_an_unauthenticated_request_gets_no_app(tmp_path):
         assert app.status_code == 200 and "brainmass-widgets" in app.text and "Bokeh" in app.text
 
 
+SHOWN_IS_DONE = """h => Number(new URLSearchParams(location.search).get('a')) ===
+                        Number(h.getAttribute('aria-valuetext'))"""
+
+
+def settle(page, quiet_ms=1500, timeout=120):
+    """Wait until the page's plot has stopped changing for ``quiet_ms`` and the URL (which follows
+    each finished computation) names the slider's own value. (A random walk revisits values, so
+    the URL matching the slider alone does not mean the last change has been drawn.)"""
+    handle = page.locator(".bmw-param-a .noUi-handle").first.element_handle()
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        changes = page.evaluate("window.__changes")
+        if changes == last and page.evaluate(SHOWN_IS_DONE, handle):
+            return
+        last = changes
+        page.wait_for_timeout(quiet_ms)
+    raise AssertionError(f"the page did not settle within {timeout} s")
+
+
 @pytest.fixture(scope="module")
 def busy_server(tmp_path_factory):
     port = free_port()
@@ -246,11 +266,7 @@ def test_load_twenty_sessions_moving_sliders_each_see_their_own_last_value(busy_
             pages[0].wait_for_timeout(50)
         latencies = []
         for p in pages:
-            shown = p.locator(".bmw-param-a .noUi-handle").first
-            p.wait_for_function("h => Number(new URLSearchParams(location.search).get('a')) === "
-                                "Number(h.getAttribute('aria-valuetext'))", arg=shown.element_handle(),
-                                timeout=120_000)
-            p.wait_for_timeout(300)
+            settle(p)
             a = float(query(p)["a"])
             np.testing.assert_allclose(column(p, "trajectory", "x[0]"), engine(a=a), rtol=1e-5, atol=1e-6,
                                        err_msg=f"a={a}")
