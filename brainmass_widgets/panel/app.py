@@ -14,7 +14,8 @@ from typing import Any
 import jax
 import numpy as np
 import panel as pn
-from tornado.web import RequestHandler
+from bokeh.server.views.auth_request_handler import AuthRequestHandler
+from tornado.web import authenticated
 
 from brainmass_widgets._controller import Session
 from brainmass_widgets._limits import compute_pool, limits
@@ -146,9 +147,11 @@ def server_status() -> dict[str, Any]:
             "slots": pool.slots, "limits": dataclasses.asdict(limits())}
 
 
-class StatusHandler(RequestHandler):
-    """``GET /brainmass-status``: :func:`server_status` as JSON."""
+class StatusHandler(AuthRequestHandler):
+    """``GET /brainmass-status``: :func:`server_status` as JSON (behind the login when the server
+    has one)."""
 
+    @authenticated
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps(server_status()))

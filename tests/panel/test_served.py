@@ -175,6 +175,8 @@ def test_with_basic_auth_an_unauthenticated_request_gets_no_app(tmp_path):
     with server(SERVE + ["--port", str(port), "--basic-auth", str(users)], url + "login", tmp_path / "log"):
         anonymous = requests.get(url, allow_redirects=False, timeout=30)
         assert anonymous.status_code == 302 and "login" in anonymous.headers["Location"]
+        status_page = requests.get(url + "brainmass-status", allow_redirects=False, timeout=30)
+        assert status_page.status_code == 302 and "login" in status_page.headers["Location"]
         assert "bmw-" not in anonymous.text and "Bokeh" not in anonymous.text
         wrong = requests.Session()
         bad = wrong.post(url + "login", data={"username": "ada", "password": "nope"}, timeout=30)
@@ -184,6 +186,7 @@ def test_with_basic_auth_an_unauthenticated_request_gets_no_app(tmp_path):
         user.post(url + "login", data={"username": "ada", "password": "correct horse"}, timeout=30)
         app = user.get(url, timeout=60)
         assert app.status_code == 200 and "brainmass-widgets" in app.text and "Bokeh" in app.text
+        assert user.get(url + "brainmass-status", timeout=30).json()["limits"]["max_session_jobs"] == 1
 
 
 SHOWN_IS_DONE = """h => Number(new URLSearchParams(location.search).get('a')) ===
