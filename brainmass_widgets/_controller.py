@@ -904,13 +904,15 @@ class SweepController(_Base):
     def executors(self) -> dict[str, str]:
         """The executors available here, each with its description: ``"local"`` always,
         ``"devices"`` when this process has several JAX devices, ``"dask"`` with a client."""
-        out = {"local": "this process"}
-        devices = jax.local_devices()
-        if len(devices) > 1:
-            out["devices"] = _scaleout.label(tuple(devices), None)
-        if self._client is not None:
-            out["dask"] = _scaleout.label(None, self._client)
-        return out
+        labels = {"local": lambda: "this process",
+                  "devices": lambda: _scaleout.label(tuple(jax.local_devices()), None),
+                  "dask": lambda: _scaleout.label(None, self._client)}
+        return {key: labels[key]() for key in self._executor_keys()}
+
+    def _executor_keys(self) -> tuple[str, ...]:
+        """The executors available, without asking a Dask scheduler for its workers."""
+        return (("local",) + (("devices",) if jax.local_device_count() > 1 else ())
+                + (("dask",) if self._client is not None else ()))
 
     def configure(self, **options: Any) -> None:
         """Change sweep settings (``model``, ``axes``, ``params``, ``metric``, ``monitor``,
@@ -968,8 +970,8 @@ class SweepController(_Base):
             allowed.check_grid(int(np.prod([n for _, _, n in clean.values()])))
             allowed.check_steps(n_steps, f"each point's run of {_ms_text(state['duration'])} at dt = "
                                          f"{_ms_text(sim.dt)}")
-            available = self.executors
-            if state["executor"] not in available:
+            if state["executor"] not in self._executor_keys():
+                available = self.executors
                 raise ValueError(f"executor {state['executor']!r} is not available here; available: "
                                  + "; ".join(f"{k!r} ({v})" for k, v in available.items()))
             state["sim"] = sim
