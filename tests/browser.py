@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 import brainunit as u
 import numpy as np
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 import brainmass_widgets as bw
 
@@ -95,6 +96,23 @@ def wait_column(page, name, col, differs_from=None, timeout=120_000):
       return old === null || src.data[col][150] !== old;
     }}""", arg=[name, col, None if differs_from is None else differs_from[150]], timeout=timeout)
     return column(page, name, col)
+
+
+def tap_plane(page, canvases: str = "canvas", tries: int = 4) -> list[float]:
+    """Tap the largest canvas among ``canvases`` at 70 % across, 40 % down, until the plane's
+    ``click`` source holds the tap (a plot still laying out can miss the first), and return it."""
+    for _ in range(tries):
+        boxes = page.locator(canvases).evaluate_all(
+            "els => els.map(e => e.getBoundingClientRect()).map(r => [r.x, r.y, r.width, r.height])")
+        x, y, w, h = max(boxes, key=lambda r: r[2] * r[3])
+        page.mouse.click(x + 0.7 * w, y + 0.4 * h)
+        try:
+            page.wait_for_function(f"() => {{ const s = ({SOURCE})('click'); return s && s.data.x.length; }}",
+                                   timeout=15_000)
+        except PlaywrightTimeout:
+            continue
+        return page.evaluate(f"() => {{ const s = ({SOURCE})('click'); return [s.data.x[0], s.data.y[0]]; }}")
+    raise AssertionError(f"{tries} taps on the plane never reached its click source")
 
 
 def text(locator):

@@ -6,7 +6,7 @@ import brainunit as u
 import nbformat
 import numpy as np
 import pytest
-from browser import free_port, server
+from browser import free_port, server, tap_plane
 
 import brainmass_widgets as bw
 
@@ -96,14 +96,9 @@ def test_phase_plane_tap_launches_a_trajectory_in_jupyterlab(lab, page):
     page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
     stability = page.wait_for_function(_source("fixed_points", "stability")).json_value()
     assert stability == ["unstable focus"]
-    canvas = page.locator(".jp-OutputArea-output canvas").evaluate_all(
-        "els => els.map(e => e.getBoundingClientRect()).map(r => [r.x, r.y, r.width, r.height])")
-    x, y, w, h = max(canvas, key=lambda r: r[2] * r[3])
-    page.mouse.click(x + 0.7 * w, y + 0.4 * h)
+    start = tap_plane(page, ".jp-OutputArea-output canvas")
     page.wait_for_function(f"() => {{ const xs = ({_source('trajectories', 'xs')})(); "
                            "return xs && xs.length === 1 && xs[0].length === 2001; }")
-    start = page.evaluate(f"() => Array.from(({_source('click', 'x')})()).concat("
-                          f"Array.from(({_source('click', 'y')})()))")
     xs = page.evaluate(f"() => Array.from(({_source('trajectories', 'xs')})()[0])")
     ref = bw.CachedSimulator("HopfStep").run(200 * u.ms, init={"x": start[0], "y": start[1]}, monitors=["x"])
     np.testing.assert_allclose(xs[1:], np.asarray(ref["x"])[:, 0], rtol=1e-4, atol=1e-5)

@@ -5,7 +5,19 @@ import sys
 import brainunit as u
 import numpy as np
 import pytest
-from browser import SOURCE, column, engine, free_port, press, query, server, text, type_and_enter, wait_column
+from browser import (
+    SOURCE,
+    column,
+    engine,
+    free_port,
+    press,
+    query,
+    server,
+    tap_plane,
+    text,
+    type_and_enter,
+    wait_column,
+)
 
 import brainmass_widgets as bw
 
@@ -147,13 +159,9 @@ def test_phase_plane_tab_draws_the_plane_and_a_tap_launches_a_trajectory(app_url
                            timeout=120_000)
     assert column(page, "fixed_points", "stability") == ["unstable focus"]
     assert len(column(page, "field", "x0")) == 400
-    canvas = page.locator("canvas").evaluate_all(
-        "els => els.map(e => e.getBoundingClientRect()).map(r => [r.x, r.y, r.width, r.height])")
-    x, y, w, h = max(canvas, key=lambda r: r[2] * r[3])
-    page.mouse.click(x + 0.7 * w, y + 0.4 * h)
+    start = tap_plane(page)
     page.wait_for_function(f"""() => {{ const s = ({SOURCE})('trajectories');
         return s && s.data.xs.length === 1 && s.data.xs[0].length === 2001; }}""", timeout=120_000)
-    start = page.evaluate(f"() => {{ const s = ({SOURCE})('click'); return [s.data.x[0], s.data.y[0]]; }}")
     xs = page.evaluate(f"() => Array.from(({SOURCE})('trajectories').data.xs[0])")
     ref = bw.CachedSimulator("HopfStep").run(bw.model_spec("HopfStep").duration,
                                              init={"x": start[0], "y": start[1]}, monitors=["x"])
