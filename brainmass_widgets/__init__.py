@@ -9,12 +9,15 @@ long run in pieces, and sweeps parameter grids in one compiled vmap program. The
 explorer's state and feed Bokeh sources; the front ends are :mod:`brainmass_widgets.ipywidgets`
 and :mod:`brainmass_widgets.panel`. A shared server sets :class:`Limits` (:func:`set_limits`);
 every explorer computes through one fair :class:`ComputePool`, and a :class:`Session` bounds
-what one visitor runs at once.
+what one visitor runs at once. :class:`CachedFitter` fits parameters to data through one compiled
+gradient step; :class:`FitController` shows a fit live.
 """
 
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._controller import ModelController, Session, Status, SweepController, shared_cache
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
+from ._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS, CachedFitter, FitOutcome, load_target
+from ._fit_controller import TARGETS, FitController
 from ._limits import ComputePool, Limits, compute_pool, limits, set_limits
 from ._metrics import METRICS
 from ._network import Connectome, NetworkModel, load_connectome, network_models
@@ -23,11 +26,19 @@ from ._phase import FixedPoint, PhaseField, PhasePlane, planar_models
 from ._phase_controller import PhasePlaneController
 
 __all__ = [
+    "BACKENDS",
+    "LOOPS",
     "METRICS",
+    "OBJECTIVES",
+    "OPTIMIZERS",
+    "TARGETS",
+    "CachedFitter",
     "CachedSimulator",
     "CompileCache",
     "ComputePool",
     "Connectome",
+    "FitController",
+    "FitOutcome",
     "FixedPoint",
     "Limits",
     "ModelController",
@@ -48,6 +59,7 @@ __all__ = [
     "compute_pool",
     "limits",
     "load_connectome",
+    "load_target",
     "model_spec",
     "network_models",
     "planar_models",

@@ -11,12 +11,17 @@ import brainunit as u
 import numpy as np
 
 from ._catalog import ModelSpec
+from ._network import Connectome
 
-__all__ = ["network_script", "run_script", "sweep_script", "unit_code"]
+__all__ = ["fit_script", "network_script", "run_script", "sweep_script", "unit_code"]
 
 
 class _Expr(str):
     """Source text standing for a value (a loop variable in a sweep script)."""
+
+
+class _Raw(_Expr):
+    """Source text standing for a value already carrying its unit (a fitted ``Param``)."""
 
 
 @lru_cache(maxsize=1)
@@ -58,7 +63,7 @@ def unit_code(unit: Any) -> str:
 
 def _value_code(value: Any, unit: Any) -> str:
     if isinstance(value, _Expr):
-        return value if unit is None else f"{value} * {unit_code(unit)}"
+        return value if unit is None or isinstance(value, _Raw) else f"{value} * {unit_code(unit)}"
     arr = np.asarray(value, dtype=float)
     text = repr(float(arr)) if arr.ndim == 0 else f"np.array({arr.tolist()!r})"
     return text if unit is None else f"{text} * {unit_code(unit)}"
@@ -308,3 +313,93 @@ def network_script(net: Any, *, dt: Any, duration: Any, params: Mapping[str, Any
     lines += [f"    {arg}," for arg in run_args]
     lines.append(")")
     return "\n".join(lines) + "\n"
+
+
+_OPTIMIZER_CODE = {"adam": "braintools.optim.Adam(lr={lr!r})", "rmsprop": "braintools.optim.RMSprop(lr={lr!r})",
+                   "sgd": "braintools.optim.SGD(lr={lr!r})"}
+
+
+def fit_script(fitter: Any, *, initial: Mapping[str, float], lr: float, n_steps: int, backend: str = "grad",
+               method: str = "Nelder-Mead", target: Any = None, example: bool = False) -> str:
+    """A plain-brainmass script running the same fit through ``brainmass.Fitter``.
+
+    Parameters
+    ----------
+    fitter : CachedFitter
+        The fit's structure: model, fitted parameters and bounds, run, monitor, objective, optimizer.
+    initial : Mapping[str, float]
+        Starting values of the fitted parameters.
+    lr, n_steps, backend, method
+        As for :meth:`brainmass_widgets.CachedFitter.fit`.
+    target : array-like, optional
+        The target, written out as an array (unless ``example``).
+    example : bool
+        Load brainmass's bundled ``example_signal`` as the target.
+
+    Returns
+    -------
+    str
+        Python source; executing it leaves the ``brainmass.FitResult`` in ``result`` (its ``history``
+        equals :attr:`FitOutcome.history` for ``backend="grad"``).
+    """
+    sim = fitter.sim
+    fixed = dict(sim._model.defaults())
+    fixed.update({k: np.asarray(v) for k, v in fitter.fixed.items()})
+    for name in fitter.fit_names:
+        unit = fitter.units[name]
+        low, high = (_value_code(b, unit) for b in fitter.bounds[name])
+        fixed[name] = _Raw(f"Param({_value_code(initial[name], unit)}, t=SigmoidT({low}, {high}), fit=True)")
+    network = sim._model.__class__.__name__ == "_NetworkAdapter"
+    if network:
+        text = network_script(sim._model.net, dt=sim.dt, duration=fitter.duration, params=fixed, init={},
+                              monitors=(fitter.monitor,), example=sim._model.net.connectome.digest == Connectome.example().digest)
+        build = text[: text.index("brainstate.random.seed(")].rstrip().splitlines()
+        model, prefix, drive = "network", "m.node", []
+    else:
+        build = _run_lines(sim.spec, in_size=sim.in_size, dt=sim.dt, duration=fitter.duration, params=fixed,
+                           noise=(), init={}, monitors=(fitter.monitor,), transient=None, sample_every=None,
+                           batch_size=None, seed=0, out="result")
+        build = build[: next(i for i, line in enumerate(build) if line.startswith("brainstate.random.seed("))]
+        build = _imports(fixed, numpy=True) + build
+        model, prefix, drive = "model", "m", _drive_code(sim.spec, fixed)
+    header = ["import braintools", "import jax.numpy as jnp", "from brainstate.nn import Param, SigmoidT"]
+    blank = build.index("")
+    lines = build[:blank] + header + build[blank:]
+    spec = sim.spec
+    run_args = [_quantity_code(fitter.duration), f"monitors={{{fitter.monitor!r}: lambda m: "
+                f"{prefix}.{fitter.monitor}.value}}", "init_states=False"]
+    if drive:
+        run_args.append(f"inputs=lambda i, t: ({', '.join(drive)},)")
+    if fitter.transient is not None:
+        run_args.append(f"transient={_quantity_code(fitter.transient)}")
+    if fitter.sample_every != 1:
+        run_args.append(f"sample_every={fitter.sample_every}")
+    lines += ["", "", "def predict(m):", "    brainstate.nn.init_all_states(m)"]
+    for state, value in fitter.init.items():
+        fill = _value_code(value, spec.state_units.get(state))
+        lines.append(f"    {prefix}.{state}.value = u.math.full_like({prefix}.{state}.value, {fill})")
+    lines.append(f"    result = brainmass.Simulator(m, dt={_quantity_code(sim.dt)}).run(")
+    lines += [f"        {arg}," for arg in run_args]
+    lines.append("    )")
+    lines.append(f"    return u.get_magnitude(result[{fitter.monitor!r}]).reshape({fitter.samples}, {fitter.regions})")
+    lines += ["", ""]
+    if example:
+        lines.append('target = jnp.asarray(brainmass.datasets.load_dataset("example_signal").signal, dtype=jnp.float32)')
+    else:
+        lines.append(f"target = jnp.asarray({_array_code(np.asarray(target))}, dtype=jnp.float32)")
+    terms = ", ".join(f"({w!r}, brainmass.objectives.{_OBJECTIVE_CODE[name]})"
+                      for name, w in fitter.objective.items())
+    lines.append(f"objective = brainmass.objectives.combine({terms},)")
+    if backend == "grad":
+        optimizer = _OPTIMIZER_CODE[fitter.optimizer].format(lr=float(lr))
+        lines.append(f"fitter = brainmass.Fitter({model}, {optimizer}, predict=predict, objective=objective)")
+    else:
+        lines.append(f"fitter = brainmass.Fitter({model}, {{'method': {method!r}}}, predict=predict, "
+                     f"objective=objective, backend='scipy')")
+    lines.append(f"result = fitter.fit(target=target, n_steps={int(n_steps)})")
+    lines.append("print(result.best_loss, {k: float(v) for k, v in result.best_params.items()})")
+    return "\n".join(lines) + "\n"
+
+
+_OBJECTIVE_CODE = {"timeseries_rmse": "timeseries_rmse()", "fc_corr": "fc_corr(as_loss=True)",
+                   "fc_rmse": "fc_rmse()", "cosine_sim": "cosine_sim(as_loss=True)"}

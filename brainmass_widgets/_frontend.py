@@ -10,7 +10,7 @@ from ._controller import Status
 from ._network import load_connectome
 from ._network_controller import _example_digest
 
-__all__ = ["ExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase"]
+__all__ = ["ExplorerBase", "FitExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase"]
 
 
 class ExplorerBase:
@@ -273,3 +273,62 @@ class NetworkExplorerBase(ExplorerBase):
             if spec is not None:
                 low, high = spec.low, spec.high
         return (name, low, high, points)
+
+
+class FitExplorerBase(ExplorerBase):
+    """The public face of a fitting explorer over a :class:`FitController`; ``_explorer`` is the
+    linked model (or network) explorer that "Use these parameters" sends the best values to."""
+
+    _explorer: Any = None
+
+    def configure(self, **options: Any) -> None:
+        """Change settings (see :class:`~brainmass_widgets.FitController`); controls follow.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad setting or value; nothing changes.
+        """
+        self._controller.configure(**options)
+
+    def run(self) -> None:
+        """Start fitting; the loss, parameter paths and prediction grow as it goes."""
+        self._controller.run()
+
+    def stop(self) -> None:
+        """End the running fit after its current step, keeping its best parameters."""
+        self._controller.stop()
+
+    def set_target(self, data: Any, name: str = "custom target") -> None:
+        """Fit to ``data``: an array, a path, or a file's bytes (``name`` gives the file type).
+
+        Raises
+        ------
+        ValueError
+            Naming the file and what is wrong with it; the previous target stays.
+        """
+        self._controller.set_target(data, name)
+
+    @property
+    def best_params(self) -> dict[str, float]:
+        """Every model parameter at the best fitted values so far."""
+        return self._controller.best_params
+
+    def link(self, explorer: Any) -> None:
+        """Send the best parameters to ``explorer`` on "Use these parameters" (``None`` unlinks)."""
+        self._explorer = explorer
+
+    def use_parameters(self) -> dict[str, float]:
+        """Send the best parameters to the linked explorer (if any) and return them."""
+        params = self.best_params
+        target = self._explorer
+        if target is not None:
+            options = self._controller.options
+            if options["network"]:
+                target.configure(node=options["model"])
+                target.set(**params)
+            elif target.controller.spec.name != options["model"]:
+                target.configure(model=options["model"], params=params)
+            else:
+                target.set(**params)
+        return params

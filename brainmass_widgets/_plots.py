@@ -28,6 +28,7 @@ from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure
 
 __all__ = [
+    "fit_figures",
     "heatmap_figure",
     "line_columns",
     "network_figures",
@@ -275,4 +276,41 @@ def network_figures() -> tuple[dict, dict, dict]:
                                                       ("mean R", "@sync")]))
     fig.legend[0].location = "top_left"
     figures["coupling_sweep"] = fig
+    return figures, sources, mappers
+
+
+def fit_figures() -> tuple[dict, dict, dict]:
+    """Loss curve, parameter paths, prediction over target, and predicted and target FC.
+
+    Returns
+    -------
+    (dict, dict, dict)
+        Figures, sources and matrix colour mappers by name. Sources: ``"loss"`` (``step``,
+        ``loss``), ``"paths"`` (``step`` and one column per fitted parameter), ``"truth"`` (the
+        known values of a synthetic target: ``name``, ``value``), ``"fit"`` (``t``, ``target``,
+        ``prediction``: the region shown), ``"fc_pred"`` and ``"fc_target"`` (one cell per pair:
+        ``x``, ``y``, ``value``, ``source``, ``target``).
+    """
+    figures, sources, mappers = {}, {}, {}
+    sources["loss"] = _source("loss", ["step", "loss", "best"])
+    fig = figure(title="Loss", x_axis_label="step", y_axis_type="log", tools=_TOOLS, **_SIZE)
+    fig.line(x="step", y="loss", source=sources["loss"], line_color=Category10_10[0], line_width=1.5,
+             legend_label="loss")
+    fig.line(x="step", y="best", source=sources["loss"], line_color=Category10_10[1], line_dash="dashed",
+             legend_label="best so far")
+    fig.legend[0].location = "top_right"
+    figures["loss"] = fig
+    sources["paths"] = _source("paths", ["step"])
+    figures["paths"] = figure(title="Fitted parameters", x_axis_label="step", tools=_TOOLS, **_SIZE)
+    sources["fit"] = _source("fit", ["t", "target", "prediction"])
+    fig = figure(title="Prediction over target", x_axis_label="t [ms]", tools=_TOOLS, **_SIZE)
+    fig.line(x="t", y="target", source=sources["fit"], line_color="black", line_width=2, alpha=0.5,
+             legend_label="target")
+    fig.line(x="t", y="prediction", source=sources["fit"], line_color=Category10_10[3], line_width=1.5,
+             legend_label="prediction")
+    fig.legend[0].location = "top_right"
+    figures["fit"] = fig
+    for name, title in (("fc_pred", "Predicted FC"), ("fc_target", "Target FC")):
+        mappers[name] = LinearColorMapper(palette="RdBu11", low=1.0, high=-1.0)
+        figures[name], sources[name] = _matrix_figure(name, title, mappers[name])
     return figures, sources, mappers
