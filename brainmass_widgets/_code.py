@@ -315,7 +315,8 @@ def network_script(net: Any, *, dt: Any, duration: Any, params: Mapping[str, Any
     return "\n".join(lines) + "\n"
 
 
-_OPTIMIZER_CODE = {"adam": "braintools.optim.Adam(lr={lr!r})", "rmsprop": "braintools.optim.RMSprop(lr={lr!r})",
+_OPTIMIZER_CODE = {"adam": "braintools.optim.Adam(lr={lr!r})",
+                   "rmsprop": "braintools.optim.RMSprop(lr={lr!r})",
                    "sgd": "braintools.optim.SGD(lr={lr!r})"}
 
 
@@ -352,7 +353,8 @@ def fit_script(fitter: Any, *, initial: Mapping[str, float], lr: float, n_steps:
     network = sim._model.__class__.__name__ == "_NetworkAdapter"
     if network:
         text = network_script(sim._model.net, dt=sim.dt, duration=fitter.duration, params=fixed, init={},
-                              monitors=(fitter.monitor,), example=sim._model.net.connectome.digest == Connectome.example().digest)
+                              monitors=(fitter.monitor,),
+                              example=sim._model.net.connectome.digest == Connectome.example().digest)
         build = text[: text.index("brainstate.random.seed(")].rstrip().splitlines()
         model, prefix, drive = "network", "m.node", []
     else:
@@ -381,10 +383,12 @@ def fit_script(fitter: Any, *, initial: Mapping[str, float], lr: float, n_steps:
     lines.append(f"    result = brainmass.Simulator(m, dt={_quantity_code(sim.dt)}).run(")
     lines += [f"        {arg}," for arg in run_args]
     lines.append("    )")
-    lines.append(f"    return u.get_magnitude(result[{fitter.monitor!r}]).reshape({fitter.samples}, {fitter.regions})")
+    lines.append(f"    return u.get_magnitude(result[{fitter.monitor!r}])"
+                 f".reshape({fitter.samples}, {fitter.regions})")
     lines += ["", ""]
     if example:
-        lines.append('target = jnp.asarray(brainmass.datasets.load_dataset("example_signal").signal, dtype=jnp.float32)')
+        lines.append('target = jnp.asarray(brainmass.datasets.load_dataset("example_signal").signal, '
+                     'dtype=jnp.float32)')
     else:
         lines.append(f"target = jnp.asarray({_array_code(np.asarray(target))}, dtype=jnp.float32)")
     terms = ", ".join(f"({w!r}, brainmass.objectives.{_OBJECTIVE_CODE[name]})"

@@ -263,7 +263,8 @@ class CachedFitter:
                  params: Mapping[str, Any] | None = None, bounds: Mapping[str, Sequence[float]] | None = None,
                  dt: Any = None, in_size: int = 1, duration: Any = None, transient: Any = None,
                  sample_every: int | None = None, monitor: str | None = None,
-                 init: Mapping[str, Any] | None = None, objective: str | Mapping[str, float] = "timeseries_rmse",
+                 init: Mapping[str, Any] | None = None,
+                 objective: str | Mapping[str, float] = "timeseries_rmse",
                  optimizer: str = "adam", loop: str = "for_loop", checkpoint_base: int = 16,
                  cache: CompileCache | None = None):
         if not isinstance(model, (str, NetworkModel)):
@@ -288,13 +289,15 @@ class CachedFitter:
         for name in fit:
             p = spec_params[name]
             low, high = (bounds or {}).get(name, (p.low, p.high))
-            low, high = _finite_float(name, low, "lower bound of"), _finite_float(name, high, "upper bound of")
+            low = _finite_float(name, low, "lower bound of")
+            high = _finite_float(name, high, "upper bound of")
             if not low < high:
                 raise ValueError(f"bounds of {name!r} must have low < high; got {low!r} .. {high!r}")
             self.bounds[name] = (low, high)
         unknown = [n for n in (bounds or {}) if n not in fit]
         if unknown:
-            raise ValueError(f"bounds given for {unknown[0]!r}, which is not fitted; fitted: {', '.join(fit)}")
+            raise ValueError(f"bounds given for {unknown[0]!r}, which is not fitted; "
+                             f"fitted: {', '.join(fit)}")
         self._t = {name: SigmoidT(*self.bounds[name]) for name in fit}
         self.units = {name: spec_params[name].unit for name in fit}
         self.fixed = self.sim._params(params, skip=fit)
@@ -372,7 +375,8 @@ class CachedFitter:
         values = dict(values or {})
         unknown = [n for n in values if n not in self.fit_names]
         if unknown:
-            raise ValueError(f"{what} names {unknown[0]!r}, which is not fitted; fitted: {', '.join(self.fit_names)}")
+            raise ValueError(f"{what} names {unknown[0]!r}, which is not fitted; "
+                             f"fitted: {', '.join(self.fit_names)}")
         out = {}
         for name in self.fit_names:
             p = self.sim._model.params[name]
@@ -485,8 +489,8 @@ class CachedFitter:
                 **{k: np.float32(v) for k, v in values.items()}}
         res = self.sim.run(self.duration, params=full, monitors=[self.monitor], transient=self.transient,
                            sample_every=self._k, init=self.init)
-        return np.asarray(u.get_magnitude(res[self.monitor]), dtype=np.float32).reshape(self.samples,
-                                                                                        self.regions)
+        trace = np.array(u.get_magnitude(res[self.monitor]), dtype=np.float32)
+        return trace.reshape(self.samples, self.regions)
 
     def loss(self, params: Mapping[str, Any] | None, target: Any) -> float:
         """The objective at ``params`` against ``target`` (one forward run, compiled once)."""
@@ -546,7 +550,8 @@ class CachedFitter:
         t0 = time.perf_counter()
         for step in range(n_steps):
             params = self._physical(theta)
-            theta, opt_state, loss, pred = program(theta, opt_state, self.fixed, self.init, target, weights, lr32)
+            theta, opt_state, loss, pred = program(theta, opt_state, self.fixed, self.init, target, weights,
+                                                   lr32)
             loss = float(loss)
             out.record(loss, params, pred)
             if on_step is not None and on_step(step, loss, params, pred) is False:

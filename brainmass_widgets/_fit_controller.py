@@ -36,8 +36,9 @@ class FitController(_Base):
         Catalogue model (the node model when ``network``).
     network : bool, default False
         Fit a network of ``model`` nodes over the bundled connectome (8 regions, adds ``k``).
-    fit : sequence of str, default ("a", "w")
-        Fitted parameters (each inside its slider range).
+    fit : sequence of str, optional
+        Fitted parameters, each inside its slider range (default: the model's first two
+        parameters; for a network its first parameter and ``k``).
     initial : dict, optional
         Starting values of the fitted parameters (catalogue defaults).
     params : dict, optional
@@ -78,7 +79,7 @@ class FitController(_Base):
     _OPTION_NAMES = ("model", "network", "fit", "initial", "params", "target", "truth", "objective",
                      "optimizer", "lr", "n_steps", "backend", "loop", "duration", "sample_every", "region")
 
-    def __init__(self, model: str = "HopfStep", *, network: bool = False, fit: Sequence[str] = ("a", "w"),
+    def __init__(self, model: str = "HopfStep", *, network: bool = False, fit: Sequence[str] | None = None,
                  initial: Mapping[str, float] | None = None, params: Mapping[str, Any] | None = None,
                  target: str = "synthetic", truth: Mapping[str, float] | None = None,
                  objective: str | Mapping[str, float] = "timeseries_rmse", optimizer: str = "adam",
@@ -95,7 +96,8 @@ class FitController(_Base):
         self.memory: dict[str, int] = {}
         self.configure(model=model, network=network, fit=fit, initial=initial, params=params, target=target,
                        truth=truth, objective=objective, optimizer=optimizer, lr=lr, n_steps=n_steps,
-                       backend=backend, loop=loop, duration=duration, sample_every=sample_every, region=region)
+                       backend=backend, loop=loop, duration=duration, sample_every=sample_every,
+                       region=region)
 
     # ------------------------------------------------------------------ state
 
@@ -253,7 +255,8 @@ class FitController(_Base):
         st = self._state
         example = st["target"] == "example_signal"
         return fit_script(st["fitter"], initial=st["initial"], lr=st["lr"], n_steps=st["n_steps"],
-                          backend=st["backend"], target=None if example else self.target_data(), example=example)
+                          backend=st["backend"], target=None if example else self.target_data(),
+                          example=example)
 
     # ------------------------------------------------------------------ the job
 
@@ -263,7 +266,8 @@ class FitController(_Base):
         t0 = time.perf_counter()
 
         def notice() -> None:
-            self._set_status(Status("compiling", f"compiling the {state['backend']} step for {state['model']} "
+            self._set_status(Status("compiling", f"compiling the {state['backend']} step for "
+                                                 f"{state['model']} "
                                                  "(first use of this structure)"), token)
 
         def reset(target: np.ndarray) -> None:
@@ -304,7 +308,8 @@ class FitController(_Base):
                     def draw() -> None:
                         if rows["step"]:
                             self.sources["loss"].stream({k: rows[k] for k in ("step", "loss", "best")})
-                            self.sources["paths"].stream({"step": rows["step"], **{n: rows[n] for n in names}})
+                            paths = {"step": rows["step"], **{n: rows[n] for n in names}}
+                            self.sources["paths"].stream(paths)
                         if pred is not None:
                             self.sources["fit"].patch({"prediction": [(slice(0, len(pred)),
                                                                        pred[:, state["region"]])]})

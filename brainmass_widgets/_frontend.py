@@ -10,7 +10,8 @@ from ._controller import Status
 from ._network import load_connectome
 from ._network_controller import _example_digest
 
-__all__ = ["ExplorerBase", "FitExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase"]
+__all__ = ["ExplorerBase", "FitExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase",
+           "SweepExplorerBase"]
 
 
 class ExplorerBase:
