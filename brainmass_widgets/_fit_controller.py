@@ -176,12 +176,13 @@ class FitController(_Base):
                               cache=_CACHE)
         state["fit"] = fitter.fit_names
         state["params"] = {k: v for k, v in (state["params"] or {}).items() if k not in fit}
-        initial = {k: v for k, v in (state["initial"] or {}).items() if k in fit or k not in fitter.bounds}
+        was_fitted = set(old.get("fit") or ()) - set(fit)
+        initial = {k: v for k, v in (state["initial"] or {}).items() if k not in was_fitted}
         state["initial"] = fitter._start(initial)
         truth = state["truth"]
         if truth is None:
             truth = {}
-        truth = {k: v for k, v in truth.items() if k in fit or k not in fitter.bounds}
+        truth = {k: v for k, v in truth.items() if k not in was_fitted}
         defaults = {n: min(state["initial"][n] + 0.1 * (hi - lo), lo + 0.9 * (hi - lo))
                     for n, (lo, hi) in fitter.bounds.items()}
         state["truth"] = fitter._values({**defaults, **truth}, "true value of")

@@ -90,6 +90,14 @@ def test_a_custom_target_is_validated_and_fitted(tmp_path):
     np.testing.assert_allclose(c.target_data(), good)
 
 
+def test_fitting_fewer_parameters_forgets_the_dropped_ones():
+    c = bw.FitController(initial={"a": 0.3, "w": 0.3}, n_steps=2)
+    c.configure(fit=("w",))
+    assert c.options["initial"] == {"w": 0.3} and set(c.options["truth"]) == {"w"}
+    with pytest.raises(ValueError, match="'a', which is not fitted"):
+        c.configure(initial={"a": 0.2, "w": 0.3})
+
+
 @pytest.mark.parametrize("options, message", [
     (dict(fit=()), "select at least one parameter to fit"),
     (dict(lr=0.0), "learning rate must be > 0; got 0.0"),

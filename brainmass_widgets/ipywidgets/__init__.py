@@ -5,7 +5,8 @@
 """
 
 from ._explorers import ModelExplorer, SweepExplorer
+from ._fit import FitExplorer
 from ._network import NetworkExplorer
 from ._phase import PhasePlaneExplorer
 
-__all__ = ["ModelExplorer", "NetworkExplorer", "PhasePlaneExplorer", "SweepExplorer"]
+__all__ = ["FitExplorer", "ModelExplorer", "NetworkExplorer", "PhasePlaneExplorer", "SweepExplorer"]

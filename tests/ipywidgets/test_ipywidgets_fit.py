@@ -1,0 +1,117 @@
+"""The ipywidgets fitting explorer: Fit fills the loss as the engine computes it, bad input is
+refused, Stop keeps the best values and "Use these parameters" sends them on."""
+
+import datetime
+
+import numpy as np
+from progress import start_and_wait_running
+
+from brainmass_widgets import CachedFitter
+from brainmass_widgets.ipywidgets import FitExplorer, ModelExplorer
+
+
+def _upload(e, name, data):
+    e._upload.value = ({"name": name, "type": "", "size": len(data), "content": memoryview(data),
+                        "last_modified": datetime.datetime.now(datetime.UTC)},)
+
+
+def test_nothing_runs_until_fit_and_the_loss_equals_the_engine_history():
+    e = FitExplorer("HopfStep", fit=("a", "w"), n_steps=40)
+    assert set(e.fit_checkboxes) == {"a", "w", "beta"}
+    assert [n for n, b in e.fit_checkboxes.items() if b.value] == ["a", "w"]
+    a = e.initial_sliders["a"]
+    assert (a.min, a.max) == e.controller.fitter.bounds["a"] and a.description == "a"
+    assert e.status.kind == "idle" and len(e.sources["loss"].data["loss"]) == 0
+    e.initial_sliders["a"].value = 0.3
+    e._lr.value = 0.08
+    assert e.status.kind == "idle" and len(e.sources["loss"].data["loss"]) == 0
+    opts = e.controller.options
+    assert opts["initial"]["a"] == 0.3 and opts["lr"] == 0.08
+    e._run.click()
+    assert e.wait(180) and e.status.kind == "done", e.status
+    fitter = CachedFitter("HopfStep", fit=("a", "w"), duration=opts["duration"], sample_every=10)
+    direct = fitter.fit(fitter.predict(opts["truth"]), initial=opts["initial"], lr=0.08, n_steps=40)
+    loss = e.sources["loss"].data["loss"]
+    assert len(loss) == 40
+    np.testing.assert_allclose(loss, direct.history, rtol=1e-5)
+    np.testing.assert_allclose(e.sources["paths"].data["a"], direct.path["a"], rtol=1e-5)
+    assert "for_loop" in e._memory.value and "MiB" in e._memory.value
+    assert not e._fc_row.visible
+    e.close()
+
+
+def test_a_new_learning_rate_fits_again_without_compiling():
+    e = FitExplorer("HopfStep", fit=("a", "w"), n_steps=20)
+    e._run.click()
+    assert e.wait(180) and e.status.kind == "done", e.status
+    first = list(e.sources["loss"].data["loss"])
+    compiles = e.controller.fitter.cache_info()["compiles"]
+    e._lr.value = 0.02
+    e._run.click()
+    assert e.wait(120) and e.status.kind == "done", e.status
+    assert e.controller.fitter.cache_info()["compiles"] == compiles
+    second = e.sources["loss"].data["loss"]
+    assert len(second) == 20 and not np.allclose(second[1:], first[1:])
+    e.close()
+
+
+def test_bad_input_shows_a_message_reverts_and_a_later_fit_works():
+    e = FitExplorer("HopfStep", fit=("a", "w"), n_steps=20)
+    e._lr.value = 0.0
+    assert "learning rate" in e._status.value and "bmw-error" in e._status.value
+    assert e._lr.value == 0.05 and e.controller.options["lr"] == 0.05
+    rows = ["0.1"] * e.controller.fitter.samples
+    rows[3] = "nan"
+    _upload(e, "broken.csv", "\n".join(rows).encode())
+    assert "broken.csv" in e._status.value and "bmw-error" in e._status.value
+    assert "shaped" not in e._status.value
+    assert e.controller.options["target"] == "synthetic" and e._upload.value == ()
+    e._target.value = "custom"
+    assert "no custom target" in e._status.value and e._target.value == "synthetic"
+    e.fit_checkboxes["a"].value = False
+    assert e.controller.options["fit"] == ("w",) and set(e.initial_sliders) == {"w"}
+    e.fit_checkboxes["w"].value = False
+    assert "select at least one parameter" in e._status.value
+    assert e.fit_checkboxes["w"].value and e.controller.options["fit"] == ("w",)
+    rows[3] = "0.2"
+    _upload(e, "fixed.csv", "\n".join(rows).encode())
+    assert e.controller.options["target"] == "custom" and e._target.value == "custom"
+    assert e._truth_box.layout.display == "none" and "bmw-error" not in e._status.value
+    e._target.value = "synthetic"
+    assert e.controller.options["target"] == "synthetic"
+    e._steps.value = 0
+    assert "n_steps" in e._status.value and e._steps.value == 20
+    e._run.click()
+    assert e.wait(180) and e.status.kind == "done", e.status
+    assert len(e.sources["loss"].data["loss"]) == 20 and list(e.result.best_params) == ["w"]
+    e.close()
+
+
+def test_stop_ends_a_long_fit_and_keeps_its_best_parameters():
+    e = FitExplorer("HopfStep", fit=("a", "w"), n_steps=2000)
+    start_and_wait_running(e.controller, e._run.click)
+    e._stop.click()
+    assert e.wait(120) and e.status.kind == "cancelled", e.status
+    result = e.result
+    assert result.stopped and result.n_steps < 2000
+    assert set(result.best_params) == {"a", "w"}
+    assert {k: e.best_params[k] for k in ("a", "w")} == result.best_params
+    e.close()
+
+
+def test_use_these_parameters_sets_the_linked_model_explorer():
+    m = ModelExplorer("HopfStep", duration=100.0)
+    assert m.wait(180)
+    e = FitExplorer("HopfStep", fit=("a", "w"), n_steps=30)
+    e.link(m)
+    e._run.click()
+    assert e.wait(180) and e.status.kind == "done", e.status
+    best = e.best_params
+    assert best["a"] != e.controller.options["initial"]["a"]
+    e._use.click()
+    assert m.wait(120)
+    for name in ("a", "w", "beta"):
+        assert m.controller.params[name] == best[name]
+        assert m.sliders[name].value == best[name]
+    m.close()
+    e.close()
