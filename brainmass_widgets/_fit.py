@@ -79,7 +79,7 @@ class FitOutcome:
         The parameters that gave it.
     best_step : int
         The step that gave it.
-    prediction : numpy.ndarray
+    prediction : array
         The monitored trace at the best parameters, shaped like the target.
     stopped : bool
         Whether the fit ended before its ``n_steps`` (stop requested).
@@ -110,7 +110,7 @@ class FitOutcome:
         if np.isfinite(loss) and loss < self.best_loss:
             self.best_loss, self.best_params = loss, dict(params)
             self.best_step = len(self.history) - 1
-            self.prediction = np.asarray(prediction)
+            self.prediction = prediction
             return True
         return False
 
@@ -447,8 +447,9 @@ class CachedFitter:
                 (loss, pred), grads = jax.value_and_grad(self._loss, has_aux=True)(
                     theta, fixed, init_vals, target, weights)
                 updates, opt_state = self._tx.update(grads, opt_state, theta)
+                stats = jnp.stack([loss] + [self._t[n].forward(theta[n]) for n in self.fit_names])
                 theta = jax.tree.map(lambda p, d: p - lr * d, theta, updates)
-                return theta, opt_state, loss, pred
+                return theta, opt_state, stats, pred
 
             return brainstate.transform.jit(step)
 
@@ -473,9 +474,6 @@ class CachedFitter:
     def _theta(self, values: Mapping[str, float]) -> dict[str, np.ndarray]:
         return {name: np.asarray(self._t[name].inverse(jnp.float32(values[name])), dtype=np.float32)
                 for name in self.fit_names}
-
-    def _physical(self, theta: Mapping[str, Any]) -> dict[str, float]:
-        return {name: float(self._t[name].forward(jnp.asarray(theta[name]))) for name in self.fit_names}
 
     # ------------------------------------------------------------------ public computations
 
@@ -545,19 +543,20 @@ class CachedFitter:
         program = self._step_program()
         theta = self._theta(start)
         opt_state = self._tx.init(jax.tree.map(jnp.asarray, theta))
-        weights, lr32 = self._weights(), np.float32(lr)
+        fixed, init, target, weights, lr32 = jax.device_put(
+            (self.fixed, self.init, target, self._weights(), np.float32(lr)))
         out = FitOutcome("grad")
         t0 = time.perf_counter()
         for step in range(n_steps):
-            params = self._physical(theta)
-            theta, opt_state, loss, pred = program(theta, opt_state, self.fixed, self.init, target, weights,
-                                                   lr32)
-            loss = float(loss)
+            theta, opt_state, stats, pred = program(theta, opt_state, fixed, init, target, weights, lr32)
+            stats = np.asarray(stats, dtype=float)
+            loss, params = float(stats[0]), dict(zip(self.fit_names, stats[1:].tolist(), strict=True))
             out.record(loss, params, pred)
             if on_step is not None and on_step(step, loss, params, pred) is False:
                 out.stopped = step + 1 < n_steps
                 break
         out.seconds = time.perf_counter() - t0
+        out.prediction = None if out.prediction is None else np.asarray(out.prediction)
         return out
 
     def _fit_scipy(self, target, start, n_steps, method, on_step) -> FitOutcome:
@@ -587,4 +586,5 @@ class CachedFitter:
         except _Stop:
             pass
         out.seconds = time.perf_counter() - t0
+        out.prediction = None if out.prediction is None else np.asarray(out.prediction)
         return out

@@ -9,7 +9,7 @@ from typing import Any
 import brainunit as u
 import numpy as np
 
-from ._catalog import model_spec
+from ._catalog import catalog, model_spec
 from ._code import fit_script
 from ._controller import _CACHE, Dispatch, Session, Status, _Base, _compute, _fmt_ms, _quantity, _Token
 from ._engine import compile_notice
@@ -19,11 +19,16 @@ from ._network import NetworkModel
 from ._network_controller import NetworkController
 from ._plots import fit_figures, set_lines
 
-__all__ = ["TARGETS", "FitController"]
+__all__ = ["TARGETS", "FitController", "fittable_models"]
 
 #: Where a fit's target comes from.
 TARGETS = ("synthetic", "example_signal", "custom")
 _MAX_FIT_STEPS = 10_000
+
+
+def fittable_models() -> list[str]:
+    """Catalogue models with at least one model parameter (role ``"param"``) to fit."""
+    return [s.name for s in catalog() if any(p.role == "param" for p in s.params.values())]
 _DRAW_EVERY_S = 0.15
 
 
@@ -183,7 +188,7 @@ class FitController(_Base):
         if truth is None:
             truth = {}
         truth = {k: v for k, v in truth.items() if k not in was_fitted}
-        defaults = {n: min(state["initial"][n] + 0.1 * (hi - lo), lo + 0.9 * (hi - lo))
+        defaults = {n: round(min(state["initial"][n] + 0.1 * (hi - lo), lo + 0.9 * (hi - lo)), 6)
                     for n, (lo, hi) in fitter.bounds.items()}
         state["truth"] = fitter._values({**defaults, **truth}, "true value of")
         if state["target"] not in TARGETS:

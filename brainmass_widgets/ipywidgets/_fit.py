@@ -9,19 +9,14 @@ import ipywidgets as w
 from bokeh.layouts import column, row
 from jupyter_bokeh.widgets import BokehModel
 
-from .._catalog import catalog, model_spec
+from .._catalog import model_spec
 from .._controller import Status
 from .._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS
-from .._fit_controller import TARGETS, FitController
+from .._fit_controller import TARGETS, FitController, fittable_models
 from .._frontend import FitExplorerBase
 from ._explorers import _LABEL, _ROW, _Explorer, _float_slider, _set_slider
 
 __all__ = ["FitExplorer"]
-
-
-def _fit_models() -> list[str]:
-    """Catalogue models with at least one parameter that can be fitted."""
-    return [s.name for s in catalog() if any(p.role == "param" for p in s.params.values())]
 
 
 class FitExplorer(FitExplorerBase, _Explorer):
@@ -59,7 +54,7 @@ class FitExplorer(FitExplorerBase, _Explorer):
         def text(cls: type, label: str, tooltip: str = "", **kw: Any) -> w.Widget:
             return cls(description=label, tooltip=tooltip, style=_LABEL, layout=_ROW, **kw)
 
-        self._model = text(w.Dropdown, "model", options=_fit_models())
+        self._model = text(w.Dropdown, "model", options=fittable_models())
         self._network = w.Checkbox(description="network (8-region connectome, fits k too)", indent=False)
         self._fit_checks: dict[str, w.Checkbox] = {}
         self._fit_box = w.HBox(layout=w.Layout(flex_flow="row wrap"))

@@ -110,6 +110,21 @@ class _Panel(ExplorerBase, Viewer):
         if self._doc is not None:
             pn.state.on_session_destroyed(lambda _ctx: self._controller.close())
 
+    def _take_upload(self, widget: pn.widgets.FileInput, event: Any, fallback: str,
+                     action: Callable[[bytes, str], None]) -> None:
+        """Hand an uploaded file's bytes and name to ``action`` (a refusal shows as a notice), then
+        clear ``widget`` here and in the page, so that choosing the same file again is a change."""
+        if self._syncing or not event.new:
+            return
+        filename = widget.filename or fallback
+        self._guard(lambda: action(bytes(event.new), filename), self._pull)
+        self._syncing = True
+        try:
+            widget.param.update(value=None, filename=None)
+        finally:
+            self._syncing = False
+        widget.clear()
+
     def _session_dispatch(self) -> Callable | None:
         """The dispatch for the controller: the session queue when served, else the default."""
         return self._dispatch if self._doc is not None else None

@@ -184,17 +184,7 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
         self._guard(lambda: self.configure(**new), self._pull)
 
     def _on_upload(self, event: param.parameterized.Event) -> None:
-        if self._syncing or not event.new:
-            return
-        filename = self._file.filename or "connectome"
-        self._guard(lambda: self.load_connectome(event.new, filename), self._pull)
-        # Cleared here and in the page, so that choosing the same file again is a change.
-        self._syncing = True
-        try:
-            self._file.param.update(value=None, filename=None)
-        finally:
-            self._syncing = False
-        self._file.clear()
+        self._take_upload(self._file, event, "connectome", self.load_connectome)
 
     @property
     def sliders(self) -> dict[str, pn.widgets.FloatSlider]:

@@ -1,4 +1,5 @@
-"""The served app: Model, Sweep, Phase plane and Network tabs, the backend in the header, state in the URL.
+"""The served app: Model, Sweep, Phase plane, Network and Fit tabs, the backend in the header,
+state in the URL.
 
 Served by ``brainmass-widgets serve`` at ``/``, or by ``panel serve`` on this file (hence the
 absolute imports: panel runs it as a script).
@@ -18,10 +19,12 @@ from bokeh.server.views.auth_request_handler import AuthRequestHandler
 from tornado.web import authenticated
 
 from brainmass_widgets._controller import Session
+from brainmass_widgets._fit_controller import fittable_models
 from brainmass_widgets._limits import compute_pool, limits
 from brainmass_widgets._network import network_models
 from brainmass_widgets._phase import planar_models
 from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
+from brainmass_widgets.panel._fit import FitExplorer
 from brainmass_widgets.panel._network import NetworkExplorer
 from brainmass_widgets.panel._phase import PhasePlaneExplorer
 
@@ -66,11 +69,13 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     Returns
     -------
     panel.Column
-        A header with the JAX backend above tabs "Model", "Sweep", "Phase plane" and "Network";
+        A header with the JAX backend above tabs "Model", "Sweep", "Phase plane", "Network" and "Fit";
         the Model tab's state follows the URL query and the URL follows it back, so a link
         reproduces the view. Tapping a sweep point loads it in the Model tab. The Sweep, Phase
-        plane and Network tabs are built on their first visit, with the Model tab's model (and,
-        for the phase plane and the network, its parameter values) where that model fits.
+        plane, Network and Fit tabs are built on their first visit, with the Model tab's model (and,
+        for the phase plane and the network, its parameter values) where that model fits. The Fit
+        tab's "Use these parameters" sends a single-node fit to the Model tab and a network fit to
+        the Network tab (once that tab is open).
     """
     pn.extension()
     query = _query()
@@ -103,10 +108,18 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     sweep_tab = pn.Column(sizing_mode="stretch_width")
     phase_tab = pn.Column(sizing_mode="stretch_width")
     network_tab = pn.Column(sizing_mode="stretch_width")
+    fit_tab = pn.Column(sizing_mode="stretch_width")
     tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep_tab), ("Phase plane", phase_tab),
-                   ("Network", network_tab), dynamic=True, sizing_mode="stretch_width")
+                   ("Network", network_tab), ("Fit", fit_tab), dynamic=True, sizing_mode="stretch_width")
     template = pn.Column(header, tabs, sizing_mode="stretch_width")
     template.explorers = {"model": explorer}
+
+    def relink() -> None:
+        # "Use these parameters": a single-node fit goes to the Model tab, a network fit to the
+        # Network tab once it exists.
+        fit = template.explorers.get("fit")
+        if fit is not None:
+            fit.link(template.explorers.get("network") if fit.controller.options["network"] else explorer)
 
     def open_tab(event: Any) -> None:
         # Built on the first visit to its tab: a first page load carries only the Model tab.
@@ -133,6 +146,13 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
             network = network or NetworkExplorer(session=session)
             template.explorers["network"] = network
             network_tab.objects = [network]
+            relink()
+        if event.new == 4 and "fit" not in template.explorers:
+            fit = FitExplorer(spec.name if spec.name in fittable_models() else "HopfStep", session=session)
+            template.explorers["fit"] = fit
+            fit.controller.on_state(relink)
+            relink()
+            fit_tab.objects = [fit]
 
     tabs.param.watch(open_tab, "active")
     template.tabs = tabs

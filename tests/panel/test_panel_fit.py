@@ -1,0 +1,158 @@
+"""The Panel fitting explorer: widgets drive the fit, the loss equals the engine's, bad input is refused."""
+
+import time
+
+import numpy as np
+import pytest
+
+from brainmass_widgets import CachedFitter
+from brainmass_widgets.panel import FitExplorer, ModelExplorer, create_app
+
+
+def _fit(e, timeout=300):
+    e._run_button.clicks += 1
+    assert e.wait(timeout), e.status
+    return e.status
+
+
+def _upload(e, name, data):
+    e._file.param.update(filename=name, value=data)
+
+
+def test_fit_button_fills_the_loss_with_the_engine_history():
+    e = FitExplorer("HopfStep", n_steps=40, lr=0.05)
+    assert len(e.sources["loss"].data["loss"]) == 0
+    assert e.result is None and e.status.kind == "idle"  # nothing runs before Fit
+    assert e._widgets["fit"].value == ["a", "w"] and set(e.initial_sliders) == {"a", "w"}
+    assert e.initial_sliders["a"].css_classes == ["bmw-fit-initial-a"]
+    assert e._truth_box.visible and not e._fc_row.visible
+    assert "measured after" in e._memory.value
+    opts = e.controller.options
+    assert _fit(e).kind == "done", e.status
+    fitter = CachedFitter("HopfStep", fit=opts["fit"], duration=opts["duration"],
+                          sample_every=opts["sample_every"])
+    out = fitter.fit(fitter.predict(opts["truth"]), initial=opts["initial"], lr=opts["lr"], n_steps=40)
+    loss = np.asarray(e.sources["loss"].data["loss"], dtype=float)
+    assert len(loss) == 40
+    np.testing.assert_allclose(loss, out.history, rtol=1e-5)
+    np.testing.assert_allclose(e.sources["paths"].data["a"], out.path["a"], rtol=1e-5)
+    prediction = e.sources["fit"].data["prediction"]
+    np.testing.assert_allclose(prediction, out.prediction[:, 0], rtol=1e-4, atol=1e-6)
+    assert e.best_params["a"] == pytest.approx(out.best_params["a"], rel=1e-5)
+    assert "for_loop" in e._memory.value and "MiB" in e._memory.value
+    e._code_card.collapsed = False
+    assert "Fitter" in e._code.value
+    e.controller.close()
+
+
+def test_learning_rate_and_starting_values_reuse_the_compiled_step(xla_compiles):
+    e = FitExplorer("HopfStep", n_steps=20)
+    assert _fit(e).kind == "done", e.status
+    first = np.asarray(e.sources["loss"].data["loss"], dtype=float)
+    compiles = e.controller.fitter.cache_info()["compiles"]
+    xla = xla_compiles.count
+    e._widgets["lr"].value = 0.2
+    assert e.controller.options["lr"] == 0.2 and e.lr == 0.2 and not e.notice
+    e.initial_sliders["a"].value = 0.1
+    assert e.controller.options["initial"]["a"] == 0.1
+    assert _fit(e).kind == "done", e.status
+    assert e.controller.fitter.cache_info()["compiles"] == compiles
+    assert xla_compiles.count == xla
+    again = np.asarray(e.sources["loss"].data["loss"], dtype=float)
+    assert len(again) == 20 and not np.allclose(again, first)
+    e.controller.close()
+
+
+def test_bad_input_is_refused_with_a_message_and_the_explorer_still_fits():
+    e = FitExplorer("HopfStep", n_steps=20)
+    e._widgets["lr"].value = 0.0
+    assert "learning rate" in e.notice and e._notice.visible
+    assert e._widgets["lr"].value == 0.05 and e.controller.options["lr"] == 0.05
+    e._widgets["n_steps"].value = 0
+    assert "n_steps" in e.notice and e._widgets["n_steps"].value == 20
+    samples = e.controller.fitter.samples
+    _upload(e, "nan.csv", ("0.1\n" * (samples - 1) + "nan\n").encode())
+    assert "nan.csv" in e.notice and e._notice.visible
+    assert e.controller.options["target"] == "synthetic" and e._widgets["target"].value == "synthetic"
+    _upload(e, "short.csv", b"0.1\n0.2\n")
+    assert "short.csv" in e.notice and f"({samples}, 1)" in e.notice
+    assert _fit(e).kind == "done", e.status
+    assert len(e.sources["loss"].data["loss"]) == 20 and not e._notice.visible
+    _upload(e, "good.csv", "\n".join(f"{v:.6f}" for v in np.sin(np.arange(samples) / 5)).encode())
+    assert not e._notice.visible, e.notice
+    assert e.controller.options["target"] == "custom" and not e._truth_box.visible
+    e.controller.close()
+
+
+def test_stop_ends_a_long_fit_early_and_keeps_the_best_parameters():
+    e = FitExplorer("HopfStep", n_steps=2000)
+    e._run_button.clicks += 1
+    deadline = time.monotonic() + 120
+    while len(e.sources["loss"].data["loss"]) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    e._stop_button.clicks += 1
+    assert e.wait(120), e.status
+    assert e.status.kind == "cancelled", e.status
+    assert e.result.stopped and 0 < e.result.n_steps < 2000
+    assert set(e.result.best_params) == {"a", "w"}
+    assert e.best_params["a"] == e.result.best_params["a"]
+    e.controller.close()
+
+
+def test_use_these_parameters_sets_the_linked_model_explorer():
+    m = ModelExplorer("HopfStep", autorun=False)
+    e = FitExplorer("HopfStep", n_steps=20, explorer=m)
+    assert _fit(e).kind == "done", e.status
+    best = e.best_params
+    e._use_button.clicks += 1
+    for name in ("a", "w"):
+        assert float(np.mean(m.controller.params[name])) == pytest.approx(best[name], rel=1e-6)
+        assert m.sliders[name].value == pytest.approx(best[name], rel=1e-6)
+    e._widgets["model"].value = "StuartLandauStep"
+    assert e.controller.options["model"] == "StuartLandauStep" and not e.notice
+    e._use_button.clicks += 1
+    assert m.controller.spec.name == "StuartLandauStep"
+    assert float(np.mean(m.controller.params["a"])) == pytest.approx(e.best_params["a"], rel=1e-6)
+    e.controller.close()
+    m.controller.close()
+
+
+def test_fitted_parameters_and_a_network_fit_draw_both_fc_matrices():
+    e = FitExplorer("HopfStep", n_steps=5)
+    e._widgets["fit"].value = ["w"]
+    assert e.controller.options["fit"] == ("w",) and not e.notice
+    assert set(e.initial_sliders) == set(e.truth_sliders) == {"w"}
+    e._widgets["fit"].value = []
+    assert "at least one" in e.notice and e._widgets["fit"].value == ["w"]
+    e._widgets["network"].value = True
+    assert e.controller.options["network"] and "k" in e._widgets["fit"].options
+    assert "k" in e.controller.options["fit"] and e._fc_row.visible and e._widgets["region"].visible
+    e._widgets["target"].value = "example_signal"
+    assert e.controller.options["target"] == "example_signal" and not e._truth_box.visible
+    assert _fit(e, 600).kind == "done", e.status
+    assert len(e.sources["loss"].data["loss"]) == 5
+    assert len(e.sources["fc_pred"].data["value"]) == len(e.sources["fc_target"].data["value"]) == 64
+    e._widgets["region"].value = 99
+    assert "region" in e.notice and e._widgets["region"].value == 0
+    e.controller.close()
+
+
+def test_app_has_a_fit_tab_linked_to_the_model_and_network_tabs():
+    app = create_app()
+    assert app.explorers["model"].wait(120)
+    assert app.tabs._names[-1] == "Fit"
+    app.tabs.active = 4
+    fit = app.explorers["fit"]
+    assert isinstance(fit, FitExplorer) and fit._explorer is app.explorers["model"]
+    assert fit.controller.options["model"] == "HopfStep" and fit.result is None
+    fit._widgets["network"].value = True
+    assert fit._explorer is None  # the Network tab is not open yet
+    app.tabs.active = 3
+    network = app.explorers["network"]
+    assert fit._explorer is network
+    fit._use_button.clicks += 1
+    assert not fit.notice, fit.notice
+    assert network.controller.params["k"] == pytest.approx(fit.best_params["k"], rel=1e-6)
+    assert network.wait(300)
+    for name in ("model", "network", "fit"):
+        app.explorers[name].controller.close()
