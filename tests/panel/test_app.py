@@ -196,6 +196,42 @@ def test_network_tab_draws_fc_and_the_k_slider_moves_it_to_the_engine_values(app
     assert not [e for e in errors if not e.startswith("Failed to load resource")], errors
 
 
+def test_fit_tab_streams_the_engine_loss_and_sends_the_best_values_to_the_model_tab(app_url, page, tmp_path):
+    page.goto(app_url)
+    wait_column(page, "trajectory", "x[0]")
+    page.locator(".bk-tab", has_text="Fit").click()
+    type_and_enter(page, ".bmw-fit-n-steps", "40")
+    page.locator(".bmw-fit-run button").click()
+    page.wait_for_function(f"() => {{ const s = ({SOURCE})('loss'); return s && s.data.step.length == 40; }}",
+                           timeout=180_000)
+    c = bw.FitController(n_steps=40)
+    fitter = c.fitter
+    out = fitter.fit(c.target_data(), initial=c.options["initial"], lr=c.options["lr"], n_steps=40)
+    np.testing.assert_allclose(column(page, "loss", "loss"), out.history, rtol=1e-5)
+    np.testing.assert_allclose(column(page, "paths", "w"), out.path["w"], rtol=1e-5)
+    memory = page.locator(".bmw-fit-memory").first
+    page.wait_for_function("el => (el.shadowRoot || el).textContent.includes('MiB')",
+                           arg=memory.element_handle(), timeout=60_000)
+    assert "for_loop" in text(memory)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x\n1\nnan\n")
+    page.locator(".bmw-fit-upload input").set_input_files(str(bad))
+    notice = page.locator(".bmw-notice").first
+    notice.wait_for(state="visible")
+    assert "bad.csv" in text(notice)
+    before = column(page, "trajectory", "x[0]")
+    page.locator(".bmw-fit-use button").click()
+    page.locator(".bk-tab", has_text="Model").click()
+    expected = bw.CachedSimulator("HopfStep").run(bw.model_spec("HopfStep").duration, params=out.best_params)
+    expected = [float(v) for v in np.asarray(u.get_magnitude(expected["x"]))[:, 0]]
+    page.wait_for_function(f"""expected => {{ const s = ({SOURCE})('trajectory');
+        return s && s.data["x[0]"].length === expected.length
+            && expected.every((v, i) => Math.abs(s.data["x[0]"][i] - v) < 1e-4); }}""", arg=expected,
+                           timeout=120_000)
+    assert not np.allclose(before, expected, atol=1e-3)
+    assert float(query(page)["a"]) == pytest.approx(out.best_params["a"], abs=1e-3)
+
+
 def test_network_tab_loads_an_uploaded_connectome_and_refuses_a_bad_one(app_url, page, tmp_path):
     page.goto(app_url)
     wait_column(page, "trajectory", "x[0]")
