@@ -175,6 +175,7 @@ class FitController(_Base):
             names = tuple(n for n, p in model_spec(state["model"]).params.items() if p.role == "param")
             fit = (names[0], "k") if net is not None else names[:2]
         fit = tuple(fit) if not isinstance(fit, str) else (fit,)
+        state["objective"] = _objective(state["objective"])
         fitter = CachedFitter(net if net is not None else state["model"], fit=fit, params=state["params"],
                               duration=state["duration"], sample_every=state["sample_every"],
                               objective=state["objective"], optimizer=state["optimizer"], loop=state["loop"],
@@ -371,6 +372,18 @@ class FitController(_Base):
         fig = self.figures[name]
         fig.x_range.start, fig.x_range.end = -0.5, n - 0.5
         fig.y_range.start, fig.y_range.end = n - 0.5, -0.5
+
+
+def _objective(objective: Any) -> Any:
+    """Weights with the zero ones dropped (unless all are zero: the fitter names that), and one
+    objective of weight 1 by its name."""
+    if not isinstance(objective, Mapping):
+        return objective
+    used = {k: v for k, v in objective.items() if not (isinstance(v, (int, float)) and v == 0)}
+    used = used or dict(objective)
+    if len(used) == 1 and next(iter(used.values())) == 1:
+        return next(iter(used))
+    return used
 
 
 def _fc(x: np.ndarray) -> np.ndarray:

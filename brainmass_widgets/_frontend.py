@@ -7,6 +7,7 @@ from typing import Any
 
 from ._catalog import model_spec
 from ._controller import Status
+from ._fit import OBJECTIVES
 from ._network import load_connectome
 from ._network_controller import _example_digest
 
@@ -314,6 +315,23 @@ class FitExplorerBase(ExplorerBase):
     def best_params(self) -> dict[str, float]:
         """Every model parameter at the best fitted values so far."""
         return self._controller.best_params
+
+    def objective_weights(self) -> dict[str, float]:
+        """The weight of every objective in :data:`~brainmass_widgets.OBJECTIVES` in the current
+        loss (0: not used)."""
+        used = self._controller.fitter.objective
+        return {name: float(used.get(name, 0.0)) for name in OBJECTIVES}
+
+    def set_weight(self, name: str, weight: float) -> None:
+        """Weigh objective ``name`` by ``weight`` in the loss (0 removes it); the loss is the
+        weighted sum (``brainmass.objectives.combine``).
+
+        Raises
+        ------
+        ValueError
+            For an unknown objective, a negative or non-finite weight, or all weights 0.
+        """
+        self.configure(objective={**self.objective_weights(), name: weight})
 
     def link(self, explorer: Any) -> None:
         """Send the best parameters to ``explorer`` on "Use these parameters" (``None`` unlinks)."""

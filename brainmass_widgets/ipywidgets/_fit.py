@@ -67,6 +67,8 @@ class FitExplorer(FitExplorerBase, _Explorer):
         self._upload = w.FileUpload(accept=".npz,.npy,.csv", multiple=False, description="Target file",
                                     tooltip="(samples, regions) data: .npz, .npy or .csv")
         self._objective = text(w.Dropdown, "objective", options=list(OBJECTIVES))
+        self._weights = {name: text(w.BoundedFloatText, f"weight of {name}", "0 leaves it out of the loss",
+                                    min=0.0, max=1e6, step=0.1) for name in OBJECTIVES}
         self._optimizer = text(w.Dropdown, "optimizer", options=list(OPTIMIZERS))
         self._lr = text(w.FloatText, "learning rate", "Step size of the optimizer (> 0)")
         self._steps = text(w.IntText, "steps", "Gradient steps (loss evaluations for scipy)")
@@ -84,6 +86,8 @@ class FitExplorer(FitExplorerBase, _Explorer):
         self._network.observe(self._handler(lambda v: c.configure(network=v)), "value")
         self._target.observe(self._handler(lambda v: c.configure(target=v)), "value")
         self._objective.observe(self._handler(lambda v: c.configure(objective=v)), "value")
+        for name, box in self._weights.items():
+            box.observe(self._handler(lambda v, name=name: self.set_weight(name, v)), "value")
         self._optimizer.observe(self._handler(lambda v: c.configure(optimizer=v)), "value")
         self._lr.observe(self._handler(lambda v: c.configure(lr=v)), "value")
         self._steps.observe(self._handler(lambda v: c.configure(n_steps=v)), "value")
@@ -99,7 +103,9 @@ class FitExplorer(FitExplorerBase, _Explorer):
         self._plot = BokehModel(column(figs["loss"], figs["paths"], figs["fit"], self._fc_row,
                                        sizing_mode="stretch_width"))
         self._watch_views()
-        settings = w.Accordion(children=[w.VBox([self._objective, self._optimizer, self._lr, self._steps,
+        weights = w.HTML("objective weights (the loss is their weighted sum)")
+        settings = w.Accordion(children=[w.VBox([self._objective, weights, *self._weights.values(),
+                                                 self._optimizer, self._lr, self._steps,
                                                  self._backend, self._loop, self._memory])],
                                titles=("Objective and optimizer",))
         super().__init__(self._page(self._model, self._network, w.HTML("fitted parameters"), self._fit_box,
@@ -124,12 +130,7 @@ class FitExplorer(FitExplorerBase, _Explorer):
             self._syncing = False
 
     def _on_fit_check(self, _value: Any) -> None:
-        fit = tuple(n for n, box in self._fit_checks.items() if box.value)
-        opts = self._controller.options
-        # Starting and true values of parameters no longer fitted are dropped here: the controller
-        # rejects values of unfitted parameters.
-        self._controller.configure(fit=fit, initial={k: v for k, v in opts["initial"].items() if k in fit},
-                                   truth={k: v for k, v in opts["truth"].items() if k in fit})
+        self._controller.configure(fit=tuple(n for n, box in self._fit_checks.items() if box.value))
 
     def _on_initial(self, name: str, value: float) -> None:
         self._controller.configure(initial={**self._controller.options["initial"], name: value})
@@ -203,6 +204,8 @@ class FitExplorer(FitExplorerBase, _Explorer):
             self._target.value = opts["target"]
             objective = opts["objective"]
             self._objective.value = objective if isinstance(objective, str) else None
+            for name, weight in self.objective_weights().items():
+                self._weights[name].value = weight
             self._optimizer.value = opts["optimizer"]
             self._lr.value = float(opts["lr"])
             self._steps.value = int(opts["n_steps"])

@@ -95,6 +95,12 @@ class FitExplorer(FitExplorerBase, _Panel):
         for name, widget in self._widgets.items():
             widget.css_classes = [f"bmw-fit-{name.replace('_', '-')}"]
             widget.param.watch(self._on_widget, "value")
+        self._weights = {
+            name: pn.widgets.FloatInput(label=f"weight of {name}", start=0.0, step=0.1, width=150,
+                                        css_classes=[f"bmw-fit-weight-{name.replace('_', '-')}"])
+            for name in OBJECTIVES}
+        for name, box in self._weights.items():
+            box.param.watch(lambda event, name=name: self._on_weight(name, event), "value")
         self._file = pn.widgets.FileInput(accept=".npz,.npy,.csv", css_classes=["bmw-fit-upload"], width=190)
         self._file.param.watch(self._on_upload, "value")
         self._run_button = pn.widgets.Button(label="Fit", color="primary", css_classes=["bmw-fit-run"])
@@ -119,7 +125,10 @@ class FitExplorer(FitExplorerBase, _Panel):
              w["target"], self._truth_title, self._truth_box,
              pn.widgets.StaticText(value="custom target (.npz with 'signal', .npy or .csv; "
                                          "samples × regions)"),
-             self._file, w["objective"], w["optimizer"], pn.Row(w["lr"], w["n_steps"]),
+             self._file, w["objective"],
+             Fold(*(pn.Row(*pair) for pair in zip(*[iter(self._weights.values())] * 2, strict=True)),
+                  title="Objective weights (the loss is their weighted sum)"),
+             w["optimizer"], pn.Row(w["lr"], w["n_steps"]),
              pn.Row(w["backend"], w["loop"]),
              Fold(pn.Row(w["duration"], w["region"]), title="Run options"),
              pn.Row(self._run_button, self._stop_button), self._use_button, self._memory],
@@ -152,6 +161,8 @@ class FitExplorer(FitExplorerBase, _Panel):
             for key in self._STATE:
                 w[key].value = getattr(self, key)
             w["objective"].value = objective
+            for name, weight in self.objective_weights().items():
+                self._weights[name].value = weight
             w["network"].disabled = opts["model"] not in {s.name for s in network_models()}
             w["region"].visible = fitter.regions > 1
             w["loop"].disabled = opts["backend"] != "grad"
@@ -207,13 +218,9 @@ class FitExplorer(FitExplorerBase, _Panel):
 
     # ------------------------------------------------------------------ widgets, state -> controller
 
-    def _fit_option(self, fit: Any) -> dict[str, Any]:
-        """``configure`` keywords for a new set of fitted parameters: the starting and true values of
-        those still fitted are kept, the others are dropped."""
-        opts = self._controller.options
-        fit = tuple(fit)
-        return {"fit": fit, "initial": {k: v for k, v in opts["initial"].items() if k in fit},
-                "truth": {k: v for k, v in opts["truth"].items() if k in fit}}
+    def _on_weight(self, name: str, event: param.parameterized.Event) -> None:
+        if not self._syncing:
+            self._guard(lambda: self.set_weight(name, event.new), self._pull)
 
     def _on_widget(self, event: param.parameterized.Event) -> None:
         if self._syncing:
@@ -221,7 +228,7 @@ class FitExplorer(FitExplorerBase, _Panel):
         name = next(k for k, v in self._widgets.items() if v is event.obj)
         action: Callable[[], None]
         if name == "fit":
-            action = lambda: self.configure(**self._fit_option(event.new))  # noqa: E731
+            action = lambda: self.configure(fit=tuple(event.new))  # noqa: E731
         elif name == "objective" and event.new not in OBJECTIVES:
             return  # the weighted combination already in use
         else:
@@ -233,7 +240,7 @@ class FitExplorer(FitExplorerBase, _Panel):
             return
         new = {e.name: e.new for e in events}
         if "fit" in new:
-            new.update(self._fit_option(new["fit"]))
+            new["fit"] = tuple(new["fit"])
         self._guard(lambda: self.configure(**new), self._pull)
 
     def _on_upload(self, event: param.parameterized.Event) -> None:

@@ -115,3 +115,23 @@ def test_use_these_parameters_sets_the_linked_model_explorer():
         assert m.sliders[name].value == best[name]
     m.close()
     e.close()
+
+
+def test_objective_weights_make_a_weighted_loss():
+    e = FitExplorer("HopfStep", n_steps=3)
+    e._weights["fc_rmse"].value = 2.0
+    assert e.controller.options["objective"] == {"timeseries_rmse": 1.0, "fc_rmse": 2.0}
+    assert e._objective.value is None
+    e._run.click()
+    assert e.wait(120) and e.status.kind == "done", e.status
+    fitter = CachedFitter("HopfStep", fit=("a", "w"), duration=200.0, sample_every=10,
+                          objective={"timeseries_rmse": 1.0, "fc_rmse": 2.0})
+    out = fitter.fit(e.controller.target_data(), initial=e.controller.options["initial"], n_steps=3)
+    np.testing.assert_allclose(e.sources["loss"].data["loss"], out.history, rtol=1e-5)
+    e._weights["timeseries_rmse"].value = 0.0
+    e._weights["fc_rmse"].value = 0.0
+    assert "at least one objective weight must be" in e._status.value
+    assert e._weights["fc_rmse"].value == 2.0
+    e._objective.value = "cosine_sim"
+    assert e.objective_weights()["cosine_sim"] == 1.0 and e._weights["fc_rmse"].value == 0.0
+    e.close()

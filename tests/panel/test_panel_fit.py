@@ -156,3 +156,24 @@ def test_app_has_a_fit_tab_linked_to_the_model_and_network_tabs():
     assert network.wait(300)
     for name in ("model", "network", "fit"):
         app.explorers[name].controller.close()
+
+
+def test_objective_weights_make_a_weighted_loss_and_an_all_zero_one_is_refused():
+    e = FitExplorer(n_steps=3)
+    e._weights["cosine_sim"].value = 0.5
+    assert e.controller.options["objective"] == {"timeseries_rmse": 1.0, "cosine_sim": 0.5}
+    assert e._widgets["objective"].value == "weighted: 1 timeseries_rmse + 0.5 cosine_sim"
+    e._run_button.clicks += 1
+    assert e.wait(120)
+    fitter = CachedFitter("HopfStep", fit=("a", "w"), duration=200.0, sample_every=10,
+                          objective={"timeseries_rmse": 1.0, "cosine_sim": 0.5})
+    out = fitter.fit(e.controller.target_data(), initial=e.controller.options["initial"], n_steps=3)
+    np.testing.assert_allclose(e.sources["loss"].data["loss"], out.history, rtol=1e-5)
+    e._weights["timeseries_rmse"].value = 0.0
+    assert e.controller.options["objective"] == {"cosine_sim": 0.5}
+    e._weights["cosine_sim"].value = 0.0
+    assert "at least one objective weight must be &gt; 0" in e._notice.value
+    assert e._weights["cosine_sim"].value == 0.5
+    e._widgets["objective"].value = "fc_rmse"
+    assert e.objective_weights() == {"timeseries_rmse": 0.0, "fc_corr": 0.0, "fc_rmse": 1.0,
+                                     "cosine_sim": 0.0}
