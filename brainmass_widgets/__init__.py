@@ -16,7 +16,7 @@ gradient step; :class:`FitController` shows a fit live.
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._controller import ModelController, Session, Status, SweepController, shared_cache
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
-from ._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS, CachedFitter, FitOutcome, load_target
+from ._fit import BACKENDS, LOOPS, METHODS, OBJECTIVES, OPTIMIZERS, CachedFitter, FitOutcome, load_target
 from ._fit_controller import TARGETS, FitController
 from ._limits import ComputePool, Limits, compute_pool, limits, set_limits
 from ._metrics import METRICS
@@ -28,6 +28,7 @@ from ._phase_controller import PhasePlaneController
 __all__ = [
     "BACKENDS",
     "LOOPS",
+    "METHODS",
     "METRICS",
     "OBJECTIVES",
     "OPTIMIZERS",

@@ -11,6 +11,7 @@ import brainunit as u
 import numpy as np
 
 from ._catalog import ModelSpec
+from ._fit import METHODS
 from ._network import Connectome
 
 __all__ = ["fit_script", "network_script", "run_script", "sweep_script", "unit_code"]
@@ -321,7 +322,8 @@ _OPTIMIZER_CODE = {"adam": "braintools.optim.Adam(lr={lr!r})",
 
 
 def fit_script(fitter: Any, *, initial: Mapping[str, float], lr: float, n_steps: int, backend: str = "grad",
-               method: str = "Nelder-Mead", target: Any = None, example: bool = False) -> str:
+               method: str | None = None, population: int = 8, target: Any = None,
+               example: bool = False) -> str:
     """A plain-brainmass script running the same fit through ``brainmass.Fitter``.
 
     Parameters
@@ -330,8 +332,9 @@ def fit_script(fitter: Any, *, initial: Mapping[str, float], lr: float, n_steps:
         The fit's structure: model, fitted parameters and bounds, run, monitor, objective, optimizer.
     initial : Mapping[str, float]
         Starting values of the fitted parameters.
-    lr, n_steps, backend, method
-        As for :meth:`brainmass_widgets.CachedFitter.fit`.
+    lr, n_steps, backend, method, population
+        As for :meth:`brainmass_widgets.CachedFitter.fit` (for ``scipy`` the script runs one
+        ``scipy.optimize.minimize``: ``brainmass.Fitter`` counts its steps in restarts).
     target : array-like, optional
         The target, written out as an array (unless ``example``).
     example : bool
@@ -398,8 +401,13 @@ def fit_script(fitter: Any, *, initial: Mapping[str, float], lr: float, n_steps:
         optimizer = _OPTIMIZER_CODE[fitter.optimizer].format(lr=float(lr))
         lines.append(f"fitter = brainmass.Fitter({model}, {optimizer}, predict=predict, objective=objective)")
     else:
-        lines.append(f"fitter = brainmass.Fitter({model}, {{'method': {method!r}}}, predict=predict, "
-                     f"objective=objective, backend='scipy')")
+        options = {"method": method or METHODS[backend][0]}
+        if backend == "nevergrad":
+            options["n_sample"] = int(population)
+        else:
+            n_steps = 1
+        lines.append(f"fitter = brainmass.Fitter({model}, {options!r}, predict=predict, objective=objective, "
+                     f"backend={backend!r})")
     lines.append(f"result = fitter.fit(target=target, n_steps={int(n_steps)})")
     lines.append("print(result.best_loss, {k: float(v) for k, v in result.best_params.items()})")
     return "\n".join(lines) + "\n"

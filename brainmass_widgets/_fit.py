@@ -33,7 +33,8 @@ from brainstate.nn import SigmoidT
 from ._engine import CachedSimulator, CompileCache, _get_state, _one_line
 from ._network import NetworkModel
 
-__all__ = ["BACKENDS", "LOOPS", "OBJECTIVES", "OPTIMIZERS", "CachedFitter", "FitOutcome", "load_target"]
+__all__ = ["BACKENDS", "LOOPS", "METHODS", "OBJECTIVES", "OPTIMIZERS", "CachedFitter", "FitOutcome",
+           "load_target"]
 
 #: Objectives from :mod:`brainmass.objectives`, by name, each as a loss (lower is better).
 OBJECTIVES: dict[str, Callable[[], Callable]] = {
@@ -45,15 +46,18 @@ OBJECTIVES: dict[str, Callable[[], Callable]] = {
 #: Gradient transformations of :mod:`optax` (``braintools.optim`` wraps the same ones).
 OPTIMIZERS: dict[str, Callable[[], optax.GradientTransformation]] = {
     "adam": lambda: optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8),
-    "rmsprop": lambda: optax.scale_by_rms(decay=0.9, eps=1e-8),
+    "rmsprop": lambda: optax.scale_by_rms(decay=0.99, eps=1e-8),
     "sgd": lambda: optax.identity(),
 }
-#: ``"grad"``: the compiled gradient step; ``"scipy"``: gradient-free SciPy search over the bounds.
-BACKENDS = ("grad", "scipy")
+#: ``"grad"``: the compiled gradient step; the gradient-free searches inside the bounds that
+#: ``brainmass.Fitter`` offers: ``"nevergrad"`` (a population per generation, evaluated by one
+#: compiled vmap program) and ``"scipy"`` (``scipy.optimize.minimize``).
+BACKENDS = ("grad", "nevergrad", "scipy")
 #: The loop the gradient flows through: ``"for_loop"`` keeps every step's activations,
 #: ``"checkpointed"`` (``brainstate.transform.checkpointed_for_loop``) recomputes them.
 LOOPS = ("for_loop", "checkpointed")
-_SCIPY_METHODS = ("Nelder-Mead", "Powell")
+#: Methods of the gradient-free backends; the first is the default.
+METHODS = {"nevergrad": ("DE", "TwoPointsDE", "CMA", "PSO", "NGOpt"), "scipy": ("Nelder-Mead", "Powell")}
 
 
 class _Stop(Exception):
@@ -500,7 +504,7 @@ class CachedFitter:
         return float(loss)
 
     def fit(self, target: Any, *, initial: Mapping[str, Any] | None = None, lr: float = 0.05,
-            n_steps: int = 100, backend: str = "grad", method: str = "Nelder-Mead",
+            n_steps: int = 100, backend: str = "grad", method: str | None = None, population: int = 8,
             on_step: Callable[[int, float, dict[str, float], np.ndarray], bool | None] | None = None,
             ) -> FitOutcome:
         """Fit the parameters to ``target``.
@@ -514,14 +518,21 @@ class CachedFitter:
         lr : float, default 0.05
             Learning rate (``grad``).
         n_steps : int, default 100
-            Gradient steps (``grad``), or loss evaluations at most (``scipy``).
+            Gradient steps (``grad``), generations (``nevergrad``) or loss evaluations at most
+            (``scipy``).
         backend : str, default "grad"
-            ``"grad"`` (the compiled gradient step) or ``"scipy"`` (``scipy.optimize.minimize`` with
-            a gradient-free ``method``, ``"Nelder-Mead"`` or ``"Powell"``, inside the bounds, on the
-            compiled loss).
+            ``"grad"`` (the compiled gradient step), ``"nevergrad"`` or ``"scipy"`` (gradient-free,
+            inside the bounds, on the compiled loss).
+        method : str, optional
+            The gradient-free optimizer, one of :data:`METHODS` for the backend (its first by
+            default): nevergrad's ``"DE"``, ``"TwoPointsDE"``, ``"CMA"``, ``"PSO"``, ``"NGOpt"``;
+            scipy's ``"Nelder-Mead"``, ``"Powell"``.
+        population : int, default 8
+            Candidates per nevergrad generation (evaluated together in one vmap program).
         on_step : callable, optional
-            ``on_step(step, loss, params, prediction)`` after every step; returning ``False`` stops
-            the fit (the best parameters so far are kept).
+            ``on_step(step, loss, params, prediction)`` after every step (for ``nevergrad``: with
+            the generation's best candidate); returning ``False`` stops the fit (the best
+            parameters so far are kept).
 
         Returns
         -------
@@ -535,9 +546,15 @@ class CachedFitter:
             raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         if backend == "grad":
             return self._fit_grad(target, start, self._lr(lr), int(n_steps), on_step)
-        if method not in _SCIPY_METHODS:
-            raise ValueError(f"unknown scipy method {method!r}; valid: {', '.join(_SCIPY_METHODS)}")
-        return self._fit_scipy(target, start, int(n_steps), method, on_step)
+        method = METHODS[backend][0] if method is None else method
+        if method not in METHODS[backend]:
+            raise ValueError(f"unknown {backend} method {method!r}; valid: {', '.join(METHODS[backend])}")
+        if backend == "scipy":
+            return self._fit_scipy(target, start, int(n_steps), method, on_step)
+        if isinstance(population, bool) or not isinstance(population, (int, np.integer)) or \
+                not 2 <= population <= 256:
+            raise ValueError(f"population must be an integer in 2 .. 256; got {population!r}")
+        return self._fit_nevergrad(target, start, int(n_steps), method, int(population), on_step)
 
     def _fit_grad(self, target, start, lr, n_steps, on_step) -> FitOutcome:
         program = self._step_program()
@@ -553,6 +570,46 @@ class CachedFitter:
             loss, params = float(stats[0]), dict(zip(self.fit_names, stats[1:].tolist(), strict=True))
             out.record(loss, params, pred)
             if on_step is not None and on_step(step, loss, params, pred) is False:
+                out.stopped = step + 1 < n_steps
+                break
+        out.seconds = time.perf_counter() - t0
+        out.prediction = None if out.prediction is None else np.asarray(out.prediction)
+        return out
+
+    def _batch_loss_program(self) -> Callable:
+        def make():
+            return brainstate.transform.jit(
+                brainstate.transform.vmap(self._loss, in_axes=(0, None, None, None, None)))
+
+        return self._program("fit-batch-loss", make)
+
+    def _fit_nevergrad(self, target, start, n_steps, method, population, on_step) -> FitOutcome:
+        import nevergrad as ng
+
+        names = self.fit_names
+        lows, highs = (np.array([self.bounds[n][i] for n in names]) for i in (0, 1))
+        parametrization = ng.p.Array(init=np.array([start[n] for n in names]), lower=lows, upper=highs)
+        parametrization.random_state = np.random.RandomState(0)
+        optimizer = ng.optimizers.registry[method](parametrization=parametrization,
+                                                   budget=n_steps * population, num_workers=population)
+        program = self._batch_loss_program()
+        fixed, init, target, weights = jax.device_put((self.fixed, self.init, target, self._weights()))
+        out = FitOutcome("nevergrad")
+        t0 = time.perf_counter()
+        for step in range(n_steps):
+            candidates = [optimizer.ask() for _ in range(population)]
+            values = np.clip(np.stack([c.value for c in candidates]), lows, highs).astype(np.float32)
+            theta = {n: np.asarray(self._t[n].inverse(jnp.asarray(values[:, i])), dtype=np.float32)
+                     for i, n in enumerate(names)}
+            losses, preds = program(theta, fixed, init, target, weights)
+            losses = np.asarray(losses, dtype=float)
+            for candidate, loss in zip(candidates, losses, strict=True):
+                optimizer.tell(candidate, loss if np.isfinite(loss) else 1e30)
+            best = int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan))) \
+                if np.isfinite(losses).any() else 0
+            params = {n: float(values[best, i]) for i, n in enumerate(names)}
+            out.record(float(losses[best]), params, preds[best])
+            if on_step is not None and on_step(step, float(losses[best]), params, preds[best]) is False:
                 out.stopped = step + 1 < n_steps
                 break
         out.seconds = time.perf_counter() - t0

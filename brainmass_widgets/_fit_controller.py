@@ -24,6 +24,8 @@ __all__ = ["TARGETS", "FitController", "fittable_models"]
 #: Where a fit's target comes from.
 TARGETS = ("synthetic", "example_signal", "custom")
 _MAX_FIT_STEPS = 10_000
+#: Settings that change what a gradient step computes, and so its memory.
+_RUN_SHAPE = ("model", "network", "fit", "params", "duration", "sample_every", "objective")
 
 
 def fittable_models() -> list[str]:
@@ -61,9 +63,11 @@ class FitController(_Base):
     lr : float, default 0.05
         Learning rate.
     n_steps : int, default 300
-        Gradient steps (loss evaluations for ``backend="scipy"``).
+        Gradient steps (generations of 8 candidates for ``"nevergrad"``, loss evaluations for
+        ``"scipy"``).
     backend : str, default "grad"
-        ``"grad"`` or ``"scipy"`` (gradient-free Nelder-Mead).
+        ``"grad"``, or gradient-free inside the bounds: ``"nevergrad"`` (differential evolution)
+        or ``"scipy"`` (Nelder-Mead).
     loop : str, default "for_loop"
         ``"for_loop"`` or ``"checkpointed"`` (``brainstate.transform.checkpointed_for_loop``).
     duration : brainunit.Quantity or float (ms), optional
@@ -98,6 +102,8 @@ class FitController(_Base):
         self._stopped = -1
         self._state: dict[str, Any] = {}
         self._state_listeners: list[Any] = []
+        #: Peak memory of the gradient step (bytes) by loop, measured by the latest fits of the
+        #: current model, fitted parameters and run.
         self.memory: dict[str, int] = {}
         self.configure(model=model, network=network, fit=fit, initial=initial, params=params, target=target,
                        truth=truth, objective=objective, optimizer=optimizer, lr=lr, n_steps=n_steps,
@@ -153,6 +159,8 @@ class FitController(_Base):
         except Exception as exc:
             raise self._fail(exc) from None
         old, self._state = self._state, state
+        if any(old.get(k) != state[k] for k in _RUN_SHAPE):
+            self.memory = {}
         if old:
             self._set_status(Status("idle", "settings changed: press Fit to start"))
             for callback in list(self._state_listeners):

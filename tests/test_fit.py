@@ -89,13 +89,33 @@ def test_scipy_backend_lowers_the_loss_within_bounds(hopf):
         assert all(low <= v <= high for v in values)
 
 
+def test_nevergrad_backend_evaluates_each_generation_in_one_compiled_program(hopf):
+    target = hopf.predict({"a": 0.5, "w": 0.22})
+    start = {"a": 0.25, "w": 0.2}
+    start_loss = hopf.loss(start, target)
+    before = hopf.cache_info()["compiles"]
+    out = hopf.fit(target, initial=start, backend="nevergrad", n_steps=15, population=8)
+    assert hopf.cache_info()["compiles"] == before + 1
+    assert out.backend == "nevergrad" and out.n_steps == 15
+    assert out.best_loss < start_loss
+    assert hopf.loss(out.best_params, target) == pytest.approx(out.best_loss, rel=1e-4)
+    for name, values in out.path.items():
+        low, high = hopf.bounds[name]
+        assert all(low <= v <= high for v in values)
+    again = hopf.fit(target, initial=start, backend="nevergrad", n_steps=15, population=8)
+    assert again.history == out.history
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(lr=0), "learning rate must be > 0; got 0"),
     (dict(lr=-1.0), "learning rate must be > 0"),
     (dict(initial={"a": 2.0}), "initial value of 'a' = 2.0 must lie strictly inside its bounds -1.0 .. 1.5"),
     (dict(initial={"beta": 1.0}), "'beta', which is not fitted"),
     (dict(n_steps=0), "n_steps must be an integer >= 1; got 0"),
-    (dict(backend="adam"), "unknown backend 'adam'; valid: grad, scipy"),
+    (dict(backend="adam"), "unknown backend 'adam'; valid: grad, nevergrad, scipy"),
+    (dict(backend="nevergrad", method="BFGS"), "unknown nevergrad method 'BFGS'; valid: DE, TwoPointsDE"),
+    (dict(backend="nevergrad", population=1), "population must be an integer in 2 .. 256; got 1"),
+    (dict(backend="scipy", method="DE"), "unknown scipy method 'DE'; valid: Nelder-Mead, Powell"),
 ])
 def test_bad_fit_arguments_say_what_is_allowed(hopf, kwargs, message):
     target = hopf.predict({"a": 0.5, "w": 0.3})

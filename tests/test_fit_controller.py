@@ -115,3 +115,27 @@ def test_bad_settings_name_the_problem_and_change_nothing(options, message):
         c.configure(**options)
     assert c.status.kind == "error"
     assert c.options == before
+
+
+def test_the_peak_memory_of_each_loop_is_kept_until_the_run_changes():
+    c = bw.FitController(n_steps=2, duration=1000.0)
+    for loop in ("for_loop", "checkpointed"):
+        c.configure(loop=loop)
+        c.run()
+        assert c.wait(300) and c.status.kind == "done", c.status.message
+    assert set(c.memory) == {"for_loop", "checkpointed"}
+    assert c.memory["checkpointed"] < c.memory["for_loop"]
+    assert f"{c.memory['checkpointed'] / 2**20:.2f} MiB (checkpointed)" in c.status.message
+    c.configure(lr=0.1)
+    assert set(c.memory) == {"for_loop", "checkpointed"}
+    c.configure(duration=500.0)
+    assert c.memory == {}
+
+
+def test_a_nevergrad_fit_streams_one_row_per_generation():
+    c = bw.FitController(backend="nevergrad", n_steps=6)
+    c.run()
+    assert c.wait(120) and c.status.kind == "done", c.status.message
+    assert list(c.sources["loss"].data["step"]) == list(range(6))
+    assert c.result.backend == "nevergrad"
+    assert "'backend': 'nevergrad'" not in c.code() and "backend='nevergrad'" in c.code()

@@ -71,8 +71,11 @@ class FitExplorer(FitExplorerBase, _Explorer):
                                     min=0.0, max=1e6, step=0.1) for name in OBJECTIVES}
         self._optimizer = text(w.Dropdown, "optimizer", options=list(OPTIMIZERS))
         self._lr = text(w.FloatText, "learning rate", "Step size of the optimizer (> 0)")
-        self._steps = text(w.IntText, "steps", "Gradient steps (loss evaluations for scipy)")
-        self._backend = text(w.Dropdown, "backend", "grad: compiled gradient step; scipy: Nelder-Mead",
+        self._steps = text(w.IntText, "steps",
+                           "Gradient steps (generations for nevergrad, loss evaluations for scipy)")
+        self._backend = text(w.Dropdown, "backend",
+                             "grad: compiled gradient step; gradient-free: nevergrad (DE), "
+                             "scipy (Nelder-Mead)",
                              options=list(BACKENDS))
         self._loop = text(w.Dropdown, "loop", "checkpointed recomputes activations: less memory",
                           options=list(LOOPS))

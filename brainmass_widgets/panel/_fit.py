@@ -55,8 +55,10 @@ class FitExplorer(FitExplorerBase, _Panel):
                             doc="synthetic (from the true values), example_signal or custom (uploaded).")
     optimizer = param.Selector(default="adam", objects=list(OPTIMIZERS), doc="Gradient transformation.")
     lr = param.Number(default=0.05, doc="Learning rate.")
-    n_steps = param.Integer(default=300, doc="Gradient steps (loss evaluations for scipy).")
-    backend = param.Selector(default="grad", objects=list(BACKENDS), doc="grad or scipy (Nelder-Mead).")
+    n_steps = param.Integer(default=300, doc="Gradient steps (generations for nevergrad, loss evaluations "
+                                             "for scipy).")
+    backend = param.Selector(default="grad", objects=list(BACKENDS),
+                             doc="grad, or gradient-free: nevergrad (DE) or scipy (Nelder-Mead).")
     loop = param.Selector(default="for_loop", objects=list(LOOPS),
                           doc="for_loop, or checkpointed (activations recomputed on the backward pass).")
     duration = param.Number(default=200.0, doc="Length of the run compared with the target [ms].")
