@@ -349,7 +349,9 @@ class FitController(_Base):
                         self._set_status(Status("running", f"step {step + 1:,} of {state['n_steps']:,}: loss "
                                                            f"{loss:.4g} (best {best[0]:.4g}); {values}",
                                                 (step + 1) / state["n_steps"], now - t0), token)
-                    return not (token.superseded or self._stopped >= token.generation)
+                    if token.superseded or self._stopped >= token.generation:
+                        return False
+                    return slot.pause(lambda: token.superseded)  # others waiting go first
 
                 with compile_notice(notice):
                     outcome = fitter.fit(target, initial=state["initial"], lr=state["lr"],

@@ -139,3 +139,27 @@ def test_a_nevergrad_fit_streams_one_row_per_generation():
     assert list(c.sources["loss"].data["step"]) == list(range(6))
     assert c.result.backend == "nevergrad"
     assert "'backend': 'nevergrad'" not in c.code() and "backend='nevergrad'" in c.code()
+
+
+def test_a_long_fit_lets_another_sessions_run_go_first():
+    pool = bw.compute_pool()
+    slots = pool.slots
+    pool.resize(1)
+    try:
+        fit = bw.FitController(n_steps=10_000, session=bw.Session())
+        model = bw.ModelController("HopfStep", session=bw.Session(), autorun=False)
+        model.run()
+        assert model.wait(120)
+        fit.run()
+        for _ in range(1200):
+            if len(fit.sources["loss"].data["step"]) > 5:
+                break
+            fit.wait(0.05)
+        model.set(a=0.35)
+        model.run()
+        assert model.wait(30) and model.status.kind == "done", model.status
+        assert fit.status.kind == "running", fit.status
+        fit.stop()
+        assert fit.wait(60) and fit.status.kind == "cancelled"
+    finally:
+        pool.resize(slots)
