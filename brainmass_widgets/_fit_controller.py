@@ -138,6 +138,15 @@ class FitController(_Base):
         fixed = {k: float(np.asarray(v)) for k, v in st["fitter"].fixed.items() if np.ndim(v) == 0}
         return {**fixed, **fitted}
 
+    @property
+    def memory_line(self) -> str:
+        """One line on the peak memory of a gradient step, per loop measured for the current run."""
+        memory = {k: v for k, v in self.memory.items() if v}
+        if not memory:
+            return "peak memory of a gradient step: measured by a gradient fit"
+        return "peak memory of a gradient step: " + ", ".join(f"{loop} {b / 2**20:.2f} MiB"
+                                                             for loop, b in memory.items())
+
     def on_state(self, callback: Any) -> None:
         """Call ``callback()`` after every accepted change (front ends refresh their controls)."""
         self._state_listeners.append(callback)

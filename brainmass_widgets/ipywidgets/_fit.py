@@ -148,13 +148,7 @@ class FitExplorer(FitExplorerBase, _Explorer):
     # ------------------------------------------------------------------ controller -> widgets
 
     def _memory_html(self) -> str:
-        memory = {k: v for k, v in self._controller.memory.items() if v}
-        if not memory:
-            text = "peak memory per step: not measured yet (gradient fits measure it)"
-        else:
-            text = "peak memory per step: " + ", ".join(f"{loop} {b / 2**20:.2f} MiB"
-                                                         for loop, b in memory.items())
-        return f'<span class="bmw-memory">{html.escape(text)}</span>'
+        return f'<span class="bmw-memory">{html.escape(self._controller.memory_line)}</span>'
 
     def _sliders_for(self, names: tuple[str, ...], values: dict[str, float],
                      current: dict[str, w.FloatSlider], box: w.VBox, action: Any) -> dict[str, w.FloatSlider]:

@@ -207,13 +207,7 @@ class FitExplorer(FitExplorerBase, _Panel):
         return s
 
     def _show_memory(self) -> None:
-        memory = {k: v for k, v in self._controller.memory.items() if v}
-        if memory:
-            parts = ", ".join(f"{loop} {v / 2**20:.2f} MiB" for loop, v in memory.items())
-            text = f"peak memory of a gradient step: {parts}"
-        else:
-            text = "peak memory of a gradient step: measured after a gradient fit"
-        self._memory.value = html.escape(text)
+        self._memory.value = html.escape(self._controller.memory_line)
 
     def _on_fit_status(self, status: Any) -> None:
         self._show_memory()

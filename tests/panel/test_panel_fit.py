@@ -26,7 +26,7 @@ def test_fit_button_fills_the_loss_with_the_engine_history():
     assert e._widgets["fit"].value == ["a", "w"] and set(e.initial_sliders) == {"a", "w"}
     assert e.initial_sliders["a"].css_classes == ["bmw-fit-initial-a"]
     assert e._truth_box.visible and not e._fc_row.visible
-    assert "measured after" in e._memory.value
+    assert "measured by a gradient fit" in e._memory.value
     opts = e.controller.options
     assert _fit(e).kind == "done", e.status
     fitter = CachedFitter("HopfStep", fit=opts["fit"], duration=opts["duration"],
