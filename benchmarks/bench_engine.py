@@ -151,6 +151,67 @@ def hopf64(repeat: int) -> None:
           [(ms(t_c), ms(t_h), f"{t_c / t_h:.2f}x", ms(t_s), f"{t_c / t_s:.2f}x")])
 
 
+def hopf64_breakdown(repeat: int) -> None:
+    """Where the HopfStep x 64 run spends its time beyond a hand-held program: each variant is the
+    same compiled loop, called through the engine's ahead-of-time executable, interleaved."""
+    from brainmass_widgets._engine import _Executable, _first_bad, _signature
+
+    n, dt = 10_000, 0.1 * u.ms
+    sim = bw.CachedSimulator("HopfStep", in_size=64, dt=dt)
+    params = {"a": 0.25, "w": 0.3}
+    sim.run(n * dt, params=params)
+    values, init, monitors, key = sim._params(params), sim._init(None), sim._monitors(None), sim._seed(0)
+    run = sim._program("run", n, 0, 1, None, monitors, _signature(values), _signature(init), make=None)
+    node = brainmass.HopfStep(64, a=0.25, w=0.3, init_x=braintools.init.Constant(0.5))
+
+    def step(i):
+        with brainstate.environ.context(i=i, t=i * dt):
+            node.update()
+        return node.x.value
+
+    with brainstate.environ.context(dt=dt):
+        node.init_all_states()
+        loop = brainstate.transform.jit(lambda: brainstate.transform.for_loop(step, np.arange(n)))
+        hand = _Executable(loop)
+        hand()
+
+    def unchecked(vals, init_vals, k):
+        return sim._whole_run(vals, init_vals, k, n, None, monitors)
+
+    def unseeded(vals, init_vals, k):
+        model, inputs = sim._model.build(sim.in_size, vals)
+        with brainstate.environ.context(dt=dt):
+            sim._init_states(model, None)
+            sim._apply_init(model, init_vals)
+            return sim._loop(model, inputs, monitors, jnp.arange(n, dtype=jnp.int32))
+
+    def constants(vals, init_vals, k):
+        rec = sim._whole_run(dict(values), init_vals, k, n, None, monitors)
+        return rec, _first_bad(rec)
+
+    variants = [("hand: jit + for_loop, parameters folded in as constants", lambda: hand()),
+                ("engine program, parameters as constants", constants),
+                ("engine program, no finite check, no seeded RNG", unseeded),
+                ("engine program, no finite check", unchecked),
+                ("engine program (traced parameters, seeded RNG, finite check)", None)]
+    fns = []
+    for _name, fn in variants:
+        if fn is None:
+            fns.append(lambda: run(values, init, key))
+        elif fn is variants[0][1]:
+            fns.append(fn)
+        else:
+            program = _Executable(brainstate.transform.jit(fn))
+            program(values, init, key)
+            fns.append(lambda program=program: program(values, init, key))
+    fns.append(lambda: sim.run(n * dt, params=params)["x"])
+    times = timed_side_by_side(fns, max(repeat, 40))
+    names = [name for name, _ in variants] + ["CachedSimulator.run (the program + argument handling)"]
+    table("HopfStep, in_size=64, 10,000 steps: where the time goes (compiled programs called alike)",
+          ("variant", "ms", "vs hand"),
+          [(name, ms(t), f"{t / times[0]:.2f}x") for name, t in zip(names, times, strict=True)])
+
+
 def sweep1000(repeat: int) -> None:
     dt, a_values = 0.1 * u.ms, np.linspace(0.1, 1.5, 1000)
     sim = bw.CachedSimulator("HopfStep", in_size=1, dt=dt)
@@ -205,6 +266,7 @@ def main() -> None:
     print(f"backend: {jax.default_backend()}, devices: {jax.devices()}")
     no_recompiles()
     hopf64(repeat)
+    hopf64_breakdown(repeat)
     sweep1000(max(3, repeat // 4))
     per_change(repeat)
 
