@@ -41,6 +41,11 @@ def lab(tmp_path_factory):
         'network = NetworkExplorer(duration=1000.0)\n'
         'network')]
     nbformat.write(nb, root / "network.ipynb")
+    nb.cells = [nbformat.v4.new_code_cell(
+        'from brainmass_widgets.ipywidgets import FitExplorer\n'
+        'fit = FitExplorer("HopfStep", n_steps=30)\n'
+        'fit')]
+    nbformat.write(nb, root / "fit.ipynb")
     port = free_port()
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
            "--ip=127.0.0.1", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
@@ -120,3 +125,19 @@ def test_network_explorer_draws_the_fc_of_the_engine_run_in_jupyterlab(lab, page
     np.testing.assert_allclose(fc, ref.sources["fc"].data["value"], atol=1e-4)
     np.testing.assert_allclose(weights, ref.network.connectome.weights.ravel())
     ref.close()
+
+
+def test_fit_explorer_streams_the_engine_loss_in_jupyterlab(lab, page):
+    page.set_default_timeout(180_000)
+    page.goto(f"{lab}/lab/workspaces/fit/tree/fit.ipynb?reset&token={TOKEN}")
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
+    page.locator(".jp-OutputArea-output button", has_text="Fit").first.click()
+    loss = _source("loss", "loss")
+    page.wait_for_function(f"() => {{ const v = ({loss})(); return v && v.length === 30; }}")
+    shown = page.evaluate(f"() => Array.from(({loss})())")
+    c = bw.FitController(n_steps=30)
+    out = c.fitter.fit(c.target_data(), initial=c.options["initial"], lr=c.options["lr"], n_steps=30)
+    np.testing.assert_allclose(shown, out.history, rtol=1e-5)
