@@ -7,6 +7,7 @@ import nbformat
 import numpy as np
 import pytest
 from browser import free_port, server, tap_plane
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 import brainmass_widgets as bw
 
@@ -101,10 +102,17 @@ def test_phase_plane_tap_launches_a_trajectory_in_jupyterlab(lab, page):
     page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
     stability = page.wait_for_function(_source("fixed_points", "stability")).json_value()
     assert stability == ["unstable focus"]
-    start = tap_plane(page, ".jp-OutputArea-output canvas")
-    page.wait_for_function(f"() => {{ const xs = ({_source('trajectories', 'xs')})(); "
-                           "return xs && xs.length === 1 && xs[0].length === 2001; }")
-    xs = page.evaluate(f"() => Array.from(({_source('trajectories', 'xs')})()[0])")
+    trajectories = _source("trajectories", "xs")
+    for _ in range(3):  # a tap can be lost between the page and the kernel while the view settles
+        start = tap_plane(page, ".jp-OutputArea-output canvas")
+        try:
+            page.wait_for_function(f"() => ({trajectories})() !== null", timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    last = f"(() => {{ const xs = ({trajectories})(); return xs && xs[xs.length - 1]; }})()"
+    page.wait_for_function(f"() => {{ const x = {last}; return x && x.length === 2001; }}")
+    xs = page.evaluate(f"() => Array.from({last})")
     ref = bw.CachedSimulator("HopfStep").run(200 * u.ms, init={"x": start[0], "y": start[1]}, monitors=["x"])
     np.testing.assert_allclose(xs[1:], np.asarray(ref["x"])[:, 0], rtol=1e-4, atol=1e-5)
 
@@ -134,8 +142,15 @@ def test_fit_explorer_streams_the_engine_loss_in_jupyterlab(lab, page):
     page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
     page.keyboard.press("Shift+Enter")
     page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
-    page.locator(".jp-OutputArea-output button", has_text="Fit").first.click()
     loss = _source("loss", "loss")
+    button = page.locator(".jp-OutputArea-output button", has_text="Fit").first
+    for _ in range(3):  # a click before the widget's view is wired up is lost
+        button.click()
+        try:
+            page.wait_for_function(f"() => ({loss})() !== null", timeout=60_000)
+            break
+        except PlaywrightTimeout:
+            continue
     page.wait_for_function(f"() => {{ const v = ({loss})(); return v && v.length === 30; }}")
     shown = page.evaluate(f"() => Array.from(({loss})())")
     c = bw.FitController(n_steps=30)
