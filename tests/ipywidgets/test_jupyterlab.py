@@ -55,13 +55,19 @@ def lab(tmp_path_factory):
         yield f"http://127.0.0.1:{port}"
 
 
-def test_explorer_draws_and_follows_a_slider_in_jupyterlab(lab, page):
-    page.set_default_timeout(120_000)
-    page.goto(f"{lab}/lab/workspaces/explorer/tree/explorer.ipynb?reset&token={TOKEN}")
+def run_notebook(page, lab: str, name: str) -> None:
+    """Open ``name``.ipynb in a workspace of its own (the lab would otherwise reopen the notebook of
+    the test before), run its cell and wait for the first plot."""
+    page.goto(f"{lab}/lab/workspaces/{name}/tree/{name}.ipynb?reset&token={TOKEN}")
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
     page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
     page.keyboard.press("Shift+Enter")
     page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
+
+
+def test_explorer_draws_and_follows_a_slider_in_jupyterlab(lab, page):
+    page.set_default_timeout(120_000)
+    run_notebook(page, lab, "explorer")
     first = page.wait_for_function(TRAJECTORY).json_value()
     sim = bw.CachedSimulator("HopfStep")
     expected = np.asarray(sim.run(200 * u.ms, params={"a": 0.25})["x"])[:, 0]
@@ -94,12 +100,7 @@ def _source(name, column):
 
 def test_phase_plane_tap_launches_a_trajectory_in_jupyterlab(lab, page):
     page.set_default_timeout(120_000)
-    # a workspace of its own: the lab would otherwise reopen the notebook of the test before
-    page.goto(f"{lab}/lab/workspaces/phase/tree/phase.ipynb?reset&token={TOKEN}")
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
-    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
+    run_notebook(page, lab, "phase")
     stability = page.wait_for_function(_source("fixed_points", "stability")).json_value()
     assert stability == ["unstable focus"]
     trajectories = _source("trajectories", "xs")
@@ -119,11 +120,7 @@ def test_phase_plane_tap_launches_a_trajectory_in_jupyterlab(lab, page):
 
 def test_network_explorer_draws_the_fc_of_the_engine_run_in_jupyterlab(lab, page):
     page.set_default_timeout(180_000)
-    page.goto(f"{lab}/lab/workspaces/network/tree/network.ipynb?reset&token={TOKEN}")
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
-    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
+    run_notebook(page, lab, "network")
     fc_source = _source("fc", "value")
     page.wait_for_function(f"() => {{ const v = ({fc_source})(); return v && v.length === 64; }}")
     fc = page.evaluate(f"() => Array.from(({fc_source})())")
@@ -137,11 +134,7 @@ def test_network_explorer_draws_the_fc_of_the_engine_run_in_jupyterlab(lab, page
 
 def test_fit_explorer_streams_the_engine_loss_in_jupyterlab(lab, page):
     page.set_default_timeout(180_000)
-    page.goto(f"{lab}/lab/workspaces/fit/tree/fit.ipynb?reset&token={TOKEN}")
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
-    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_selector(".jp-OutputArea-output canvas", state="attached")
+    run_notebook(page, lab, "fit")
     loss = _source("loss", "loss")
     button = page.locator(".jp-OutputArea-output button", has_text="Fit").first
     for _ in range(3):  # a click before the widget's view is wired up is lost
