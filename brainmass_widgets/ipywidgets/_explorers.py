@@ -107,6 +107,19 @@ class _Explorer(ExplorerBase, w.VBox):
         return [w.HBox([column, w.VBox([self._plot], layout=w.Layout(flex="1 1 auto"))]),
                 self._progress, self._status, self._code_area]
 
+    def _take_upload(self, upload: w.FileUpload, change: dict, action: Callable[[bytes, str], None]) -> None:
+        """Hand an uploaded file's bytes and name to ``action`` (a refusal is shown), then clear
+        ``upload`` so that the same file can be chosen again (after fixing it, say)."""
+        if self._syncing or not change["new"]:
+            return
+        file = change["new"][0]
+        self._guard(lambda: action(bytes(file["content"]), file["name"]), self._sync)
+        self._syncing = True
+        try:
+            upload.value = ()
+        finally:
+            self._syncing = False
+
     def _handler(self, action: Callable[[Any], None]) -> Callable[[dict], None]:
         """An observer calling ``action(new value)``; a rejected value is shown and the controls
         are brought back in line by ``_sync``."""

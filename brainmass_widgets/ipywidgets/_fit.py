@@ -121,16 +121,7 @@ class FitExplorer(FitExplorerBase, _Explorer):
     # ------------------------------------------------------------------ widgets -> controller
 
     def _on_upload(self, change: dict) -> None:
-        if self._syncing or not change["new"]:
-            return
-        upload = change["new"][0]
-        self._guard(lambda: self.set_target(bytes(upload["content"]), upload["name"]), self._pull)
-        # Cleared so that the same file can be chosen again (after fixing it, say).
-        self._syncing = True
-        try:
-            self._upload.value = ()
-        finally:
-            self._syncing = False
+        self._take_upload(self._upload, change, self.set_target)
 
     def _on_fit_check(self, _value: Any) -> None:
         self._controller.configure(fit=tuple(n for n, box in self._fit_checks.items() if box.value))

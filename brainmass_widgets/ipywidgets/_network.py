@@ -106,16 +106,7 @@ class NetworkExplorer(NetworkExplorerBase, _Explorer):
     # ------------------------------------------------------------------ widgets -> controller
 
     def _on_upload(self, change: dict) -> None:
-        if self._syncing or not change["new"]:
-            return
-        upload = change["new"][0]
-        self._guard(lambda: self.load_connectome(bytes(upload["content"]), upload["name"]), self._sync)
-        # Cleared so that the same file can be chosen again (after fixing it, say).
-        self._syncing = True
-        try:
-            self._upload.value = ()
-        finally:
-            self._syncing = False
+        self._take_upload(self._upload, change, self.load_connectome)
 
     # ------------------------------------------------------------------ controller -> widgets
 
