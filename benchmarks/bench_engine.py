@@ -171,8 +171,7 @@ def hopf64_breakdown(repeat: int) -> None:
 
     with brainstate.environ.context(dt=dt):
         node.init_all_states()
-        loop = brainstate.transform.jit(lambda: brainstate.transform.for_loop(step, np.arange(n)))
-        hand = _Executable(loop)
+        hand = _Executable(lambda: brainstate.transform.for_loop(step, np.arange(n)))
         hand()
 
     def unchecked(vals, init_vals, k):
@@ -201,7 +200,7 @@ def hopf64_breakdown(repeat: int) -> None:
         elif fn is variants[0][1]:
             fns.append(fn)
         else:
-            program = _Executable(brainstate.transform.jit(fn))
+            program = _Executable(fn)
             program(values, init, key)
             fns.append(lambda program=program: program(values, init, key))
     fns.append(lambda: sim.run(n * dt, params=params)["x"])
@@ -265,7 +264,7 @@ def main() -> None:
     repeat = 5 if args.quick else 20
     print(f"backend: {jax.default_backend()}, devices: {jax.devices()}")
     no_recompiles()
-    hopf64(repeat)
+    hopf64(3 * repeat)
     hopf64_breakdown(repeat)
     sweep1000(max(3, repeat // 4))
     per_change(repeat)

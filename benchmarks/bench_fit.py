@@ -62,7 +62,7 @@ def max_diff(a: list[float], b: list[float]) -> float:
 
 def step_memory_mib(fitter: CachedFitter) -> float:
     """Arguments + outputs + temporaries of the compiled gradient step, from XLA, in MiB."""
-    (compiled, _trace), = fitter._step_program()._compiled.values()
+    compiled, = fitter._step_program().executables()
     stats = compiled.memory_analysis()
     total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
     return total / 2**20

@@ -245,56 +245,85 @@ class CompileCache:
 
 
 class _Executable:
-    """A ``brainstate.transform.jit`` program called through its ahead-of-time compiled executable.
+    """A program traced by ``brainstate.transform.jit`` and called through its compiled executable.
 
     ``brainstate``'s jit re-derives a cache key from every argument on each call (about 0.3 ms);
     the engine's programs see the same argument shapes call after call, so after the first call
-    of a given argument signature (shapes, dtypes) the compiled executable and its state trace are
-    reused directly. The state values it reads are passed in and those it writes are written
-    back, exactly as the jitted function does.
+    of a given argument signature (shapes, dtypes, host or device) the compiled executable and its
+    state trace are reused directly. The state values it reads are passed in and those it writes
+    are written back, exactly as the jitted function does.
+
+    The host (numpy) float32 arguments of a call travel to the device as one packed vector that the
+    program slices apart again, not one transfer each: parameters, initial values and targets are
+    many small arrays.
 
     Tracing sets brainstate's process-wide RNG state to a tracer for a while, so tracing and
     compiling hold :data:`STATE_LOCK` throughout, and a warm call holds it only while it reads
     the state values and while it writes them back: warm programs of different threads run at
-    the same time, and never see a tracer.
+    the same time, and never see a tracer. A program that only carries its states through
+    unchanged (the engine's programs seed their own RNG and restore brainstate's afterwards) does
+    not depend on their values and leaves them as they were: its calls skip the reading and
+    writing back, and the lock.
 
-    With ``devices`` (a program whose arguments are sharded over several devices), the states it
-    touches (brainstate's RNG) are replicated over those devices for the call and put back where
-    they were afterwards (under the lock), so single-device programs can still use them.
+    With ``devices`` (a program whose arguments are sharded over several devices), arguments are
+    passed as they are, and the states it touches (brainstate's RNG) are replicated over those
+    devices for the call and put back where they were afterwards (under the lock), so
+    single-device programs can still use them.
     """
 
-    def __init__(self, jitted: Callable, devices: tuple[Any, ...] | None = None):
-        self._jitted = jitted
+    def __init__(self, fun: Callable, devices: tuple[Any, ...] | None = None):
+        self._fun = fun
         self._devices = devices
-        self._compiled: dict[tuple, tuple] = {}
+        self._compiled: dict[tuple, _Compiled] = {}
+
+    def executables(self) -> list[Any]:
+        """The compiled executables made so far, one per argument signature."""
+        return [entry.executable for entry in list(self._compiled.values())]
 
     def __call__(self, *args: Any) -> Any:
         leaves, treedef = jax.tree.flatten(args)
-        sig = (treedef, tuple((np.shape(x), getattr(x, "dtype", type(x)), getattr(x, "weak_type", False))
-                              for x in leaves))
+        sig = (treedef, tuple(map(_leaf_signature, leaves)))
         entry = self._compiled.get(sig)
         if entry is None:
             with STATE_LOCK:
                 entry = self._compiled.get(sig)
                 if entry is None:
-                    trace = self._jitted.stateful_fun.get_state_trace(*args, compile_if_miss=True)
-                    with self._placed(trace):
-                        entry = (self._jitted.compile(*args), trace)
-                    self._compiled[sig] = entry
-        compiled, trace = entry
+                    entry = self._compiled[sig] = self._compile(args, leaves, treedef)
+        call_args = entry.arguments(args, leaves)
+        if entry.carried is not None:
+            return entry.executable(entry.carried, *call_args)[1]
+        trace = entry.trace
         if self._devices is not None:
             with STATE_LOCK, self._placed(trace):
                 read = trace.get_read_state_values(True)
-                writes, outs = compiled(trace.get_state_values(), *args)
+                writes, outs = entry.executable(trace.get_state_values(), *call_args)
                 trace.assign_state_vals_v2(read, writes)
             return outs
         with STATE_LOCK:
             read = trace.get_read_state_values(True)
             values = trace.get_state_values()
-        writes, outs = compiled(values, *args)
+        writes, outs = entry.executable(values, *call_args)
         with STATE_LOCK:
             trace.assign_state_vals_v2(read, writes)
         return outs
+
+    def _compile(self, args: tuple, leaves: list, treedef: Any) -> _Compiled:
+        packed = tuple(i for i, x in enumerate(leaves) if _packable(x)) if self._devices is None else ()
+        if len(packed) > 1:
+            layout = tuple(leaves[i].shape if i in packed else None for i in range(len(leaves)))
+            fun = _unpacking(self._fun, treedef, layout)
+            entry = _Compiled(packed)
+            call_args = entry.arguments(args, leaves)
+        else:
+            fun, entry, call_args = self._fun, _Compiled(()), args
+        jitted = brainstate.transform.jit(fun)
+        stateful = jitted.stateful_fun
+        entry.trace = stateful.get_state_trace(*call_args, compile_if_miss=True)
+        with self._placed(entry.trace):
+            entry.executable = jitted.compile(*call_args)
+        if self._devices is None:
+            entry.carried = _carried_states(stateful.get_jaxpr(*call_args, compile_if_miss=True), entry.trace)
+        return entry
 
     @contextmanager
     def _placed(self, trace: Any) -> Iterator[None]:
@@ -313,6 +342,82 @@ class _Executable:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _leaf_signature(x: Any) -> tuple:
+    """Shape, dtype, weak type and whereabouts (host or not) of one argument leaf: what a compiled
+    executable, and the packing of its arguments, is specific to."""
+    if isinstance(x, np.ndarray):
+        return x.shape, x.dtype, "host"
+    return np.shape(x), getattr(x, "dtype", type(x)), getattr(x, "weak_type", False)
+
+
+class _Compiled:
+    """One argument signature's executable, its state trace, and how its arguments are passed."""
+
+    __slots__ = ("packed", "executable", "trace", "carried")
+
+    def __init__(self, packed: tuple[int, ...]):
+        self.packed = packed
+        self.executable: Any = None
+        self.trace: Any = None
+        self.carried: tuple | None = None
+
+    def arguments(self, args: tuple, leaves: list) -> tuple:
+        """The call's arguments as the executable takes them: the packed leaves and the others."""
+        if not self.packed:
+            return args
+        packed = set(self.packed)
+        flat = np.concatenate([leaves[i].reshape(-1) for i in self.packed])
+        return flat, tuple(x for i, x in enumerate(leaves) if i not in packed)
+
+
+def _packable(x: Any) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype == np.float32
+
+
+def _unpacking(fun: Callable, treedef: Any, layout: tuple) -> Callable:
+    """``fun`` taking ``(flat, others)``: the leaves whose ``layout`` entry is a shape are cut from
+    ``flat`` in order, the others come from ``others``, and the arguments are rebuilt."""
+
+    def unpacked(flat, others):
+        rest = iter(others)
+        leaves, start = [], 0
+        for shape in layout:
+            if shape is None:
+                leaves.append(next(rest))
+            else:
+                size = math.prod(shape)
+                leaves.append(flat[start:start + size].reshape(shape))
+                start += size
+        return fun(*jax.tree.unflatten(treedef, leaves))
+
+    return unpacked
+
+
+def _carried_states(closed_jaxpr: Any, trace: Any) -> tuple | None:
+    """State values to pass to a program that only carries its states through, else ``None``.
+
+    True when every state is written, each written value is the very value read (the same jaxpr
+    variable, as when a ``seed_context`` restores the RNG it replaced) and no equation or other
+    output uses it: the program then neither depends on the states nor changes them, so the
+    values at compile time serve every call and nothing needs writing back.
+    """
+    if not all(trace.been_writen):
+        return None
+    values = trace.get_state_values()
+    jaxpr = closed_jaxpr.jaxpr
+    n = len(jax.tree.leaves(values))
+    if n == 0:
+        return values
+    state_in = jaxpr.invars[-n:]
+    if len(jaxpr.outvars) < n or any(a is not b for a, b in zip(jaxpr.outvars[-n:], state_in, strict=True)):
+        return None
+    ids = {id(v) for v in state_in}
+    used = any(id(v) in ids for eqn in jaxpr.eqns for v in eqn.invars)
+    if used or any(id(v) in ids for v in jaxpr.outvars[:-n]):
+        return None
+    return values
 
 
 def _steps(value: Any, dt: Any, what: str, allow_int: bool = False) -> int:
@@ -339,8 +444,16 @@ def _steps(value: Any, dt: Any, what: str, allow_int: bool = False) -> int:
     return int(nearest)
 
 
+_PLAIN_NUMBERS = frozenset({float, int, np.float64, np.float32, np.float16,
+                            np.int64, np.int32, np.int16, np.int8})
+"""Number types whose canonical form needs no unit handling (bool is left out on purpose)."""
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
 def _canon(name: str, value: Any, unit: Any, what: str = "parameter") -> np.ndarray:
     """A value as a float32 array of magnitudes in ``unit``; ``ValueError`` naming ``name``."""
+    if type(value) in _PLAIN_NUMBERS and -_F32_MAX <= value <= _F32_MAX:
+        return np.array(value, dtype=np.float32)
     allowed = "a number" if unit is None else f"a number (in {unit}) or a quantity convertible to {unit}"
     if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
         raise ValueError(f"{what} {name!r} must be {allowed}; got {value!r}")
@@ -351,12 +464,16 @@ def _canon(name: str, value: Any, unit: Any, what: str = "parameter") -> np.ndar
             raise ValueError(f"{what} {name!r} must be {allowed}; got {value!r}") from exc
     else:
         mag = value
+    finite = f"{what} {name!r} must be finite and within float32 range (|x| <= {_F32_MAX:.4g}); got "
     try:
-        arr = np.asarray(mag, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            arr = np.asarray(mag, dtype=np.float32)
+    except OverflowError as exc:
+        raise ValueError(f"{finite}{value!r}") from exc
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} {name!r} must be {allowed}; got {value!r}") from exc
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} {name!r} must be finite; got {value!r}")
+        raise ValueError(f"{finite}{value!r}")
     return arr
 
 
@@ -619,6 +736,8 @@ class CachedSimulator:
         else:
             self._model = _SpecModel(spec, noise)
         self._cache = cache if cache is not None else CompileCache(cache_size)
+        self._canon_defaults: dict[str, np.ndarray] | None = None
+        self._ts: dict[tuple, np.ndarray] = {}
         self._ctor = (model, {"dt": dt, "in_size": in_size, "noise": noise})
         self._base_key = (self._model.key, str(in_size), str(dt), self._model.noisy)
 
@@ -641,19 +760,28 @@ class CachedSimulator:
     # ------------------------------------------------------------------ argument handling
 
     def _params(self, params: Mapping[str, Any] | None, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-        merged = self._model.defaults()
-        merged.update(params or {})
-        out = {}
-        for name, value in merged.items():
-            if name in skip:
-                self._model.canon(name, 0.0)
-                continue
-            arr = self._model.canon(name, value)
-            self._check_shape(name, arr.shape)
-            out[name] = arr
+        if self._canon_defaults is None:
+            defaults = {name: self._canon_checked(name, value)
+                        for name, value in self._model.defaults().items()}
+            for arr in defaults.values():
+                arr.flags.writeable = False
+            self._canon_defaults = defaults
+        out = dict(self._canon_defaults)
+        for name, value in (params or {}).items():
+            out[name] = self._canon_checked(name, value)
+        for name in skip:
+            self._model.canon(name, 0.0)
+            out.pop(name, None)
         return out
 
+    def _canon_checked(self, name: str, value: Any) -> np.ndarray:
+        arr = self._model.canon(name, value)
+        self._check_shape(name, arr.shape)
+        return arr
+
     def _check_shape(self, name: str, shape: tuple) -> None:
+        if not shape:
+            return
         varshape = tuple(np.atleast_1d(self.in_size)) if not isinstance(self._model, _FactoryModel) else None
         if varshape is None or not shape:
             return
@@ -742,7 +870,7 @@ class CachedSimulator:
                 self._apply_init(model, init_vals)
             return _state_values(model), key_out
 
-        return brainstate.transform.jit(init_program)
+        return init_program
 
     def _loop(self, model: Any, inputs: Mapping[str, Any], monitors: tuple[str, ...], indices: Any) -> Any:
         dt = self.dt
@@ -766,7 +894,7 @@ class CachedSimulator:
                     key_out = brainstate.random.get_key()
             return _state_values(model), key_out, rec, _first_bad(rec)
 
-        return brainstate.transform.jit(chunk_program)
+        return chunk_program
 
     def _whole_run(self, values, init_vals, key, n: int, batch_size: int | None,
                    monitors: tuple[str, ...]) -> dict[str, Any]:
@@ -784,12 +912,17 @@ class CachedSimulator:
             rec = self._whole_run(values, init_vals, key, n, batch_size, monitors)
             return {m: v[n_tr::k] for m, v in rec.items()}, _first_bad(rec)
 
-        return brainstate.transform.jit(run_program)
+        return run_program
 
     def _times(self, i0: int, n: int, rows: slice) -> Any:
         """Simulation time at the end of steps ``i0 .. i0 + n`` (the ``rows`` kept), in dt's unit."""
-        steps = np.arange(i0 + 1, i0 + n + 1)[rows]
-        return u.Quantity(steps * self.dt.mantissa, unit=self.dt.unit)
+        key = (i0, n, rows.start, rows.stop, rows.step)
+        times = self._ts.get(key)
+        if times is None:
+            if len(self._ts) >= 16:
+                self._ts.clear()
+            times = self._ts[key] = np.arange(i0 + 1, i0 + n + 1)[rows] * self.dt.mantissa
+        return u.Quantity(times.copy(), unit=self.dt.unit)
 
     def _program(self, kind: str, *key: Any, make: Callable[[], Callable],
                  devices: tuple[Any, ...] | None = None) -> Callable:
@@ -1087,4 +1220,4 @@ class CachedSimulator:
             trace = u.get_magnitude(rec[monitor])[n_tr::k]
             return metric_fn(trace, sample_s), _first_bad({monitor: trace}) >= 0
 
-        return brainstate.transform.jit(brainstate.transform.vmap(point, in_axes=(0, None, None, 0)))
+        return brainstate.transform.vmap(point, in_axes=(0, None, None, 0))

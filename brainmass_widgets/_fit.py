@@ -455,7 +455,7 @@ class CachedFitter:
                 theta = jax.tree.map(lambda p, d: p - lr * d, theta, updates)
                 return theta, opt_state, stats, pred
 
-            return brainstate.transform.jit(step)
+            return step
 
         return self._program("fit-step", make)
 
@@ -463,14 +463,14 @@ class CachedFitter:
         """Peak memory of the compiled gradient step, in bytes, as XLA accounts it (arguments,
         outputs and temporaries: the activations kept for the backward pass); ``None`` before the
         first gradient step of this structure."""
-        compiled = self._step_program()._compiled
-        if not compiled:
+        executables = self._step_program().executables()
+        if not executables:
             return None
-        stats = next(iter(compiled.values()))[0].memory_analysis()
+        stats = executables[0].memory_analysis()
         return int(stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes)
 
     def _loss_program(self) -> Callable:
-        return self._program("fit-loss", lambda: brainstate.transform.jit(self._loss))
+        return self._program("fit-loss", lambda: self._loss)
 
     def _weights(self) -> np.ndarray:
         return np.asarray(list(self.objective.values()), dtype=np.float32)
@@ -578,8 +578,7 @@ class CachedFitter:
 
     def _batch_loss_program(self) -> Callable:
         def make():
-            return brainstate.transform.jit(
-                brainstate.transform.vmap(self._loss, in_axes=(0, None, None, None, None)))
+            return brainstate.transform.vmap(self._loss, in_axes=(0, None, None, None, None))
 
         return self._program("fit-batch-loss", make)
 

@@ -311,6 +311,10 @@ def test_sweep_flags_diverged_points():
     (lambda s: s.run(10 * u.ms, init={"q": 1.0}), r"unknown state 'q'.*valid: x, y"),
     (lambda s: s.run(10 * u.ms, params={"a": float("nan")}), r"parameter 'a' must be finite"),
     (lambda s: s.run(10 * u.ms, params={"a": np.inf}), r"parameter 'a' must be finite"),
+    (lambda s: s.run(10 * u.ms, params={"a": 1e39}), r"parameter 'a' must be finite"),
+    (lambda s: s.run(10 * u.ms, params={"a": np.float64(-1e39)}), r"parameter 'a' must be finite"),
+    (lambda s: s.run(10 * u.ms, params={"a": 10**400}), r"parameter 'a' must be finite and within float32"),
+    (lambda s: s.run(10 * u.ms, params={"a": True}), r"parameter 'a' must be a number"),
     (lambda s: s.run(10 * u.ms, params={"a": 2 * u.mV}), r"parameter 'a' must be a number"),
     (lambda s: s.run(10 * u.ms, params={"a": "0.3"}), r"parameter 'a' must be a number"),
     (lambda s: s.run(10.05 * u.ms), r"not a whole number of steps"),
@@ -348,3 +352,64 @@ def test_partial_sweep_results_are_snapshots():
               on_chunk=lambda done, total, part: partials.append(part))
     assert np.isnan(partials[0].values[4:]).all()
     assert np.isfinite(partials[1].values).all()
+
+
+# ----------------------------------------------------------------------------- compiled calls
+
+
+def test_returned_times_are_the_callers_own():
+    sim = bw.CachedSimulator("HopfStep", dt=DT)
+    first = sim.run(5 * u.ms)
+    ts = u.get_magnitude(first["ts"])
+    ts[:] = -1.0
+    np.testing.assert_allclose(mag(sim.run(5 * u.ms)["ts"]), np.arange(1, 51) * 0.1, rtol=1e-6)
+
+
+def test_executable_packs_host_arguments_and_computes_the_same():
+    from brainmass_widgets._engine import _Executable
+
+    def program(params, extra, key, device):
+        return params["a"] * 2 + params["b"].sum() + extra.sum(), key + 1, device * params["c"]
+
+    params = {"a": np.array(1.5, np.float32), "b": np.arange(3, dtype=np.float32),
+              "c": np.arange(4, dtype=np.float32).reshape(2, 2)}
+    args = (params, np.ones(5, np.float32), np.array([7, 9], np.uint32), jax.numpy.full((2, 2), 3.0))
+    exe = _Executable(program)
+    out = exe(*args)
+    expect = program(*args)
+    for got, want in zip(out, expect, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    compiled, = exe.executables()
+    # state values, one packed float32 vector of 1 + 3 + 4 + 5 values, the uint32 key, the device array
+    flat_in = jax.tree.leaves(compiled.in_avals)
+    assert [a.shape for a in flat_in if a.dtype == np.float32 and a.ndim == 1] == [(13,)], flat_in
+    params["b"] = np.full(3, 10.0, np.float32)
+    np.testing.assert_allclose(np.asarray(exe(*args)[0]), 3.0 + 30.0 + 5.0)
+    assert len(exe.executables()) == 1
+
+
+def test_programs_that_seed_their_own_rng_leave_the_global_one_alone():
+    from brainmass_widgets._engine import _Executable
+
+    def seeded(key):
+        with brainstate.random.seed_context(key):
+            return brainstate.random.rand(3)
+
+    def drawing(scale):
+        return brainstate.random.rand(3) * scale
+
+    def global_key():
+        return np.asarray(jax.random.key_data(brainstate.random.DEFAULT.value))
+
+    exe = _Executable(seeded)
+    before = global_key()
+    a, b = exe(np.array([0, 1], np.uint32)), exe(np.array([0, 1], np.uint32))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(exe(np.array([0, 2], np.uint32))))
+    np.testing.assert_array_equal(global_key(), before)
+
+    # a program that draws from brainstate's RNG advances it, as brainstate's own jit does
+    exe = _Executable(drawing)
+    first, second = exe(np.float32(1.0)), exe(np.float32(1.0))
+    assert not np.array_equal(np.asarray(first), np.asarray(second))
+    assert not np.array_equal(global_key(), before)

@@ -38,7 +38,7 @@ def test_sharded_sweep_on_four_forced_cpu_devices_equals_the_single_device_one()
         # blocks of 6 are rounded up to 8 (a multiple of 4), each split 2 points per device
         progs = [p for key, p in sim._cache._entries.items() if key[4] == "sweep" and key[-1]]
         assert len(progs) == 1 and [k[5] for k in sim._cache._entries if k[4] == "sweep" and k[-1]] == [8]
-        (compiled, *_), = progs[0]._compiled.values()
+        compiled, = progs[0].executables()
         spans = {len(s.device_set) for s in jax.tree.leaves(compiled.input_shardings[0][1])}
         assert spans == {4}, compiled.input_shardings
         two = sim.sweep(grid, devices=2, **kw)
