@@ -94,6 +94,7 @@ class _Panel(ExplorerBase, Viewer):
         self._queue: list[Callable[[], None]] = []
         self._queue_lock = threading.Lock()
         self._drain_scheduled = False
+        self._page_ready = False
 
     def _setup(self) -> None:
         self._syncing = False
@@ -109,6 +110,7 @@ class _Panel(ExplorerBase, Viewer):
         self._controller.on_status(self._on_status)
         if self._doc is not None:
             pn.state.on_session_destroyed(lambda _ctx: self._controller.close())
+            pn.state.onload(self._on_page_ready)
 
     def _take_upload(self, widget: pn.widgets.FileInput, event: Any, fallback: str,
                      action: Callable[[bytes, str], None]) -> None:
@@ -134,31 +136,50 @@ class _Panel(ExplorerBase, Viewer):
 
         Updates go through one FIFO queue drained by a single next-tick callback: Bokeh starts
         callbacks added before the session is up in no particular order, and a line reset must
-        never land after the data it precedes.
+        never land after the data it precedes. Draining starts once the page has loaded: until
+        then the document has no server session, and a callback added from a computing thread
+        while Bokeh sets that session up can be lost, leaving the page without its first data.
         """
         if self._doc is None:
             fn()
             return
         with self._queue_lock:
             self._queue.append(fn)
-            if self._drain_scheduled:
+            if self._drain_scheduled or not self._page_ready:
                 return
             self._drain_scheduled = True
-        self._doc.add_next_tick_callback(self._drain)
+        self._schedule_drain()
+
+    def _on_page_ready(self) -> None:
+        with self._queue_lock:
+            self._page_ready = True
+            if self._drain_scheduled or not self._queue:
+                return
+            self._drain_scheduled = True
+        self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        try:
+            self._doc.add_next_tick_callback(self._drain)
+        except Exception:
+            with self._queue_lock:
+                self._drain_scheduled = False
+            raise
 
     def _drain(self) -> None:
         """Apply the oldest queued update; come back next tick for the rest, so the event loop
         sends each update's message before the next one is prepared."""
         with self._queue_lock:
-            fn = self._queue.pop(0)
+            fn = self._queue.pop(0) if self._queue else None
         try:
-            fn()
+            if fn is not None:
+                fn()
         finally:
             with self._queue_lock:
                 more = bool(self._queue)
                 self._drain_scheduled = more
             if more:
-                self._doc.add_next_tick_callback(self._drain)
+                self._schedule_drain()
 
     def _on_status(self, status: Status) -> None:
         self._status.value = _status_html(status)

@@ -170,3 +170,42 @@ def test_a_computation_that_raises_shows_its_message_in_that_session_only():
     np.testing.assert_allclose(fine.sources["trajectory"].data["x[0]"], np.asarray(ref["x"])[:, 0], rtol=1e-6)
     broken.set(a=0.35)
     assert broken.wait(60) and broken.status.kind == "error"
+
+
+class _Doc:
+    """A Bokeh document's next-tick scheduling, run by hand; ``fail`` makes the next add raise."""
+
+    def __init__(self):
+        self.callbacks, self.fail = [], False
+
+    def add_next_tick_callback(self, callback):
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("no session")
+        self.callbacks.append(callback)
+
+    def tick(self):
+        while self.callbacks:
+            self.callbacks.pop(0)()
+
+
+def test_served_updates_wait_for_the_page_then_apply_in_order(explorer):
+    doc, applied = _Doc(), []
+    explorer._doc, explorer._page_ready = doc, False
+    for i in range(3):
+        explorer._dispatch(lambda i=i: applied.append(i))
+    assert doc.callbacks == [] and applied == []  # no session yet: nothing is scheduled
+    explorer._on_page_ready()
+    assert len(doc.callbacks) == 1
+    explorer._dispatch(lambda: applied.append(3))
+    assert len(doc.callbacks) == 1  # one drain at a time
+    doc.tick()
+    assert applied == [0, 1, 2, 3] and not explorer._drain_scheduled
+    doc.fail = True
+    with pytest.raises(RuntimeError):
+        explorer._dispatch(lambda: applied.append(4))
+    explorer._dispatch(lambda: applied.append(5))  # a failed scheduling does not block the queue
+    doc.tick()
+    assert applied == [0, 1, 2, 3, 4, 5]
+    explorer._drain()  # a stray drain on an empty queue does nothing
+    assert applied == [0, 1, 2, 3, 4, 5] and not explorer._drain_scheduled
