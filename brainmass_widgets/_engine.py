@@ -312,10 +312,10 @@ class _Executable:
         if len(packed) > 1:
             layout = tuple(leaves[i].shape if i in packed else None for i in range(len(leaves)))
             fun = _unpacking(self._fun, treedef, layout)
-            entry = _Compiled(packed)
+            entry = _Compiled(leaves, packed)
             call_args = entry.arguments(args, leaves)
         else:
-            fun, entry, call_args = self._fun, _Compiled(()), args
+            fun, entry, call_args = self._fun, _Compiled(leaves, ()), args
         jitted = brainstate.transform.jit(fun)
         stateful = jitted.stateful_fun
         entry.trace = stateful.get_state_trace(*call_args, compile_if_miss=True)
@@ -355,10 +355,12 @@ def _leaf_signature(x: Any) -> tuple:
 class _Compiled:
     """One argument signature's executable, its state trace, and how its arguments are passed."""
 
-    __slots__ = ("packed", "executable", "trace", "carried")
+    __slots__ = ("packed", "others", "scalars", "executable", "trace", "carried")
 
-    def __init__(self, packed: tuple[int, ...]):
+    def __init__(self, leaves: list, packed: tuple[int, ...]):
         self.packed = packed
+        self.others = tuple(i for i in range(len(leaves)) if i not in packed)
+        self.scalars = all(leaves[i].ndim == 0 for i in packed)
         self.executable: Any = None
         self.trace: Any = None
         self.carried: tuple | None = None
@@ -367,9 +369,11 @@ class _Compiled:
         """The call's arguments as the executable takes them: the packed leaves and the others."""
         if not self.packed:
             return args
-        packed = set(self.packed)
-        flat = np.concatenate([leaves[i].reshape(-1) for i in self.packed])
-        return flat, tuple(x for i, x in enumerate(leaves) if i not in packed)
+        if self.scalars:
+            flat = np.array([leaves[i] for i in self.packed], dtype=np.float32)
+        else:
+            flat = np.concatenate([leaves[i].reshape(-1) for i in self.packed])
+        return flat, tuple(leaves[i] for i in self.others)
 
 
 def _packable(x: Any) -> bool:
@@ -479,7 +483,7 @@ def _canon(name: str, value: Any, unit: Any, what: str = "parameter") -> np.ndar
 
 def _signature(values: Mapping[str, np.ndarray]) -> tuple:
     """The structural part of a dict of arrays: names and shapes."""
-    return tuple((k, np.shape(v)) for k, v in values.items())
+    return tuple((k, v.shape if isinstance(v, np.ndarray) else np.shape(v)) for k, v in values.items())
 
 
 def _get_state(model: Any, path: str) -> Any:
