@@ -481,6 +481,22 @@ def _canon(name: str, value: Any, unit: Any, what: str = "parameter") -> np.ndar
     return arr
 
 
+def _timing_key(*values: Any) -> tuple | None:
+    """A hashable key for durations given as quantities with a plain-number mantissa, step counts
+    or ``None`` (types included, so that ``True`` never passes for ``1``); ``None`` otherwise."""
+    key = []
+    for v in values:
+        if isinstance(v, u.Quantity):
+            if type(v.mantissa) not in (float, int):
+                return None
+            key.append((u.Quantity, v.mantissa, v.unit))
+        elif v is None or type(v) is int:
+            key.append((type(v), v))
+        else:
+            return None
+    return tuple(key)
+
+
 def _signature(values: Mapping[str, np.ndarray]) -> tuple:
     """The structural part of a dict of arrays: names and shapes."""
     return tuple((k, v.shape if isinstance(v, np.ndarray) else np.shape(v)) for k, v in values.items())
@@ -742,6 +758,7 @@ class CachedSimulator:
         self._cache = cache if cache is not None else CompileCache(cache_size)
         self._canon_defaults: dict[str, np.ndarray] | None = None
         self._ts: dict[tuple, np.ndarray] = {}
+        self._timings: dict[tuple, tuple[int, int, int]] = {}
         self._ctor = (model, {"dt": dt, "in_size": in_size, "noise": noise})
         self._base_key = (self._model.key, str(in_size), str(dt), self._model.noisy)
 
@@ -820,6 +837,17 @@ class CachedSimulator:
         return monitors
 
     def _timing(self, duration: Any, transient: Any, sample_every: Any) -> tuple[int, int, int]:
+        key = _timing_key(duration, transient, sample_every)
+        timing = self._timings.get(key) if key is not None else None
+        if timing is None:
+            timing = self._count_steps(duration, transient, sample_every)
+            if key is not None:
+                if len(self._timings) >= 64:
+                    self._timings.clear()
+                self._timings[key] = timing
+        return timing
+
+    def _count_steps(self, duration: Any, transient: Any, sample_every: Any) -> tuple[int, int, int]:
         n = _steps(duration, self.dt, "duration")
         if n < 1:
             raise ValueError(f"duration {duration} must be at least one step of dt = {self.dt}")

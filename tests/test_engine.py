@@ -413,3 +413,15 @@ def test_programs_that_seed_their_own_rng_leave_the_global_one_alone():
     first, second = exe(np.float32(1.0)), exe(np.float32(1.0))
     assert not np.array_equal(np.asarray(first), np.asarray(second))
     assert not np.array_equal(global_key(), before)
+
+
+def test_remembered_run_lengths_still_refuse_what_they_refused():
+    sim = bw.CachedSimulator("HopfStep", dt=DT)
+    assert len(sim.run(10 * u.ms, transient=20, sample_every=2)["x"]) == 40
+    assert len(sim.run(10 * u.ms, transient=2 * u.ms, sample_every=2)["x"]) == 40
+    with pytest.raises(ValueError, match="sample_every"):
+        sim.run(10 * u.ms, transient=20, sample_every=True)
+    with pytest.raises(ValueError, match="transient"):
+        sim.run(10 * u.ms, transient=20.0, sample_every=2)
+    assert len(sim.run(10.0 * u.ms)["x"]) == 100
+    assert len(sim.run(1 * u.second / 100)["x"]) == 100
