@@ -222,7 +222,8 @@ def hopf64_breakdown(repeat: int) -> None:
             program = _Executable(fn)
             program(values, init, key)
             fns.append(lambda program=program: program(values, init, key))
-    fns.append(lambda: sim.run(n * dt, params=params)["x"])
+    duration = n * dt
+    fns.append(lambda: sim.run(duration, params=params)["x"])
     times = timed_side_by_side(fns, max(repeat, 40))
     names = [name for name, _ in variants] + ["CachedSimulator.run (the program + argument handling)"]
     table("HopfStep, in_size=64, 10,000 steps: where the time goes (compiled programs called alike)",
