@@ -249,13 +249,14 @@ class _Executable:
 
     ``brainstate``'s jit re-derives a cache key from every argument on each call (about 0.3 ms);
     the engine's programs see the same argument shapes call after call, so after the first call
-    of a given argument signature (shapes, dtypes, host or device) the compiled executable and its
-    state trace are reused directly. The state values it reads are passed in and those it writes
-    are written back, exactly as the jitted function does.
+    of a given argument signature (shapes, dtypes) the compiled executable and its state trace are
+    reused directly. The state values it reads are passed in and those it writes are written back,
+    exactly as the jitted function does.
 
-    The host (numpy) float32 arguments of a call travel to the device as one packed vector that the
-    program slices apart again, not one transfer each: parameters, initial values and targets are
-    many small arrays.
+    The float32 arguments that are numpy arrays at a signature's first call travel to the device
+    as one packed vector that the program slices apart again, not one transfer each: parameters,
+    initial values and targets are many small host arrays. (Should a later call bring a device
+    array in such a place, it is packed too, through the host.)
 
     Tracing sets brainstate's process-wide RNG state to a tracer for a while, so tracing and
     compiling hold :data:`STATE_LOCK` throughout, and a warm call holds it only while it reads
@@ -345,10 +346,10 @@ class _Executable:
 
 
 def _leaf_signature(x: Any) -> tuple:
-    """Shape, dtype, weak type and whereabouts (host or not) of one argument leaf: what a compiled
-    executable, and the packing of its arguments, is specific to."""
+    """Shape, dtype and weak type of one argument leaf: what a compiled executable is specific to
+    (a numpy array and a device array of the same shape and dtype share one)."""
     if isinstance(x, np.ndarray):
-        return x.shape, x.dtype, "host"
+        return x.shape, x.dtype, False
     return np.shape(x), getattr(x, "dtype", type(x)), getattr(x, "weak_type", False)
 
 

@@ -558,8 +558,8 @@ class CachedFitter:
 
     def _fit_grad(self, target, start, lr, n_steps, on_step) -> FitOutcome:
         program = self._step_program()
-        theta = self._theta(start)
-        opt_state = self._tx.init(jax.tree.map(jnp.asarray, theta))
+        theta = jax.device_put(self._theta(start))
+        opt_state = self._tx.init(theta)
         fixed, init, target, weights, lr32 = jax.device_put(
             (self.fixed, self.init, target, self._weights(), np.float32(lr)))
         out = FitOutcome("grad")

@@ -385,6 +385,9 @@ def test_executable_packs_host_arguments_and_computes_the_same():
     assert [a.shape for a in flat_in if a.dtype == np.float32 and a.ndim == 1] == [(13,)], flat_in
     params["b"] = np.full(3, 10.0, np.float32)
     np.testing.assert_allclose(np.asarray(exe(*args)[0]), 3.0 + 30.0 + 5.0)
+    # device arrays where numpy arrays were (a program's outputs fed back) reuse the executable
+    params.update(a=jax.numpy.float32(2.0), b=jax.numpy.full(3, 1.0, np.float32))
+    np.testing.assert_allclose(np.asarray(exe(*args)[0]), 4.0 + 3.0 + 5.0)
     assert len(exe.executables()) == 1
 
 

@@ -59,6 +59,7 @@ def test_changing_lr_start_target_and_fixed_values_compiles_nothing(hopf):
                             cache=hopf.sim._cache)
     other.fit(target, n_steps=2)
     assert hopf.cache_info()["compiles"] == before
+    assert len(hopf._step_program().executables()) == 1  # steps from the start and from step 1 alike
 
 
 def test_checkpointed_loop_gives_the_same_history_with_less_memory():
