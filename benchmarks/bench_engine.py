@@ -76,6 +76,18 @@ def _drive(spec: bw.ModelSpec):
     return lambda i, t: tuple(drive.values())
 
 
+def _hand_loop(model, dt, n: int, monitor: str = "x", drive: tuple = ()):
+    """``n`` steps of ``model`` in a plain ``brainstate.transform.for_loop``, recording ``monitor``
+    (traced: call it inside a jitted function, under ``environ.context(dt=dt)``)."""
+
+    def step(i):
+        with brainstate.environ.context(i=i, t=i * dt):
+            model.update(*drive)
+        return getattr(model, monitor).value
+
+    return brainstate.transform.for_loop(step, np.arange(n))
+
+
 def _hand_with_arguments(spec: bw.ModelSpec, n: int):
     """The model in a hand-held ``brainstate.transform.jit`` + ``for_loop`` whose parameters and
     drive are arguments: what any program that takes a parameter change without recompiling
@@ -89,15 +101,9 @@ def _hand_with_arguments(spec: bw.ModelSpec, n: int):
         drive = tuple(q[name] for name in drive_names)
         if spec.name == "JansenRitStep":
             drive = (0 * u.mV, *drive)
-
-        def step(i):
-            with brainstate.environ.context(i=i, t=i * spec.dt):
-                model.update(*drive)
-            return getattr(model, spec.default_monitor).value
-
         with brainstate.environ.context(dt=spec.dt):
             brainstate.nn.init_all_states(model)
-            return brainstate.transform.for_loop(step, np.arange(n))
+            return _hand_loop(model, spec.dt, n, spec.default_monitor, drive)
 
     return program
 
@@ -145,13 +151,7 @@ def hopf64(repeat: int) -> None:
     sim.run(n * dt, params=params)
 
     node = brainmass.HopfStep(64, a=0.25, w=0.3, init_x=braintools.init.Constant(0.5))
-
-    def step(i):
-        with brainstate.environ.context(i=i, t=i * dt):
-            node.update()
-        return node.x.value
-
-    loop = brainstate.transform.jit(lambda: brainstate.transform.for_loop(step, np.arange(n)))
+    loop = brainstate.transform.jit(lambda: _hand_loop(node, dt, n))
 
     def hand():
         with brainstate.environ.context(dt=dt):
@@ -164,15 +164,9 @@ def hopf64(repeat: int) -> None:
     def hand_traced(a, w):
         """The same by hand, with a and w as arguments so that a change does not recompile."""
         model = brainmass.HopfStep(64, a=a, w=w, init_x=braintools.init.Constant(0.5))
-
-        def model_step(i):
-            with brainstate.environ.context(i=i, t=i * dt):
-                model.update()
-            return model.x.value
-
         with brainstate.environ.context(dt=dt):
             model.init_all_states()
-            return brainstate.transform.for_loop(model_step, np.arange(n))
+            return _hand_loop(model, dt, n)
 
     @jax.jit
     def scan(a, w):
@@ -214,15 +208,9 @@ def hopf64_breakdown(repeat: int) -> None:
     values, init, monitors, key = sim._params(params), sim._init(None), sim._monitors(None), sim._seed(0)
     run = sim._program("run", n, 0, 1, None, monitors, _signature(values), _signature(init), make=None)
     node = brainmass.HopfStep(64, a=0.25, w=0.3, init_x=braintools.init.Constant(0.5))
-
-    def step(i):
-        with brainstate.environ.context(i=i, t=i * dt):
-            node.update()
-        return node.x.value
-
     with brainstate.environ.context(dt=dt):
         node.init_all_states()
-        hand = _Executable(lambda: brainstate.transform.for_loop(step, np.arange(n)))
+        hand = _Executable(lambda: _hand_loop(node, dt, n))
         hand()
 
     def unchecked(vals, init_vals, k):
