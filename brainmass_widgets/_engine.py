@@ -13,6 +13,7 @@ in as constants). Three programs exist per structure:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -482,6 +483,16 @@ def _canon(name: str, value: Any, unit: Any, what: str = "parameter") -> np.ndar
     return arr
 
 
+def _remembered(memo: dict, key: Any, make: Callable[[], Any], size: int) -> Any:
+    """``memo[key]``, made by ``make()`` on a miss; the memo is emptied when it holds ``size``."""
+    value = memo.get(key)
+    if value is None:
+        if len(memo) >= size:
+            memo.clear()
+        value = memo[key] = make()
+    return value
+
+
 def _timing_key(*values: Any) -> tuple | None:
     """A hashable key for durations given as quantities with a plain-number mantissa, step counts
     or ``None`` (types included, so that ``True`` never passes for ``1``); ``None`` otherwise."""
@@ -790,7 +801,8 @@ class CachedSimulator:
             self._canon_defaults = defaults
         out = dict(self._canon_defaults)
         for name, value in (params or {}).items():
-            out[name] = self._canon_checked(name, value)
+            if name not in skip:
+                out[name] = self._canon_checked(name, value)
         for name in skip:
             self._model.canon(name, 0.0)
             out.pop(name, None)
@@ -802,11 +814,9 @@ class CachedSimulator:
         return arr
 
     def _check_shape(self, name: str, shape: tuple) -> None:
-        if not shape:
+        if not shape or isinstance(self._model, _FactoryModel):
             return
-        varshape = tuple(np.atleast_1d(self.in_size)) if not isinstance(self._model, _FactoryModel) else None
-        if varshape is None or not shape:
-            return
+        varshape = tuple(np.atleast_1d(self.in_size))
         try:
             ok = np.broadcast_shapes(shape, varshape) == varshape
         except ValueError:
@@ -839,14 +849,8 @@ class CachedSimulator:
 
     def _timing(self, duration: Any, transient: Any, sample_every: Any) -> tuple[int, int, int]:
         key = _timing_key(duration, transient, sample_every)
-        timing = self._timings.get(key) if key is not None else None
-        if timing is None:
-            timing = self._count_steps(duration, transient, sample_every)
-            if key is not None:
-                if len(self._timings) >= 64:
-                    self._timings.clear()
-                self._timings[key] = timing
-        return timing
+        count = functools.partial(self._count_steps, duration, transient, sample_every)
+        return count() if key is None else _remembered(self._timings, key, count, 64)
 
     def _count_steps(self, duration: Any, transient: Any, sample_every: Any) -> tuple[int, int, int]:
         n = _steps(duration, self.dt, "duration")
@@ -949,12 +953,8 @@ class CachedSimulator:
 
     def _times(self, i0: int, n: int, rows: slice) -> Any:
         """Simulation time at the end of steps ``i0 .. i0 + n`` (the ``rows`` kept), in dt's unit."""
-        key = (i0, n, rows.start, rows.stop, rows.step)
-        times = self._ts.get(key)
-        if times is None:
-            if len(self._ts) >= 16:
-                self._ts.clear()
-            times = self._ts[key] = np.arange(i0 + 1, i0 + n + 1)[rows] * self.dt.mantissa
+        times = _remembered(self._ts, (i0, n, rows.start, rows.stop, rows.step),
+                            lambda: np.arange(i0 + 1, i0 + n + 1)[rows] * self.dt.mantissa, 16)
         return u.Quantity(times.copy(), unit=self.dt.unit)
 
     def _program(self, kind: str, *key: Any, make: Callable[[], Callable],
