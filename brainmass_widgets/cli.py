@@ -15,6 +15,7 @@ import numpy as np
 
 from ._engine import CachedSimulator
 from ._limits import Limits
+from ._serving import AccessPolicy, guard
 
 __all__ = ["main"]
 
@@ -96,7 +97,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
           prefix: str | None = None, dask_scheduler: str | None = None, limits: Limits | None = None,
           workers: int | None = None, session_expiry: float = 15.0, basic_auth: str | None = None,
           cookie_secret: str | None = None, oauth: Mapping[str, Any] | None = None,
-          max_message_mb: int = 64, sweep_dir: str | None = None) -> None:
+          max_message_mb: int = 64, sweep_dir: str | None = None,
+          access: AccessPolicy | None = None) -> None:
     """Serve the app at ``http://<address>:<port>/<prefix>/`` until interrupted; operators read
     ``/brainmass-status`` (open sessions, running and waiting computations, limits) as JSON.
 
@@ -138,6 +140,10 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
         Largest websocket message (uploads included), in MiB.
     sweep_dir : str, optional
         Folder where the Sweep tab saves every sweep as it fills; the tab lists them to reopen.
+    access : AccessPolicy, optional
+        Open sessions allowed in all and per client address, and URL query lengths (default
+        :class:`AccessPolicy`). Only the app's own routes are served: Panel's and Bokeh's others
+        (``/components/...``, ``/autoload.js``, ``/metadata``) answer 404 without running anything.
 
     Raises
     ------
@@ -180,6 +186,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
                       check_unused_sessions_milliseconds=max(500, expiry_ms // 2),
                       websocket_max_message_size=max_message_mb * 2**20,
                       extra_patterns=[(r"/brainmass-status", StatusHandler)], **auth)
+    guard(server._tornado, access or AccessPolicy(), prefix,
+          extra_routes=("brainmass-status", "login", "logout"))
     server.io_loop.asyncio_loop.set_exception_handler(_quiet_when_visitors_leave)
     print(f"brainmass-widgets: serving {model} at http://{address}:{server.port}{prefix}/", flush=True)
     server.start()
@@ -235,6 +243,13 @@ def main(argv: list[str] | None = None) -> None:
                               help="computations at once, all sessions together (default: CPU cores)")
     limits_group.add_argument("--session-expiry", type=float, default=15.0, metavar="SECONDS",
                               help="close a session this long after its browser went away (default 15)")
+    limits_group.add_argument("--max-sessions", type=int, default=AccessPolicy.max_sessions, metavar="N",
+                              help=f"open sessions (browser tabs), all visitors together "
+                                   f"(default {AccessPolicy.max_sessions})")
+    limits_group.add_argument("--max-client-sessions", type=int, default=AccessPolicy.max_client_sessions,
+                              metavar="N", help=f"open sessions of one client address (default "
+                                                f"{AccessPolicy.max_client_sessions}; lift it behind a "
+                                                f"proxy that hides visitors' addresses)")
     limits_group.add_argument("--max-message-mb", type=int, default=64, metavar="MIB",
                               help="largest websocket message, uploads included (default 64)")
     access = s.add_argument_group("access")
@@ -277,7 +292,9 @@ def main(argv: list[str] | None = None) -> None:
                   dask_scheduler=args.dask_scheduler, limits=limits, workers=args.workers,
                   session_expiry=args.session_expiry, basic_auth=args.basic_auth,
                   cookie_secret=args.cookie_secret, oauth=oauth, max_message_mb=args.max_message_mb,
-                  sweep_dir=args.sweep_dir)
+                  sweep_dir=args.sweep_dir,
+                  access=AccessPolicy(max_sessions=_limit(args.max_sessions),
+                                      max_client_sessions=_limit(args.max_client_sessions)))
         except ValueError as exc:
             parser.error(str(exc))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import weakref
 from typing import Any
 
 import jax
@@ -23,6 +22,7 @@ from brainmass_widgets._fit_controller import fittable_models
 from brainmass_widgets._limits import compute_pool, limits
 from brainmass_widgets._network import network_models
 from brainmass_widgets._phase import planar_models
+from brainmass_widgets._serving import session_registry
 from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
 from brainmass_widgets.panel._fit import FitExplorer
 from brainmass_widgets.panel._network import NetworkExplorer
@@ -31,9 +31,6 @@ from brainmass_widgets.panel._phase import PhasePlaneExplorer
 __all__ = ["create_app", "backend_label"]
 
 TITLE = "brainmass-widgets"
-
-
-_LIVE_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
 def backend_label() -> str:
@@ -80,23 +77,37 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     pn.extension()
     query = _query()
     session = Session()
-    _LIVE_SESSIONS.add(session)
-    pn.state.on_session_destroyed(lambda _ctx: _LIVE_SESSIONS.discard(session))
+    context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
+    if context is not None:
+        registry = session_registry()
+        registry.add(context.id, getattr(context.request, "remote_ip", None) or "")
+        pn.state.on_session_destroyed(lambda ctx: registry.discard(ctx.id))
     explorer = ModelExplorer(model, autorun=False, session=session)
-    if query:
-        explorer.apply_query(query)
-    location = pn.state.location
+    try:
+        if query:
+            explorer.apply_query(query)
+        location = pn.state.location
+    except BaseException:
+        explorer.controller.close()
+        if context is not None:
+            registry.discard(context.id)
+        raise
 
     def follow_url() -> None:
         if location is not None:
             location.search = explorer.query_string()
 
+    def start() -> None:
+        # The first run waits for the page to connect: a plain GET that never opens the
+        # websocket costs the page build only, no computation.
+        follow_url()
+        explorer.controller.autorun = True
+        explorer.controller.run()
+
     # The URL follows each finished computation, after its plots: a slider move's own round trip
     # is not slowed by the history update.
     explorer.controller.on_status(lambda status: status.kind in ("done", "diverged") and follow_url())
-    pn.state.onload(follow_url)
-    explorer.controller.autorun = True
-    explorer.controller.run()
+    pn.state.onload(start)
     # A plain header row rather than a Panel template: every template carries Panel HTML panes,
     # which make Panel ship the 1.8 MB MathJax bundle with the page (nothing here needs math).
     header = pn.Row(
@@ -163,7 +174,7 @@ def server_status() -> dict[str, Any]:
     """What the server is doing, for operators: open ``sessions``, computations ``running`` and
     ``waiting`` in the compute pool, its ``slots``, and the ``limits`` in force (no user data)."""
     pool = compute_pool()
-    return {"sessions": len(_LIVE_SESSIONS), "running": pool.running, "waiting": pool.waiting,
+    return {"sessions": session_registry().count(), "running": pool.running, "waiting": pool.waiting,
             "slots": pool.slots, "limits": dataclasses.asdict(limits())}
 
 

@@ -26,7 +26,9 @@ import brainmass_widgets as bw
 def app_url(tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port), "--no-jax-cache"]
+    # every page of these tests comes from this one address: the per-address cap is lifted
+    cmd = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port), "--no-jax-cache",
+           "--max-client-sessions", "0"]
     with server(cmd, f"http://localhost:{port}/", log_path):
         yield f"http://localhost:{port}/"
     text = log_path.read_text()
@@ -258,7 +260,7 @@ def dask_app_url(tmp_path_factory, dask_client):
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve-dask") / "serve.log"
     cmd = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port), "--no-jax-cache",
-           "--dask-scheduler", dask_client.scheduler.address]
+           "--max-client-sessions", "0", "--dask-scheduler", dask_client.scheduler.address]
     with server(cmd, f"http://localhost:{port}/", log_path):
         yield f"http://localhost:{port}/"
     text = log_path.read_text()

@@ -60,7 +60,7 @@ def limited_url(tmp_path_factory, sweep_dir):
     port = free_port()
     log_path = tmp_path_factory.mktemp("limited") / "serve.log"
     cmd = SERVE + ["--port", str(port), "--max-steps", "1000000", "--max-grid-points", "4096",
-                   "--session-expiry", "1", "--sweep-dir", str(sweep_dir)]
+                   "--max-client-sessions", "0", "--session-expiry", "1", "--sweep-dir", str(sweep_dir)]
     with server(cmd, f"http://localhost:{port}/", log_path):
         yield f"http://localhost:{port}/"
     log = log_path.read_text()
@@ -179,6 +179,9 @@ def test_with_basic_auth_an_unauthenticated_request_gets_no_app(tmp_path):
         status_page = requests.get(url + "brainmass-status", allow_redirects=False, timeout=30)
         assert status_page.status_code == 302 and "login" in status_page.headers["Location"]
         assert "bmw-" not in anonymous.text and "Bokeh" not in anonymous.text
+        # Panel's own module-importing route answers 404 before any login, and the server lives on
+        hostile = requests.get(url + "components/venv.__main__/x/y/z", allow_redirects=False, timeout=30)
+        assert hostile.status_code == 404 and "is not served here" in hostile.text
         wrong = requests.Session()
         bad = wrong.post(url + "login", data={"username": "ada", "password": "nope"}, timeout=30)
         assert "Invalid username or password" in bad.text
@@ -215,7 +218,8 @@ def busy_server(tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("busy") / "serve.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(SERVE + ["--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(SERVE + ["--port", str(port), "--max-client-sessions", "0"], stdout=log,
+                                stderr=subprocess.STDOUT)
     try:
         from browser import wait_http
 

@@ -1,0 +1,156 @@
+"""The served app attacked on loopback as a clumsy or hostile class would: Panel's and Bokeh's own
+routes, huge URL values, floods of plain GETs. Each loop is bounded in count and time."""
+
+import http.client
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import psutil
+import pytest
+import requests
+from browser import column, engine, free_port, press, wait_column, wait_http
+
+SERVE = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--no-jax-cache"]
+
+# Each of these, before the server let only its own routes through, imported the module its URL
+# names: venv's argparse read the server's argv and its sys.exit ended the server; `this` printed
+# into the log; importing jupyterlab froze every session.
+HOSTILE = ["components/venv.__main__/x/y/z", "components/this/x/y/z", "components/jupyterlab/Cls/css/a.css",
+           "components/panel.models/Cls/__css__/a.css", "components/os/path/_css/x", "autoload.js",
+           "metadata", "liveness", "rest/session_info", "static/../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd",
+           "ws/../components/this/x/y/z", "brainmass-status/../components/this/a/b/c"]
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("guarded") / "serve.log"
+    cmd = SERVE + ["--port", str(port), "--max-client-sessions", "3", "--max-sessions", "5",
+                   "--session-expiry", "8"]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://localhost:{port}/"
+        wait_http(url + "brainmass-status", 180, proc)
+        yield url, port, psutil.Process(proc.pid), log_path
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = log_path.read_text()
+    assert "Traceback" not in text and "usage:" not in text and "Zen of Python" not in text, text[-4000:]
+
+
+def status(url):
+    return requests.get(url + "brainmass-status", timeout=30).json()
+
+
+def wait_sessions(url, count, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        last = status(url)
+        if last["sessions"] == count:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"sessions never became {count}: {last}")
+
+
+def get_from(port, client, path="/"):
+    """GET ``path`` from the loopback address ``client`` (each 127.x.y.z is another visitor)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(client, 0))
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def test_no_request_path_imports_or_runs_anything(guarded):
+    url, _, proc, log_path = guarded
+    for path in HOSTILE:
+        r = requests.get(url + path, timeout=30)
+        assert r.status_code == 404, (path, r.status_code, r.text[:200])
+        assert "is not served here" in r.text, (path, r.text[:200])
+        assert proc.is_running() and status(url)["sessions"] == 0
+    log = log_path.read_text()
+    assert "Beautiful is better than ugly" not in log and "usage: venv" not in log
+    assert requests.get(url + "static/js/bokeh.min.js", timeout=30).status_code == 200
+    assert requests.get(url + "favicon.ico", timeout=30).status_code == 200
+
+
+def test_huge_url_values_are_refused_before_a_session_is_built(guarded):
+    url, _, proc, _ = guarded
+    wait_sessions(url, 0)
+    for _ in range(5):  # the server's first requests allocate for good; the baseline comes after
+        requests.get(url + "?a=" + "1" * 4301, timeout=30)
+    before = proc.memory_info().rss
+    for i in range(300):
+        r = requests.get(url + "?a=" + "1" * 4301, timeout=30)
+        assert r.status_code == 414 and "at most 4,096 are allowed" in r.text, r.text
+        r = requests.get(url + f"?duration={i}" + "0" * 300, timeout=30)
+        assert r.status_code == 400, r.text
+        assert "the URL value of 'duration' has 30" in r.text and "at most 200 are allowed" in r.text
+    assert status(url)["sessions"] == 0
+    growth = proc.memory_info().rss / before - 1
+    print(f"server RSS {before / 2**20:.0f} MiB before 600 long-value requests, {growth:+.1%} after")
+    assert growth < 0.10
+
+
+def test_a_plain_get_builds_a_page_but_computes_nothing_until_the_page_connects(guarded, page):
+    url, port, _, _ = guarded
+    wait_sessions(url, 0)
+    code, body = get_from(port, "127.0.0.1", "/?duration=30000&in_size=64")
+    assert code == 200 and "bokeh" in body.lower()
+    for _ in range(8):
+        s = status(url)
+        assert s["sessions"] == 1 and s["running"] == 0 and s["waiting"] == 0, s
+        time.sleep(0.25)
+    page.goto(url + "?a=0.3")
+    wait_column(page, "trajectory", "x[0]")
+    assert status(url)["sessions"] >= 1
+
+
+def test_sessions_are_capped_per_address_and_in_total(guarded):
+    url, port, proc, _ = guarded
+    wait_sessions(url, 0)
+    for _ in range(3):
+        assert get_from(port, "127.0.0.1")[0] == 200
+    code, body = get_from(port, "127.0.0.1")
+    assert code == 429 and "your address has 3 open sessions" in body and "--max-client-sessions 3" in body
+    for _ in range(2):
+        assert get_from(port, "127.0.0.2")[0] == 200
+    code, body = get_from(port, "127.0.0.3")
+    assert code == 503 and "the server is full: 5 sessions are open and it allows 5 (--max-sessions)" in body
+    assert status(url)["sessions"] == 5
+
+    # 100 more plain GETs, 8 at a time, from three addresses: all refused at once, none builds
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: get_from(port, f"127.0.0.{1 + i % 3}")[0], range(100)))
+    assert set(codes) <= {429, 503} and status(url)["sessions"] == 5
+    # pages never connected expire like closed tabs, and the server has room again
+    wait_sessions(url, 0)
+    assert get_from(port, "127.0.0.3")[0] == 200 and proc.is_running()
+
+
+def test_a_connected_tab_keeps_working_through_a_flood_of_plain_gets(guarded, page):
+    url, port, _, _ = guarded
+    wait_sessions(url, 0)
+    page.goto(url)
+    first = wait_column(page, "trajectory", "x[0]")
+    seen = []
+    with ThreadPoolExecutor(9) as pool:
+        flood = pool.map(lambda i: get_from(port, f"127.0.0.{1 + i % 2}")[0], range(100))
+        watch = pool.submit(lambda: [seen.append(status(url)["sessions"]) or time.sleep(0.05)
+                                     for _ in range(100)])
+        press(page, ".bmw-param-a", "ArrowRight", 1)
+        moved = wait_column(page, "trajectory", "x[0]", differs_from=first)
+        codes = list(flood)
+        watch.result()
+    print(f"100 plain GETs: {codes.count(200)} built a page, the rest were refused; sessions open at most "
+          f"{max(seen)}")
+    assert max(seen) <= 5 and codes.count(200) < 50 and moved != first
+    page.wait_for_timeout(300)
+    np.testing.assert_allclose(column(page, "trajectory", "x[0]"), engine(a=0.26), rtol=1e-5, atol=1e-6)
