@@ -31,7 +31,7 @@ from . import _plots, _scaleout
 from ._catalog import ModelSpec
 from ._code import run_script, sweep_script
 from ._engine import STATE_LOCK, CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
-from ._limits import Slot, compute_pool, limits
+from ._limits import Slot, check_count, compute_pool, limits
 from ._metrics import resolve_metric
 
 __all__ = ["ModelController", "Session", "Status", "SweepController", "shared_cache"]
@@ -440,6 +440,16 @@ def _ms_text(value: Any) -> str:
     return f"{float(value.to_decimal(u.ms)):g} ms"
 
 
+def _in_size(value: Any) -> int | tuple[int, ...]:
+    """``in_size`` as an integer >= 1 or a tuple of them, or a ``ValueError`` naming the value."""
+    if isinstance(value, tuple | list):
+        if not value or not all(not isinstance(v, bool) and isinstance(v, int | np.integer) and v >= 1
+                                for v in value):
+            raise ValueError(f"in_size must be an integer >= 1 or a tuple of them; got {value!r}")
+        return tuple(int(v) for v in value)
+    return check_count(value, "in_size")
+
+
 def _fmt_ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
@@ -546,6 +556,7 @@ class ModelController(_Stateful):
         if model_changed and "dt" not in new:
             dt = None
         noise = bool(state["noise"])
+        state["in_size"] = _in_size(state["in_size"])
         sim = CachedSimulator(state["model"], in_size=state["in_size"], dt=dt, noise=noise, cache=_CACHE)
         spec = sim.spec
         state["dt"] = sim.dt
@@ -571,14 +582,23 @@ class ModelController(_Stateful):
         state["monitors"] = monitors
         state["init"] = dict(spec.init if state["init"] is None else state["init"])
         sim._init(state["init"])
-        n_steps = sim._timing(state["duration"], state["transient"], state["sample_every"])[0]
+        n_steps, n_tr, k = sim._timing(state["duration"], state["transient"], state["sample_every"])
         sim._batch(state["batch_size"])
         sim._seed(state["seed"])
         allowed = limits()
-        allowed.check_steps(n_steps, f"a run of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}")
-        allowed.check_regions(int(np.prod(np.atleast_1d(state["in_size"]))))
+        what = f"a run of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}"
+        allowed.check_steps(n_steps, what)
+        n_regions = int(np.prod(np.atleast_1d(state["in_size"])))
+        allowed.check_regions(n_regions)
         if state["batch_size"]:
             allowed.check_batch(int(state["batch_size"]))
+        kept = len(range(n_tr, n_steps, k))
+        at_once = n_steps if n_steps <= self.stream_steps else min(self.chunk_steps, n_steps)
+        size = ((n_regions, "regions"), (state["batch_size"] or 1, "runs"))
+        recorded = len(dict.fromkeys(monitors + phase))
+        allowed.check_memory(what, ((kept + at_once, f"steps ({kept:,} kept + {at_once:,} recorded at once)"),
+                                    *size, (recorded, "monitors")))
+        allowed.check_work(what, ((n_steps, "steps"), *size))
         regions = state["regions"]
         if isinstance(regions, bool) or not isinstance(regions, int | np.integer) or regions < 1:
             raise ValueError(f"regions must be an integer >= 1; got {regions!r}")
@@ -967,9 +987,14 @@ class SweepController(_Base):
             n_steps = sim._timing(state["duration"], state["transient"], None)[0]
             sim._seed(state["seed"])
             allowed = limits()
-            allowed.check_grid(int(np.prod([n for _, _, n in clean.values()])))
+            points = int(np.prod([n for _, _, n in clean.values()]))
+            allowed.check_grid(points)
             allowed.check_steps(n_steps, f"each point's run of {_ms_text(state['duration'])} at dt = "
                                          f"{_ms_text(sim.dt)}")
+            regions = int(np.prod(np.atleast_1d(sim.in_size)))
+            allowed.check_sweep(f"a sweep of {points:,} points of {_ms_text(state['duration'])} at dt = "
+                                f"{_ms_text(sim.dt)}", points, n_steps, regions,
+                                sim._block_size(points, n_steps, state["chunk_size"]))
             if state["executor"] not in self._executor_keys():
                 available = self.executors
                 raise ValueError(f"executor {state['executor']!r} is not available here; available: "

@@ -14,7 +14,7 @@ from ._code import fit_script
 from ._controller import _CACHE, Dispatch, Session, Status, _Base, _compute, _fmt_ms, _quantity, _Token
 from ._engine import compile_notice
 from ._fit import BACKENDS, CachedFitter, FitOutcome, load_target
-from ._limits import limits
+from ._limits import GRAD_VALUES, limits
 from ._network import NetworkModel
 from ._network_controller import NetworkController
 from ._plots import fit_figures, set_lines
@@ -24,6 +24,8 @@ __all__ = ["TARGETS", "FitController", "fittable_models"]
 #: Where a fit's target comes from.
 TARGETS = ("synthetic", "example_signal", "custom")
 _MAX_FIT_STEPS = 10_000
+#: Candidates of one nevergrad generation.
+_POPULATION = 8
 #: Settings that change what a gradient step computes, and so its memory.
 _RUN_SHAPE = ("model", "network", "fit", "params", "duration", "sample_every", "objective")
 
@@ -231,6 +233,7 @@ class FitController(_Base):
             raise ValueError(f"region must be an integer in 0 .. {fitter.regions - 1}; got {region!r}")
         state["region"] = int(region)
         limits().check_steps(fitter._n, f"a fitted run of {state['duration']} at dt = {fitter.sim.dt}")
+        _check_fit(fitter, state)
         state["fitter"] = fitter
         return state
 
@@ -364,7 +367,8 @@ class FitController(_Base):
 
                 with compile_notice(notice):
                     outcome = fitter.fit(target, initial=state["initial"], lr=state["lr"],
-                                         n_steps=state["n_steps"], backend=state["backend"], on_step=on_step)
+                                         n_steps=state["n_steps"], backend=state["backend"],
+                                         population=_POPULATION, on_step=on_step)
             except Exception as exc:
                 self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
                 return
@@ -391,6 +395,27 @@ class FitController(_Base):
         fig = self.figures[name]
         fig.x_range.start, fig.x_range.end = -0.5, n - 0.5
         fig.y_range.start, fig.y_range.end = n - 0.5, -0.5
+
+
+def _check_fit(fitter: CachedFitter, state: Mapping[str, Any]) -> None:
+    """Refuse a fit over the memory or work a request may take: a gradient step keeps
+    ``GRAD_VALUES[loop]`` values per integration step and region for its backward pass; a nevergrad
+    generation records the run of each candidate; every loss evaluation integrates the whole run."""
+    backend, n_fit = state["backend"], state["n_steps"]
+    what = (f"a {backend} fit to a run of {fitter.duration.to_decimal(u.ms):g} ms at dt = "
+            f"{fitter.sim.dt.to_decimal(u.ms):g} ms")
+    run = ((fitter._n, "steps"), (fitter.regions, "regions"))
+    if backend == "grad":
+        held = (*run, (GRAD_VALUES[state["loop"]], f"values kept for the gradient ({state['loop']})"))
+        evaluations = ((n_fit, "gradient steps"),)
+    elif backend == "nevergrad":
+        held = ((_POPULATION, "candidates"), *run)
+        evaluations = ((n_fit, "generations"), (_POPULATION, "candidates"))
+    else:
+        held = run
+        evaluations = ((n_fit, "evaluations"),)
+    limits().check_memory(what, held)
+    limits().check_work(what, (*run, *evaluations))
 
 
 def _objective(objective: Any) -> Any:

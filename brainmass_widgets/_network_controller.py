@@ -39,6 +39,8 @@ __all__ = ["NetworkController"]
 _STRUCTURE = ("node", "connectome", "coupled_var", "coupling", "speed", "noise")
 _OPTIONS = _STRUCTURE + ("params", "duration", "transient", "seed", "sweep")
 _MAX_LINES = 16
+#: Points of one compiled block of the coupling sweep.
+_SWEEP_BLOCK = 8
 
 
 def fc_and_sync(x: jnp.ndarray) -> jnp.ndarray:
@@ -142,8 +144,16 @@ class NetworkController(_Stateful):
         sim._params(state["params"])
         state["duration"] = _quantity(state["duration"], u.ms, "duration")
         state["transient"] = _quantity(state["transient"], u.ms, "transient")
-        n_steps = sim._timing(state["duration"], state["transient"], None)[0]
+        n_steps, n_tr, _ = sim._timing(state["duration"], state["transient"], None)
+        what = f"a network run of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}"
         limits().check_steps(n_steps, f"a run of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}")
+        regions = (len(state["connectome"].labels), "regions")
+        at_once = min(self.chunk_steps, n_steps)
+        limits().check_memory(what, ((n_steps + at_once, f"steps ({n_steps:,} kept + {at_once:,} recorded "
+                                                         "at once)"), regions, (1, "monitor")),
+                              ((n_steps - n_tr, "steps after the transient"), regions,
+                               (4, "values (FC and R in float64)")))
+        limits().check_work(what, ((n_steps, "steps"), regions))
         sim._seed(state["seed"])
         name, lo, hi, points = state["sweep"]
         if name not in sim.param_names:
@@ -308,8 +318,23 @@ class NetworkController(_Stateful):
     # ------------------------------------------------------------------ sweep
 
     def sweep(self) -> None:
-        """Fill mean FC and mean R against the swept parameter (``sweep`` option), block by block."""
+        """Fill mean FC and mean R against the swept parameter (``sweep`` option), block by block.
+
+        Raises
+        ------
+        ValueError
+            When the sweep exceeds the memory or work a request may take (``limits()``); nothing
+            is computed.
+        """
         state = self._state
+        name, _, _, points = state["sweep"]
+        n_steps = state["sim"]._timing(state["duration"], state["transient"], None)[0]
+        try:
+            limits().check_sweep(f"a sweep of {name} over {points:,} points of {_ms_text(state['duration'])} "
+                                 f"at dt = {_ms_text(state['sim'].dt)}", points, n_steps, state["net"].n,
+                                 _SWEEP_BLOCK)
+        except ValueError as exc:
+            raise self._fail(exc) from None
         self._sweep_worker.submit(lambda token: self._sweep_job(state, token))
 
     def cancel_sweep(self) -> None:
@@ -345,7 +370,7 @@ class NetworkController(_Stateful):
                 with compile_notice(notice):
                     res = sim.sweep({name: grid}, duration=state["duration"], transient=state["transient"],
                                     params=params, monitor=state["net"].coupled_var, metric=fc_and_sync,
-                                    seed=state["seed"], on_chunk=on_chunk, chunk_size=8)
+                                    seed=state["seed"], on_chunk=on_chunk, chunk_size=_SWEEP_BLOCK)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return

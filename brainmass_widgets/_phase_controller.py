@@ -33,6 +33,8 @@ from ._plots import STABILITY_COLORS, phase_plane_figure, set_lines
 __all__ = ["PhasePlaneController"]
 
 _NULLCLINE_COLORS = ("#1f77b4", "#d62728")
+#: A trajectory streams in this many chunks.
+_TRAJECTORY_CHUNKS = 8
 _OPTIONS = ("model", "x", "y", "params", "held", "x_range", "y_range", "grid", "arrows", "duration",
             "noise", "seed")
 
@@ -174,8 +176,12 @@ class PhasePlaneController(_Stateful):
         duration = plane.spec.duration if state["duration"] is None else state["duration"]
         state["duration"] = _quantity(duration, u.ms, "duration")
         n_steps = sim._timing(state["duration"], None, None)[0]
-        limits().check_steps(n_steps, f"a trajectory of {_ms_text(state['duration'])} at dt = "
-                                      f"{_ms_text(sim.dt)}")
+        what = f"a trajectory of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}"
+        limits().check_steps(n_steps, what)
+        at_once = max(n_steps // _TRAJECTORY_CHUNKS, 1)
+        limits().check_memory(what, ((n_steps + at_once, f"steps ({n_steps:,} kept + {at_once:,} recorded at "
+                                                         "once)"), (len(plane.states), "monitors")))
+        limits().check_work(what, ((n_steps, "steps"), (1, "region")))
         sim._seed(state["seed"])
         if model_changed:
             state["ranges"] = self._auto_ranges(plane, state)
@@ -371,7 +377,7 @@ class PhasePlaneController(_Stateful):
         plane: PhasePlane = state["plane"]
         x, y = plane.x, plane.y
         n_total = sim._timing(state["duration"], None, None)[0]
-        chunk = max(n_total // 8, 1) * sim.dt
+        chunk = max(n_total // _TRAJECTORY_CHUNKS, 1) * sim.dt
         row: list[int] = []
 
         def begin() -> None:

@@ -1,6 +1,7 @@
 """Operator limits, the fair compute pool and per-session latest-wins, without a server."""
 
 import gc
+import re
 import threading
 import time
 import weakref
@@ -12,6 +13,7 @@ from progress import start_and_wait_running
 
 import brainmass_widgets as bw
 from brainmass_widgets import ComputePool, Limits, Session
+from brainmass_widgets._limits import physical_memory
 
 
 @pytest.fixture
@@ -167,3 +169,142 @@ def test_an_uploaded_sweep_file_over_the_size_limit_is_refused_unread():
     with pytest.raises(ValueError, match=r"the file has 67,108,865 bytes; at most 67,108,864 are accepted"):
         c.load(bytes(64 * 2**20 + 1))
     assert c.status.kind == "error"
+
+
+
+def test_request_limits_are_validated_and_their_messages_name_the_product_and_the_option():
+    with pytest.raises(ValueError, match="max_request_mb must be None or an integer >= 1; got 0"):
+        Limits(max_request_mb=0)
+    lim = Limits(max_request_mb=1, max_request_work=1000)
+    lim.check_memory("a request", ((2**18, "steps"),))
+    with pytest.raises(ValueError, match=r"^a request holds 262,145 steps x 4 bytes = 1.0 MiB; this server "
+                                         r"allows at most 1.0 MiB per request \(--max-request-mb\)$"):
+        lim.check_memory("a request", ((2**18 + 1, "steps"),))
+    with pytest.raises(ValueError, match=r"^a sweep integrates 11 points x 100 steps x 1 regions = 1,100 "
+                                         r"region-steps; this server allows at most 1,000 per request "
+                                         r"\(--max-request-work\)$"):
+        lim.check_work("a sweep", ((11, "points"), (100, "steps"), (1, "regions")))
+    lim.check_work("a sweep", ((10, "points"), (100, "steps")))
+    Limits().check_memory("a request", ((10**12, "steps"), (10**6, "regions")))
+    Limits().check_work("a request", ((10**12, "steps"), (10**6, "regions")))
+
+
+def test_the_served_request_bounds_derive_from_the_machines_memory(monkeypatch):
+    served = Limits.served()
+    assert served.max_request_mb == physical_memory() // 4 // 2**20 > 0
+    assert served.max_request_work == 2_000_000_000
+    sizes = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**20}
+    monkeypatch.setattr("os.sysconf", sizes.__getitem__)
+    assert physical_memory() == 4 * 2**30 and Limits.served().max_request_mb == 1024
+
+
+def test_a_large_noise_ensemble_passes_each_limit_but_not_the_request_memory(limited):
+    per_number = dict(max_steps=2_000_000, max_regions=512, max_batch=256)
+    limited(**per_number)
+    m = bw.ModelController("HopfStep", autorun=False)
+    m.configure(noise=True, batch_size=256, in_size=512)
+    m.configure(duration=2000.0)
+    limited(**per_number, max_request_mb=6 * 1024)
+    m = bw.ModelController("HopfStep", noise=True, batch_size=256, in_size=512)
+    assert m.wait(300) and m.computations == 1 and m.status.kind == "done"
+    asked = (r"^a run of 2000 ms at dt = 0.1 ms holds 40,000 steps \(20,000 kept \+ 20,000 recorded at "
+             r"once\) x 512 regions x 256 runs x 2 monitors x 4 bytes = 39.1 GiB; ")
+    with pytest.raises(ValueError, match=asked + r"this server allows at most 6.0 GiB per request "
+                                                 r"\(--max-request-mb\)$"):
+        m.configure(duration=2000.0)
+    assert m.computations == 1 and m.status.kind == "error" and "--max-request-mb" in m.status.message
+    assert float(m.options["duration"].to_decimal(u.ms)) == 200.0
+
+
+def test_a_run_under_the_request_bounds_computes_what_the_engine_computes(limited):
+    limited(max_request_mb=1, max_request_work=4000 * 4 * 3)
+    m = bw.ModelController("HopfStep", in_size=4, batch_size=3, noise=True, duration=400.0, seed=7)
+    assert m.wait(120) and m.status.kind == "done" and m.computations == 1
+    plain = bw.CachedSimulator("HopfStep", in_size=4, noise=True).run(
+        400.0 * u.ms, monitors=["x", "y"], batch_size=3, seed=7)
+    np.testing.assert_array_equal(np.asarray(m.result["x"]), np.asarray(plain["x"]))
+    with pytest.raises(ValueError, match=r"integrates 4,001 steps x 4 regions x 3 runs = 48,012 region-"):
+        m.configure(duration=400.1)
+    assert m.computations == 1
+
+
+@pytest.mark.parametrize("in_size", [-1, 0, 2.5, True, (2, 0), ()])
+def test_in_size_must_be_a_positive_integer_or_a_tuple_of_them(in_size):
+    m = bw.ModelController("HopfStep", autorun=False)
+    asked = re.escape(repr(in_size))
+    with pytest.raises(ValueError, match=r"in_size must be an integer >= 1.*; got " + asked):
+        m.configure(in_size=in_size)
+    assert m.options["in_size"] == 1 and m.status.kind == "error"
+    m.configure(in_size=(2, 3))
+    assert m.options["in_size"] == (2, 3)
+
+
+def test_a_network_coupling_sweep_is_refused_by_its_block_memory_before_computing(limited):
+    per_number = dict(max_steps=2_000_000, max_regions=512, max_grid_points=65_536)
+    limited(**per_number)
+    weights = np.random.default_rng(0).random((256, 256))
+    np.fill_diagonal(weights, 0.0)
+    n = bw.NetworkController("HopfStep", connectome=weights, duration=20_000.0, sweep=("k", 0.0, 1.0, 8),
+                             autorun=False)
+    limited(**per_number, max_request_mb=6 * 1024)
+    block = r"8 points per block x 200,000 steps x 256 regions x 5 copies x 4 bytes"
+    kept = r"8 points x 256 regions x 2 values x 4 bytes = 7.6 GiB"
+    with pytest.raises(ValueError, match=r"^a sweep of k over 8 points of 20000 ms at dt = 0.1 ms holds "
+                                         + block + r" \+ " + kept):
+        n.sweep()
+    assert n.status.kind == "error" and "--max-request-mb" in n.status.message
+    assert n.wait(10) and n.sweep_result is None and n.computations == 0
+    limited(max_request_work=10**8)
+    with pytest.raises(ValueError, match=r"integrates 8 points x 200,000 steps x 256 regions = 409,600,000"):
+        n.sweep()
+    limited(max_request_work=10**7)
+    with pytest.raises(ValueError, match=r"a network run of 20000 ms at dt = 0.1 ms integrates 200,000 steps "
+                                         r"x 256 regions = 51,200,000 region-steps"):
+        n.configure(seed=1)
+    assert n.computations == 0
+
+
+def test_a_small_network_sweep_under_the_bounds_runs(limited):
+    limited(max_request_mb=64, max_request_work=8 * 1000 * 8)
+    n = bw.NetworkController("HopfStep", duration=100.0, transient=20.0, sweep=("k", 0.0, 1.0, 8),
+                             autorun=False)
+    n.sweep()
+    assert n.wait(120) and n.status.kind == "done", n.status
+    assert np.isfinite(n.sweep_result).all()
+    limited(max_request_work=8 * 1000 * 8 - 1)
+    with pytest.raises(ValueError, match="--max-request-work"):
+        n.sweep()
+
+
+def test_sweeps_trajectories_and_fits_are_refused_by_their_request_bounds(limited):
+    limited(max_request_work=10**8)
+    s = bw.SweepController("HopfStep", axes={"a": (0.0, 1.0, 1000)})
+    s.configure(duration=10_000.0)
+    with pytest.raises(ValueError, match=r"a sweep of 1,000 points of 10001 ms at dt = 0.1 ms integrates "
+                                         r"1,000 points x 100,010 steps x 1 regions = 100,010,000 region-"):
+        s.configure(duration=10_001.0)
+    limited(max_request_mb=1)
+    with pytest.raises(ValueError, match=r"holds 256 points per block x 2,000 steps x 1 regions x 5 "
+                                         r"copies x 4 bytes \+ 1,000 points x 1 regions x 2 values x 4 "
+                                         r"bytes = 9.8 MiB"):
+        s.configure(duration=200.0, chunk_size=256)
+    s.configure(duration=200.0, chunk_size=16)
+    p = bw.PhasePlaneController("HopfStep", autorun=False)
+    with pytest.raises(ValueError, match=r"a trajectory of 40000 ms at dt = 0.1 ms holds 450,000 steps "
+                                         r"\(400,000 kept \+ 50,000 recorded at once\) x 2 monitors x 4 "):
+        p.configure(duration=40_000.0)
+    limited(max_request_work=10**8)
+    f = bw.FitController("HopfStep", network=True)
+    f.configure(n_steps=2000)
+    with pytest.raises(ValueError, match=r"^a grad fit to a run of 500 ms at dt = 0.1 ms integrates 5,000 "
+                                         r"steps x 8 regions x 10,000 gradient steps = 400,000,000 "
+                                         r"region-steps; this server allows at most 100,000,000 per request"):
+        f.configure(n_steps=10_000)
+    with pytest.raises(ValueError, match=r"integrates 5,000 steps x 8 regions x 2,000 generations x 8 "
+                                         r"candidates"):
+        f.configure(backend="nevergrad")
+    limited(max_request_mb=1)
+    with pytest.raises(ValueError, match=r"holds 5,000 steps x 8 regions x 40 values kept for the gradient "
+                                         r"\(for_loop\) x 4 bytes = 6.1 MiB"):
+        f.configure(n_steps=10)
+    assert f.computations == 0 and f.options["n_steps"] == 2000
