@@ -236,7 +236,11 @@ def main(argv: list[str] | None = None) -> None:
                              ("--max-grid-points", "max_grid_points", "points of one sweep"),
                              ("--max-batch", "max_batch", "runs of one noise ensemble"),
                              ("--max-session-jobs", "max_session_jobs",
-                              "computations one session runs at once (newest wins)")):
+                              "computations one session runs at once (newest wins)"),
+                             ("--max-request-mb", "max_request_mb",
+                              "MiB one run, sweep or fit may hold (a quarter of this machine's memory)"),
+                             ("--max-request-work", "max_request_work",
+                              "region-steps one run, sweep or fit may integrate")):
         limits_group.add_argument(flag, type=int, default=getattr(served, name), metavar="N",
                                   help=f"{what} (default {getattr(served, name):,})")
     limits_group.add_argument("--workers", type=int, default=None, metavar="N",
@@ -278,7 +282,9 @@ def main(argv: list[str] | None = None) -> None:
         try:
             limits = Limits(max_steps=_limit(args.max_steps), max_regions=_limit(args.max_regions),
                             max_grid_points=_limit(args.max_grid_points), max_batch=_limit(args.max_batch),
-                            max_session_jobs=_limit(args.max_session_jobs))
+                            max_session_jobs=_limit(args.max_session_jobs),
+                            max_request_mb=_limit(args.max_request_mb),
+                            max_request_work=_limit(args.max_request_work))
             if args.workers is not None and args.workers < 1:
                 raise ValueError(f"--workers must be >= 1, got {args.workers}")
             if not args.session_expiry > 0 or args.max_message_mb < 1:
