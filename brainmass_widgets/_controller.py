@@ -10,7 +10,6 @@ callback of the session's document for Panel. It knows Bokeh sources, never widg
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import threading
 import time
@@ -37,7 +36,6 @@ from ._metrics import resolve_metric
 __all__ = ["ModelController", "Session", "Status", "SweepController", "shared_cache"]
 
 _CACHE = CompileCache(256)
-_MAX_SWEEP_FILE = 64 * 2**20
 _ENGINE_LOCK = STATE_LOCK
 """Work that traces brainstate code outside the engine's programs (the phase plane, network
 builds) holds the engine's state lock throughout."""
@@ -1096,20 +1094,19 @@ class SweepController(_Base):
         return keep
 
     def load(self, file: Any) -> SweepResult:
-        """Show a sweep written by :meth:`save` (a path, a binary file object or the file's
-        bytes): the settings follow its model, axes, metric, monitor, duration, transient, fixed
-        parameters, initial values and seed, and the plot shows its values. Nothing is computed.
+        """Show a sweep written by :meth:`save` (a path, a binary file object, the file's bytes,
+        or the :class:`SweepResult` read from one): the settings follow its model, axes, metric,
+        monitor, duration, transient, fixed parameters, initial values and seed, and the plot
+        shows its values. Nothing is computed.
 
         Raises
         ------
         ValueError
-            When the file is not a saved sweep of a catalogue model; nothing changes.
+            When the file is not a saved sweep of a catalogue model, or holds or unpacks to more
+            than 64 MiB (``MAX_SWEEP_BYTES``); nothing changes.
         """
         try:
-            if isinstance(file, bytes | bytearray) and len(file) > _MAX_SWEEP_FILE:
-                raise ValueError(f"the file has {len(file):,} bytes; at most {_MAX_SWEEP_FILE:,} are "
-                                 "accepted")
-            res = SweepResult.load(io.BytesIO(file) if isinstance(file, bytes | bytearray) else file)
+            res = file if isinstance(file, SweepResult) else SweepResult.load(file)
             if not res.model:
                 raise ValueError("the file holds a network or factory sweep; only catalogue models open here")
             axes = {k: (float(str(v[0])), float(str(v[-1])), int(v.size)) for k, v in res.axes.items()}

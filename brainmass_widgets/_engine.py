@@ -17,6 +17,7 @@ import functools
 import inspect
 import json
 import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -33,10 +34,14 @@ import numpy as np
 
 from . import _scaleout
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec, spec_from_class
+from ._files import read_npz
 from ._metrics import resolve_metric
 from ._network import K_PARAM, NetworkModel
 
-__all__ = ["CachedSimulator", "CompileCache", "SimResult", "SweepResult", "compile_notice"]
+__all__ = ["MAX_SWEEP_BYTES", "CachedSimulator", "CompileCache", "SimResult", "SweepResult", "compile_notice"]
+
+MAX_SWEEP_BYTES = 64 * 2**20
+"""The largest saved sweep read by :meth:`SweepResult.load`, in bytes: as sent and as unpacked."""
 
 _NOISE_PARAMS = (
     ParamSpec("noise_sigma", 0.01, None, 0.0, 0.5, 0.005,
@@ -142,20 +147,29 @@ class SweepResult:
                             counts=np.array([self.done, self.total, self.cancelled, self.compiles]))
 
     @classmethod
-    def load(cls, file: Any) -> SweepResult:
-        """Read a result written by :meth:`save` (a path or a binary file object); data only,
-        nothing in the file is unpickled or evaluated.
+    def load(cls, file: Any, *, max_bytes: int = MAX_SWEEP_BYTES) -> SweepResult:
+        """Read a result written by :meth:`save` (a path, a binary file object or the file's
+        bytes); data only, nothing in the file is unpickled or evaluated.
+
+        Parameters
+        ----------
+        file : str, path-like, bytes or binary file object
+        max_bytes : int, default MAX_SWEEP_BYTES
+            The most bytes the file may hold and its arrays unpack to (checked from the zip
+            directory and the ``.npy`` headers before anything is unpacked).
 
         Raises
         ------
         ValueError
-            If the file is not a saved sweep.
+            If the file is not a saved sweep, or is or unpacks to more than ``max_bytes``.
         """
+        name = os.path.basename(file) if isinstance(file, str | os.PathLike) else "the file"
+        if isinstance(file, bytes | bytearray) and len(file) > max_bytes:
+            raise ValueError(f"{name} has {len(file):,} bytes; at most {max_bytes:,} are accepted")
         try:
-            with np.load(file, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except Exception as exc:
-            raise ValueError("not a saved sweep (.npz written by SweepResult.save)") from exc
+            data = read_npz(file, name=name, max_bytes=max_bytes)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"not a saved sweep (.npz written by SweepResult.save): {exc}") from None
         if str(data.get("meta:format", "")) != cls._FORMAT or "values" not in data:
             raise ValueError("not a saved sweep (.npz written by SweepResult.save)")
         unit_name = str(data["meta:unit"])

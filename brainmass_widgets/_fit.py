@@ -31,10 +31,15 @@ import optax
 from brainstate.nn import SigmoidT
 
 from ._engine import CachedSimulator, CompileCache, _get_state, _one_line
+from ._files import read_npy, read_npz, read_text
 from ._network import NetworkModel
 
-__all__ = ["BACKENDS", "LOOPS", "METHODS", "OBJECTIVES", "OPTIMIZERS", "CachedFitter", "FitOutcome",
-           "load_target"]
+__all__ = ["BACKENDS", "LOOPS", "MAX_TARGET_BYTES", "METHODS", "OBJECTIVES", "OPTIMIZERS", "CachedFitter",
+           "FitOutcome", "load_target"]
+
+MAX_TARGET_BYTES = 64 * 2**20
+"""The largest target file read, in bytes: as sent and as unpacked (a ``.npz`` is checked from its
+zip directory and ``.npy`` headers before any data is unpacked; a ``.csv`` by the bytes read)."""
 
 #: Objectives from :mod:`brainmass.objectives`, by name, each as a loss (lower is better).
 OBJECTIVES: dict[str, Callable[[], Callable]] = {
@@ -127,7 +132,8 @@ def load_target(source: Any, *, name: str = "target") -> np.ndarray:
     source : str, path-like, bytes or array-like
         ``"example_signal"`` (brainmass's bundled 8-region signal, 500 samples at 1 ms), a ``.npz``
         file (its ``signal`` array, or its only array), a ``.npy`` or a ``.csv`` file (one column
-        per region, an optional header row), the bytes of such a file, or an array (1-D: one region).
+        per region, an optional header row), the bytes of such a file (at most
+        :data:`MAX_TARGET_BYTES`, also unpacked), or an array (1-D: one region).
     name : str
         What the messages call it (a file name, say).
 
@@ -139,7 +145,8 @@ def load_target(source: Any, *, name: str = "target") -> np.ndarray:
     Raises
     ------
     ValueError
-        An unreadable file, more than 2 dimensions, no samples, or NaN/inf (with the first bad index).
+        An unreadable or too large file, pickled objects, values that are not real numbers, more
+        than 2 dimensions, no samples, or NaN/inf (with the first bad index).
     """
     if isinstance(source, str) and source == "example_signal":
         data = np.asarray(brainmass.datasets.load_dataset("example_signal").signal)
@@ -147,10 +154,11 @@ def load_target(source: Any, *, name: str = "target") -> np.ndarray:
         path = Path(source)
         if not path.is_file():
             raise ValueError(f"{name}: no such file {str(path)!r}")
-        data = _read_bytes(path.read_bytes(), path.suffix.lower(), path.name)
+        data = _read_file(path, path.suffix.lower(), path.name)
     elif isinstance(source, (bytes, bytearray)):
-        suffix = Path(name).suffix.lower()
-        data = _read_bytes(bytes(source), suffix, name)
+        if len(source) > MAX_TARGET_BYTES:
+            raise ValueError(f"{name} has {len(source):,} bytes; at most {MAX_TARGET_BYTES:,} are allowed")
+        data = _read_file(bytes(source), Path(name).suffix.lower(), name)
     else:
         data = np.asarray(u.get_magnitude(source))
     if data.dtype.kind not in "fiu":
@@ -169,20 +177,20 @@ def load_target(source: Any, *, name: str = "target") -> np.ndarray:
     return data
 
 
-def _read_bytes(raw: bytes, suffix: str, name: str) -> np.ndarray:
+def _read_file(source: bytes | Path, suffix: str, name: str) -> np.ndarray:
+    """The array in a target file (its bytes or its path), at most :data:`MAX_TARGET_BYTES` unpacked."""
     try:
         if suffix == ".npz":
-            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-                keys = list(npz.files)
-                if "signal" in keys:
-                    return np.asarray(npz["signal"])
-                if len(keys) == 1:
-                    return np.asarray(npz[keys[0]])
-                raise ValueError(f"{name} holds {', '.join(keys)}; name the target array 'signal'")
+            arrays = read_npz(source, name=name, max_bytes=MAX_TARGET_BYTES)
+            if "signal" in arrays:
+                return arrays["signal"]
+            if len(arrays) == 1:
+                return next(iter(arrays.values()))
+            raise ValueError(f"{name} holds {', '.join(arrays) or 'nothing'}; name the target array 'signal'")
         if suffix == ".npy":
-            return np.asarray(np.load(io.BytesIO(raw), allow_pickle=False))
+            return read_npy(source, name=name, max_bytes=MAX_TARGET_BYTES)
         if suffix == ".csv":
-            rows = list(csv.reader(io.StringIO(raw.decode("utf-8"))))
+            rows = list(csv.reader(io.StringIO(read_text(source, name=name, max_bytes=MAX_TARGET_BYTES))))
             rows = [r for r in rows if r]
             if rows and not _numeric(rows[0]):
                 rows = rows[1:]

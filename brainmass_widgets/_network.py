@@ -14,7 +14,6 @@ import csv
 import hashlib
 import inspect
 import io
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
+from ._files import read_npy, read_npz, read_text
 
 __all__ = ["COUPLINGS", "MAX_UPLOAD_BYTES", "Connectome", "NetworkModel", "load_connectome", "network_models",
            "order_parameter"]
@@ -55,14 +55,14 @@ class Connectome:
     labels: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        w = np.asarray(self.weights, dtype=np.float64)
+        w = _real(self.weights, "weights")
         if w.ndim != 2 or w.shape[0] != w.shape[1] or w.shape[0] < 2:
             raise ValueError(f"weights must be a square (N, N) matrix with N >= 2; got shape {w.shape}")
         _check_finite_non_negative(w, "weights")
         d = None
         if self.distances is not None:
-            d = np.asarray(u.get_magnitude(u.Quantity(self.distances).to(u.mm))
-                           if isinstance(self.distances, u.Quantity) else self.distances, dtype=np.float64)
+            d = _real(u.get_magnitude(u.Quantity(self.distances).to(u.mm))
+                      if isinstance(self.distances, u.Quantity) else self.distances, "distances")
             if d.shape != w.shape:
                 raise ValueError(f"distances must have the shape of the weights {w.shape}; got {d.shape}")
             _check_finite_non_negative(d, "distances")
@@ -95,6 +95,17 @@ class Connectome:
         return cls(np.asarray(c.weights), c.distances, tuple(str(x) for x in c.labels))
 
 
+def _real(a: Any, what: str) -> np.ndarray:
+    """``a`` as float64, refusing complex values (their imaginary part would be lost) and non-numbers."""
+    arr = np.asarray(a)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{what} must be real numbers; got complex values (dtype {arr.dtype}), whose "
+                         "imaginary part would be lost")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{what} must be numbers; got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
 def _check_finite_non_negative(a: np.ndarray, what: str) -> None:
     bad = ~np.isfinite(a)
     if bad.any():
@@ -106,6 +117,7 @@ def _check_finite_non_negative(a: np.ndarray, what: str) -> None:
 
 
 MAX_UPLOAD_BYTES = 20 * 2**20
+"""The largest connectome file read, in bytes: as sent (compressed) and as unpacked."""
 
 
 def load_connectome(source: Any, distances: Any = None, labels: Sequence[str] | None = None, *,
@@ -119,7 +131,9 @@ def load_connectome(source: Any, distances: Any = None, labels: Sequence[str] | 
         ``"example"`` for the bundled connectome; a ``.npz`` file with ``weights`` (and optional
         ``distances``, ``labels``); a ``.npy`` or ``.csv`` file holding the weight matrix (a
         ``.csv`` whose first row is not numeric gives the labels); the bytes of such a file (with
-        ``filename`` naming its type; at most 20 MiB); or an ``(N, N)`` array.
+        ``filename`` naming its type); or an ``(N, N)`` array. A file may hold and unpack to at
+        most :data:`MAX_UPLOAD_BYTES` (20 MiB): a ``.npz`` is checked from its zip directory and
+        ``.npy`` headers before any data is unpacked.
     distances : array_like or brainunit.Quantity, optional
         Tract lengths (mm when plain numbers).
     labels : sequence of str, optional
@@ -133,8 +147,9 @@ def load_connectome(source: Any, distances: Any = None, labels: Sequence[str] | 
     Raises
     ------
     ValueError
-        Naming the problem: unknown file type, a file too large, non-square or non-finite or
-        negative weights, mismatched distances or labels.
+        Naming the problem: unknown file type, a file too large or unpacking to too much,
+        pickled objects, complex or non-numeric, non-square, non-finite or negative weights,
+        mismatched distances or labels.
     """
     if isinstance(source, Connectome):
         return source
@@ -144,51 +159,44 @@ def load_connectome(source: Any, distances: Any = None, labels: Sequence[str] | 
         if len(source) > MAX_UPLOAD_BYTES:
             raise ValueError(f"{filename or 'the file'} is {len(source) / 2**20:.1f} MiB; the limit is "
                              f"{MAX_UPLOAD_BYTES // 2**20} MiB")
-        name = filename or ""
-        handle: Any = io.BytesIO(bytes(source))
+        name, data = filename or "", bytes(source)
     elif isinstance(source, str | Path):
-        name, handle = Path(source).name, Path(source)
+        name, data = Path(source).name, Path(source)
     else:
-        name, handle = None, None
+        name, data = None, None
     if name is not None:
         try:
-            weights, distances, labels = _read_file(name, handle, distances, labels)
-        except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            weights, distances, labels = _read_file(name, data, distances, labels)
+        except OSError as exc:
             raise ValueError(f"{name} could not be read as a connectome file: {exc}") from None
     else:
         weights = source
     try:
-        weights = np.asarray(weights, dtype=np.float64)
+        weights = np.asarray(weights)
     except (TypeError, ValueError):
         raise ValueError("weights must be a numeric (N, N) array") from None
     return Connectome(weights, distances, tuple(labels) if labels is not None else ())
 
 
-def _read_file(name: str, handle: Any, distances: Any, labels: Any) -> tuple[Any, Any, Any]:
-    """Weights, distances and labels from a .npz, .npy or .csv file (a path or a byte stream)."""
+def _read_file(name: str, source: bytes | Path, distances: Any, labels: Any) -> tuple[Any, Any, Any]:
+    """Weights, distances and labels from a .npz, .npy or .csv file (its path or its bytes), each
+    at most :data:`MAX_UPLOAD_BYTES` unpacked."""
     suffix = Path(name).suffix.lower()
-    if suffix in (".npz", ".npy"):
-        try:
-            loaded = np.load(handle, allow_pickle=False)
-        except ValueError:
-            raise ValueError(f"{name} is not a NumPy {suffix} file of numbers (pickled objects are "
-                             "refused)") from None
     if suffix == ".npz":
-        with loaded as data:
-            if "weights" not in data:
-                raise ValueError(f"{name} has no 'weights' array; it holds {', '.join(data.files)}")
-            weights = data["weights"]
-            if distances is None and "distances" in data:
-                distances = data["distances"]
-            if labels is None and "labels" in data:
-                labels = [str(x) for x in data["labels"]]
-        return weights, distances, labels
+        data = read_npz(source, name=name, max_bytes=MAX_UPLOAD_BYTES)
+        if "weights" not in data:
+            raise ValueError(f"{name} has no 'weights' array; it holds {', '.join(data) or 'nothing'}")
+        if distances is None:
+            distances = data.get("distances")
+        if labels is None and "labels" in data:
+            labels = [str(x) for x in data["labels"]]
+        return data["weights"], distances, labels
     if suffix == ".npy":
-        return loaded, distances, labels
+        return read_npy(source, name=name, max_bytes=MAX_UPLOAD_BYTES), distances, labels
     if suffix != ".csv":
         raise ValueError(f"connectome files must be .npz, .npy or .csv; got {name!r}")
-    raw = handle.read() if isinstance(handle, io.BytesIO) else handle.read_bytes()
-    rows = [r for r in csv.reader(io.StringIO(raw.decode("utf-8"))) if r]
+    text = read_text(source, name=name, max_bytes=MAX_UPLOAD_BYTES)
+    rows = [r for r in csv.reader(io.StringIO(text)) if r]
     try:
         return np.array(rows, dtype=np.float64), distances, labels
     except ValueError:

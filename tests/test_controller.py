@@ -1,10 +1,12 @@
 """The framework-neutral controller: sources equal the engine, latest wins, status, sweeps."""
 
+import functools
 import threading
 
 import brainunit as u
 import numpy as np
 import pytest
+from attacks import BOMB_BYTES, peak_bytes, zip_bomb
 from progress import start_and_wait_running
 
 import brainmass_widgets as bw
@@ -326,3 +328,22 @@ def test_autosaved_sweeps_survive_cancel_and_supersession_and_reopen_by_name(tmp
     np.testing.assert_array_equal(other.sources["sweep"].data["y"], c.sources["sweep"].data["y"])
     with pytest.raises(ValueError, match=r"no saved sweep named '../secret.npz'"):
         other.load_saved("../secret.npz")
+
+
+def test_a_sweep_bomb_is_refused_from_its_zip_directory_and_the_controller_stays_as_it_was(tmp_path):
+    bomb = zip_bomb("values")
+    message = (f"not a saved sweep (.npz written by SweepResult.save): {{}}: member 'values.npy' unpacks to "
+               f"{BOMB_BYTES + 128:,} bytes; at most 67,108,864 are allowed")
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "evil.npz").write_bytes(bomb)
+    peak, error = peak_bytes(lambda: bw.SweepResult.load(bomb))
+    assert str(error) == message.format("the file") and peak < 5 * 2**20
+    c = SweepController("HopfStep", autosave=tmp_path / "kept")
+    before = c.options
+    attempts = ((c.load, bomb, "the file"), (c.load, tmp_path / "kept" / "evil.npz", "evil.npz"),
+                (c.load_saved, "evil.npz", "evil.npz"))
+    for load, source, name in attempts:
+        peak, error = peak_bytes(functools.partial(load, source))
+        assert str(error) == message.format(name) and peak < 5 * 2**20
+        assert c.options == before and c.status.kind == "error"
+    c.close()

@@ -5,9 +5,11 @@ import io
 import brainmass
 import numpy as np
 import pytest
+from attacks import BOMB_BYTES, claiming, lying_npz, peak_bytes, pickled_npy, zip_bomb
 
 import brainmass_widgets as bw
 from brainmass_widgets._code import fit_script
+from brainmass_widgets._fit import MAX_TARGET_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +142,34 @@ def test_bad_targets_name_the_problem(hopf, tmp_path):
     np.savez(buf, a=np.zeros(3), b=np.zeros(3))
     with pytest.raises(ValueError, match="name the target array 'signal'"):
         bw.load_target(buf.getvalue(), name="two.npz")
-    with pytest.raises(ValueError, match="could not be read as .npy"):
+    with pytest.raises(ValueError, match=r"junk.npy is not a .npy array \(no NumPy magic string\)"):
         bw.load_target(b"not numpy", name="junk.npy")
+
+
+@pytest.mark.parametrize("make, name, message", [
+    (zip_bomb, "t.npz", f"t.npz: member 'weights.npy' unpacks to {BOMB_BYTES + 128:,} bytes; at most "
+                        f"{MAX_TARGET_BYTES:,} are allowed"),
+    (lambda: claiming((100_000, 100_000)), "t.npy",
+     f"t.npy: shape (100000, 100000) of float64 is 80,000,000,000 bytes; at most {MAX_TARGET_BYTES:,} are"),
+    (lambda: claiming((31_623, 31_623)), "t.npy",
+     f"t.npy: shape (31623, 31623) of float64 is 8,000,113,032 bytes; at most {MAX_TARGET_BYTES:,} are"),
+    (lambda: lying_npz((500, 8)), "t.npz", "t.npz: member 'weights.npy': the header claims shape (500, 8)"),
+    (pickled_npy, "t.npy", "t.npy holds Python objects (dtype object), which would be unpickled"),
+])
+@pytest.mark.parametrize("as_path", [False, True])
+def test_target_bombs_and_pickles_are_refused_from_their_headers(make, name, message, as_path, tmp_path):
+    data = make()
+    (tmp_path / name).write_bytes(data)
+    source = tmp_path / name if as_path else data
+    peak, error = peak_bytes(lambda: bw.load_target(source, name=name))
+    assert isinstance(error, ValueError) and str(error).startswith(message), error
+    assert peak < 5 * 2**20
+
+
+def test_a_complex_target_is_refused(tmp_path):
+    np.save(tmp_path / "c.npy", np.ones((200, 1)) * 1j)
+    with pytest.raises(ValueError, match="c.npy must hold numbers; got dtype complex128"):
+        bw.load_target(tmp_path / "c.npy", name="c.npy")
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -7,10 +7,11 @@ import brainstate
 import brainunit as u
 import numpy as np
 import pytest
+from attacks import BOMB_BYTES, claiming, lying_npz, peak_bytes, pickled_npy, zip_bomb
 
 import brainmass_widgets as bw
 from brainmass_widgets._code import network_script
-from brainmass_widgets._network import order_parameter
+from brainmass_widgets._network import MAX_UPLOAD_BYTES, order_parameter
 
 
 def mag(x):
@@ -122,12 +123,63 @@ def test_connectome_files_and_arrays():
     (np.ones((3, 3)), {"distances": np.ones((2, 2))}, r"distances must have the shape of the weights"),
     (b"a,b\n1,x\n2,3", {"filename": "w.csv"}, "every row after the header must hold numbers only"),
     (b"junk", {"filename": "w.txt"}, r"must be .npz, .npy or .csv; got 'w.txt'"),
-    (b"junk", {"filename": "w.npy"}, "pickled objects are refused"),
+    (b"junk", {"filename": "w.npy"}, r"w.npy is not a .npy array \(no NumPy magic string\)"),
+    (pickled_npy(), {"filename": "p.npy"}, r"p.npy holds Python objects \(dtype object\)"),
+    (np.array([[0, 1j], [1j, 0]]), {}, "weights must be real numbers; got complex values .* imaginary part"),
+    (np.ones((2, 2)), {"distances": np.ones((2, 2)) + 0j}, "distances must be real numbers; got complex"),
+    (np.array([["0", "1"], ["1", "0"]]), {}, "weights must be numbers; got dtype <U1"),
     (b"0" * (21 * 2**20), {"filename": "big.npy"}, "21.0 MiB; the limit is 20 MiB"),
 ])
 def test_bad_connectomes_are_refused_with_the_reason(source, kwargs, message):
     with pytest.raises(ValueError, match=message):
         bw.load_connectome(source, **kwargs)
+
+
+def _npy(array):
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def test_complex_connectome_files_are_refused_not_cut_to_their_real_part():
+    with pytest.raises(ValueError, match="weights must be real numbers; got complex values"):
+        bw.load_connectome(_npy(np.ones((3, 3)) * (1 + 1j)), filename="c.npy")
+    buf = io.BytesIO()
+    np.savez(buf, weights=np.ones((3, 3)), distances=np.ones((3, 3), dtype=np.complex64))
+    with pytest.raises(ValueError, match=r"distances must be real numbers; got complex values \(dtype c"):
+        bw.load_connectome(buf.getvalue(), filename="c.npz")
+
+
+@pytest.mark.parametrize("make, filename, message", [
+    (zip_bomb, "c.npz", f"c.npz: member 'weights.npy' unpacks to {BOMB_BYTES + 128:,} bytes; at most "
+                        "20,971,520 are allowed"),
+    (lambda: claiming((100_000, 100_000)), "c.npy",
+     "c.npy: shape (100000, 100000) of float64 is 80,000,000,000 bytes; at most 20,971,520 are allowed"),
+    (lambda: claiming((31_623, 31_623)), "c.npy",
+     "c.npy: shape (31623, 31623) of float64 is 8,000,113,032 bytes; at most 20,971,520 are allowed"),
+    (lambda: lying_npz((1000, 1000)), "c.npz",
+     "c.npz: member 'weights.npy': the header claims shape (1000, 1000) of float64 (8,000,000 bytes) but the "
+     "file holds 64"),
+])
+@pytest.mark.parametrize("as_path", [False, True])
+def test_connectome_bombs_are_refused_from_their_headers(make, filename, message, as_path, tmp_path):
+    data = make()
+    if as_path:
+        (tmp_path / filename).write_bytes(data)
+        source, kwargs = tmp_path / filename, {}
+    else:
+        source, kwargs = data, {"filename": filename}
+    peak, error = peak_bytes(lambda: bw.load_connectome(source, **kwargs))
+    assert isinstance(error, ValueError) and str(error).startswith(message), error
+    assert peak < 5 * 2**20
+
+
+def test_a_csv_connectome_is_read_up_to_the_limit(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"0," * (MAX_UPLOAD_BYTES // 2 + 1))
+    peak, error = peak_bytes(lambda: bw.load_connectome(path))
+    assert str(error) == "big.csv: the file has more than 20,971,520 bytes; at most 20,971,520 are allowed"
+    assert peak < 25 * 2**20
 
 
 def test_bad_network_options_name_the_value():
