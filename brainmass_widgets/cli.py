@@ -51,25 +51,43 @@ def demo(model: str = "HopfStep", points: int = 8) -> str:
     return "\n".join(lines)
 
 
-def enable_jax_cache(path: str | os.PathLike) -> Path:
+def enable_jax_cache(path: str | os.PathLike, max_mb: int | None = 1024) -> Path:
     """Keep compiled programs on disk so a restarted server skips compiling (even small ones).
 
     Parameters
     ----------
     path : str or path-like
         Cache folder (created if missing).
+    max_mb : int or None
+        Size the folder may reach, in MiB: past it the least recently used programs are deleted
+        (``None``: no bound). A server whose visitors change the run length compiles a program
+        per length, about 20 KB each.
 
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is a file or cannot be created, or ``max_mb`` is not a positive integer.
     """
     import jax
 
+    if max_mb is not None and (isinstance(max_mb, bool) or not isinstance(max_mb, int) or max_mb < 1):
+        raise ValueError(f"the JAX cache size must be None or an integer >= 1 MiB; got {max_mb!r}")
     folder = Path(path).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"the JAX cache {str(folder)!r} is a file, not a folder: name a folder (created if "
+                         f"missing) or pass --no-jax-cache")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the JAX cache folder {str(folder)!r}: {exc.strerror}") from exc
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", -1 if max_mb is None else max_mb * 2**20)
     return folder
 
 
@@ -94,7 +112,8 @@ _LOCAL = {"localhost", "127.0.0.1", "::1"}
 
 def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost", show: bool = False,
           allow_origin: list[str] | None = None, jax_cache: str | None = None,
-          prefix: str | None = None, dask_scheduler: str | None = None, limits: Limits | None = None,
+          jax_cache_mb: int | None = 1024, prefix: str | None = None, dask_scheduler: str | None = None,
+          limits: Limits | None = None,
           workers: int | None = None, session_expiry: float = 15.0, basic_auth: str | None = None,
           cookie_secret: str | None = None, oauth: Mapping[str, Any] | None = None,
           max_message_mb: int = 64, sweep_dir: str | None = None,
@@ -116,6 +135,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
         Extra websocket origins (``host:port``) allowed to open sessions.
     jax_cache : str, optional
         Folder of the persistent JAX compilation cache; ``None`` disables it.
+    jax_cache_mb : int or None
+        Size the cache folder may reach (least recently used programs go first); ``None``: no bound.
     prefix : str, optional
         URL path prefix of every route (``/user/x/panel`` serves the app at ``/user/x/panel/``),
         for a server behind a proxy that forwards the full path; ``None`` serves at ``/``.
@@ -165,7 +186,7 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     if workers is not None:
         compute_pool().resize(workers)
     if jax_cache:
-        enable_jax_cache(jax_cache)
+        enable_jax_cache(jax_cache, jax_cache_mb)
     client = connect_dask(dask_scheduler) if dask_scheduler else None
     warm(model)
     origins = [f"localhost:{port}", f"127.0.0.1:{port}", *(allow_origin or [])]
@@ -223,6 +244,9 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--jax-cache", default="~/.cache/brainmass-widgets/jax", metavar="DIR",
                    help="persistent JAX compilation cache (default ~/.cache/brainmass-widgets/jax)")
     s.add_argument("--no-jax-cache", action="store_true", help="compile afresh at every start")
+    s.add_argument("--jax-cache-mb", type=int, default=1024, metavar="MIB",
+                   help="size the JAX cache may reach; the least recently used programs go first "
+                        "(default 1024; 0 lifts it)")
     s.add_argument("--prefix", default=None, metavar="PATH",
                    help="URL prefix of the app (e.g. /user/x/panel), for a proxy that keeps the path")
     s.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
@@ -294,7 +318,8 @@ def main(argv: list[str] | None = None) -> None:
                      if getattr(args, f"oauth_{k}") is not None}
             serve(model=args.model, port=args.port, address=args.address, show=args.show,
                   allow_origin=args.allow_websocket_origin,
-                  jax_cache=None if args.no_jax_cache else args.jax_cache, prefix=args.prefix,
+                  jax_cache=None if args.no_jax_cache else args.jax_cache,
+                  jax_cache_mb=_limit(args.jax_cache_mb), prefix=args.prefix,
                   dask_scheduler=args.dask_scheduler, limits=limits, workers=args.workers,
                   session_expiry=args.session_expiry, basic_auth=args.basic_auth,
                   cookie_secret=args.cookie_secret, oauth=oauth, max_message_mb=args.max_message_mb,

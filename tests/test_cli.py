@@ -32,3 +32,46 @@ def test_serve_refuses_an_unreachable_dask_scheduler():
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert f"cannot reach the Dask scheduler at {address!r}" in proc.stderr
+
+
+def test_serve_refuses_a_jax_cache_that_is_a_file(tmp_path):
+    path = tmp_path / "cache"
+    path.write_text("not a folder")
+    cmd = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", "0", "--jax-cache", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"the JAX cache {str(path)!r} is a file, not a folder" in proc.stderr
+
+
+def test_the_jax_cache_stays_within_its_size(tmp_path):
+    """A cache folder holding 4 MB of older programs, capped at 1 MiB, deletes the least recently
+    used ones as new programs arrive; uncapped, it keeps them all (a child process each: the cache
+    is global)."""
+    script = """
+import sys
+from pathlib import Path
+import jax, jax.numpy as jnp
+from brainmass_widgets.cli import enable_jax_cache
+folder = enable_jax_cache(sys.argv[1], None if sys.argv[2] == "none" else int(sys.argv[2]))
+for n in range(1, 4):
+    jax.jit(lambda x: jnp.cumsum(jnp.sin(x)))(jnp.ones(n)).block_until_ready()
+files = [f for f in Path(folder).iterdir() if f.name.endswith("-cache")]
+print(sum(f.stat().st_size for f in files), sum(f.name.startswith("old") for f in files), len(files))
+"""
+    found = {}
+    for cap in ("none", "1"):
+        folder = tmp_path / cap
+        folder.mkdir()
+        for i in range(40):  # older programs, oldest first
+            (folder / f"old{i:02d}-cache").write_bytes(bytes(100_000))
+            (folder / f"old{i:02d}-atime").write_bytes((1_000 + i).to_bytes(8, "little"))
+        proc = subprocess.run([sys.executable, "-c", script, str(folder), cap], capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        found[cap] = [int(v) for v in proc.stdout.split()[-3:]]
+    size, old, total = found["none"]
+    new = total - old
+    assert size > 4_000_000 and old == 40 and new >= 3, found
+    size, old, total = found["1"]
+    assert size <= 2**20 and total - old == new and 0 < old < 40, found
+    assert sorted(f.name for f in (tmp_path / "1").glob("old*-cache"))[0] == f"old{40 - old:02d}-cache"
