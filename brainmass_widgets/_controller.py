@@ -9,13 +9,16 @@ callback of the session's document for Panel. It knows Bokeh sources, never widg
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
+import sys
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -105,7 +108,7 @@ class _Worker:
 
     def submit(self, job: Callable[[_Token], None]) -> _Token:
         with self._cond:
-            if self._closed:
+            if self._closed or _STOPPING.is_set():
                 raise RuntimeError("this explorer is closed")
             self.generation += 1
             token = _Token(self, self.generation)
@@ -113,6 +116,8 @@ class _Worker:
             self._busy = True
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                with _LIVE_LOCK:
+                    _LIVE.add(self)
                 self._thread.start()
             self._cond.notify_all()
             return token
@@ -142,6 +147,12 @@ class _Worker:
         with self._cond:
             return self._cond.wait_for(lambda: not self._busy, timeout)
 
+    def join(self, timeout: float | None) -> bool:
+        """Wait for the thread of a closed worker to end; ``False`` if it still runs after ``timeout``."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._thread is None or not self._thread.is_alive()
+
     def _loop(self) -> None:
         while True:
             with self._cond:
@@ -163,6 +174,73 @@ class _Worker:
                 job(token)
             finally:
                 session.end(token)
+
+
+# ----------------------------------------------------------------------------- stopping the process
+
+_LIVE: weakref.WeakSet[_Worker] = weakref.WeakSet()
+"""Every worker whose thread has started (its running thread keeps it alive; a closed one is let go)."""
+_LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+_EXIT_WAIT = 30.0
+"""Seconds the process waits, when it ends, for computations to reach their next chunk boundary.
+A chunk of a served request (bounded by the limits) or a compile takes seconds; 30 s stays within
+what service managers allow a stopping process (systemd 90 s)."""
+_EXIT_NOTICE = 2.0
+
+
+def _alive() -> list[_Worker]:
+    """The registered workers whose thread is still running."""
+    with _LIVE_LOCK:
+        workers = list(_LIVE)
+    return [w for w in workers if not w.join(0)]
+
+
+def stop_all(timeout: float = _EXIT_WAIT) -> None:
+    """Stop every explorer's computation in this process before it ends (run at interpreter exit).
+
+    Every worker is closed, so each running job stops at its next chunk boundary: a compiled call
+    in progress finishes its chunk, a sweep writes its autosave marked cancelled. Then the worker
+    threads are joined, so that none is inside JAX when the interpreter finalises (a daemon
+    thread torn down inside XLA aborts the process). No explorer computes afterwards.
+
+    The hook runs through ``threading._register_atexit``: before non-daemon threads are joined and
+    before every ``atexit`` handler, among them JAX's own, which clears its backends (a thread
+    still computing on them would crash).
+
+    Parameters
+    ----------
+    timeout : float
+        Seconds to wait for all threads together; after 2 s a line on stderr says what is awaited.
+        Threads still inside a compiled call after that (or when a second Ctrl-C interrupts the
+        wait) cannot be stopped and would abort the interpreter's finalisation: the process then
+        ends at once with status 1 (``os._exit``: later exit handlers do not run), after saying so.
+    """
+    _STOPPING.set()
+    with _LIVE_LOCK:
+        workers = list(_LIVE)
+    for worker in workers:
+        worker.close()
+    deadline = time.monotonic() + timeout
+    with suppress(KeyboardInterrupt):  # a second Ctrl-C ends the wait
+        for worker in workers:
+            worker.join(min(_EXIT_NOTICE, max(0.0, deadline - time.monotonic())))
+        left = _alive()
+        if left:
+            print(f"brainmass-widgets: waiting up to {timeout:g} s for {len(left)} computation(s) to "
+                  f"finish their current chunk or compile", file=sys.stderr, flush=True)
+        for worker in left:
+            worker.join(max(0.0, deadline - time.monotonic()))
+    left = _alive()
+    if left:
+        print(f"brainmass-widgets: {len(left)} computation(s) still inside a compiled step; ending the "
+              f"process without them", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(1)
+
+
+# CPython's hook before threads are joined (what concurrent.futures uses); plain atexit elsewhere.
+getattr(threading, "_register_atexit", atexit.register)(stop_all)
 
 
 class Session:
