@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -212,7 +214,28 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     server.io_loop.asyncio_loop.set_exception_handler(_quiet_when_visitors_leave)
     print(f"brainmass-widgets: serving {model} at http://{address}:{server.port}{prefix}/", flush=True)
     server.start()
+    _run_until_stopped(server)
+
+
+def _run_until_stopped(server: Any) -> None:
+    """Run ``server``'s event loop until SIGINT (Ctrl-C) or SIGTERM, then stop cleanly.
+
+    The loop stops, the server closes its port, every session's computation is cancelled at its
+    next chunk boundary (a sweep writes its autosave) and its thread joined; then ``stopped`` is
+    printed and the command exits 0. A second Ctrl-C while computations finish ends at once (status 1).
+    """
+    from ._controller import stop_all
+
+    loop = server.io_loop.asyncio_loop
+    signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    for sig in signals:
+        loop.add_signal_handler(sig, server.io_loop.stop)
     server.io_loop.start()
+    for sig in signals:
+        loop.remove_signal_handler(sig)
+    server.stop()
+    stop_all()
+    print("brainmass-widgets: stopped", flush=True)
 
 
 def _quiet_when_visitors_leave(loop: Any, context: dict[str, Any]) -> None:
