@@ -4,9 +4,10 @@ Panel and Bokeh serve routes of their own beside the app: ``/components/<module>
 module its URL names (before any login check), ``/autoload.js`` and ``/metadata`` build or
 describe sessions. :func:`guard` puts one check in front of the server's routing: a request
 reaches a handler only when its path is one the app needs, its query is short, and (for a page)
-the server and the visitor's address have room for another session. Everything else is answered
-at once with a short page that says why, without building a session, importing or running
-anything.
+the server and the visitor's address have room for another session; a form posted from another
+site is refused, and login attempts are counted per address. Everything else is answered at once
+with a short page that says why, without building a session, importing or running anything.
+Cookies the server sets are ``SameSite=Lax`` (and ``Secure`` over https).
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+from tornado.httputil import HTTPServerRequest
 from tornado.web import Application, RequestHandler
 
-__all__ = ["AccessPolicy", "SessionRegistry", "guard", "session_registry"]
+__all__ = ["AccessPolicy", "Gate", "SessionRegistry", "guard", "session_registry"]
 
 
 @dataclass(frozen=True)
@@ -37,15 +41,19 @@ class AccessPolicy:
         Characters of one URL query value of a page (the app's values are numbers and names).
     max_query : int
         Characters of a whole URL query, any route.
+    max_logins_per_minute : int
+        Login attempts (POSTs of the login form) of one client address in any minute.
     """
 
     max_sessions: int | None = 64
     max_client_sessions: int | None = 8
     max_query_value: int = 200
     max_query: int = 4096
+    max_logins_per_minute: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("max_sessions", "max_client_sessions", "max_query_value", "max_query"):
+        for name in ("max_sessions", "max_client_sessions", "max_query_value", "max_query",
+                     "max_logins_per_minute"):
             value = getattr(self, name)
             optional = name in ("max_sessions", "max_client_sessions")
             if (value is None and optional) or (
@@ -130,84 +138,114 @@ class _Refusal(RequestHandler):
         """A refusal changes nothing, so it needs no token."""
 
 
-def _routes(prefix: str, extra: tuple[str, ...]) -> re.Pattern[str]:
-    """The paths the app needs: its page, its websocket, Bokeh's and Panel's static files."""
-    names = "|".join(re.escape(p.strip("/")) for p in ("ws", "favicon.ico", *extra))
-    return re.compile(rf"{re.escape(prefix)}(?:/|/(?:{names})|/static/[^?#]*)")
-
-
-def refusal(policy: AccessPolicy, registry: SessionRegistry, paths: re.Pattern[str], page: str,
-            method: str, path: str, query: str, arguments: dict[str, list[bytes]],
-            client: str) -> tuple[int, str] | None:
-    """Why a request is refused, as ``(HTTP status, reason)``, or ``None`` to let it through.
+class Gate:
+    """Decides, from a request's line and headers alone, whether it reaches the app.
 
     Parameters
     ----------
     policy : AccessPolicy
     registry : SessionRegistry
-    paths : re.Pattern
-        The paths served (matched whole).
-    page : str
-        The app's page path (``"/"`` or the prefix with a slash).
-    method, path, query : str
-        The request line, split.
-    arguments : dict
-        The parsed query.
-    client : str
-        The client's address.
+    prefix : str
+        The URL prefix every route lives under (``""`` or ``"/a/b"``).
+    extra_routes : tuple of str
+        Further exact paths served besides the page, its websocket, the static files and the
+        favicon (``"brainmass-status"``, ``"login"``, ``"logout"``).
+    login : str
+        The login form's path below ``prefix``: POSTs to it are counted per address.
     """
-    if not paths.fullmatch(path):
-        return 404, f"{path[:80]!r} is not served here"
-    if len(query) > policy.max_query:
-        return 414, (f"the URL query has {len(query):,} characters; at most {policy.max_query:,} are "
-                     f"allowed")
-    if path != page and path != page.rstrip("/"):
+
+    def __init__(self, policy: AccessPolicy, registry: SessionRegistry, prefix: str = "",
+                 extra_routes: tuple[str, ...] = (), login: str = "login"):
+        self.policy = policy
+        self.registry = registry
+        names = "|".join(re.escape(p.strip("/")) for p in ("ws", "favicon.ico", *extra_routes))
+        self._paths = re.compile(rf"{re.escape(prefix)}(?:/|/(?:{names})|/static/[^?#]*)")
+        self._pages = {prefix + "/", prefix or "/"}
+        self._login = f"{prefix}/{login}"
+        self._lock = threading.Lock()
+        self._logins: dict[str, deque[float]] = {}
+
+    def refusal(self, request: HTTPServerRequest) -> tuple[int, str] | None:
+        """Why ``request`` is refused, as ``(HTTP status, reason)``, or ``None`` to let it through
+        (a page request that passes reserves its session's place in the registry)."""
+        policy, path = self.policy, request.path
+        if not self._paths.fullmatch(path):
+            return 404, f"{path[:80]!r} is not served here"
+        if len(request.query) > policy.max_query:
+            return 414, (f"the URL query has {len(request.query):,} characters; at most "
+                         f"{policy.max_query:,} are allowed")
+        origin = request.headers.get("Origin")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and origin is not None \
+                and urlsplit(origin).netloc != request.host:
+            return 403, f"a form sent from {origin[:80]!r} to this server is refused"
+        client = request.remote_ip or ""
+        if path == self._login and request.method == "POST":
+            return self._count_login(client)
+        if path not in self._pages:
+            return None
+        for key, values in request.query_arguments.items():
+            for value in values:
+                if len(value) > policy.max_query_value:
+                    return 400, (f"the URL value of {key[:40]!r} has {len(value):,} characters; at most "
+                                 f"{policy.max_query_value} are allowed")
+        if request.method != "GET":
+            return None
+        registry = self.registry
+        if policy.max_sessions is not None and registry.count() >= policy.max_sessions:
+            return 503, (f"the server is full: {registry.count():,} sessions are open and it allows "
+                         f"{policy.max_sessions:,} (--max-sessions); try again in a minute")
+        if policy.max_client_sessions is not None and registry.count(client) >= policy.max_client_sessions:
+            return 429, (f"your address has {registry.count(client):,} open sessions, the most this "
+                         f"server allows (--max-client-sessions {policy.max_client_sessions}); close a "
+                         f"tab and reload")
+        registry.reserve(client)
         return None
-    for key, values in arguments.items():
-        for value in values:
-            if len(value) > policy.max_query_value:
-                return 400, (f"the URL value of {key[:40]!r} has {len(value):,} characters; at most "
-                             f"{policy.max_query_value} are allowed")
-    if method != "GET":
+
+    def _count_login(self, client: str) -> tuple[int, str] | None:
+        now = time.monotonic()
+        with self._lock:
+            recent = self._logins.setdefault(client, deque())
+            while recent and recent[0] <= now - 60:
+                recent.popleft()
+            if len(recent) >= self.policy.max_logins_per_minute:
+                wait = 60 - (now - recent[0])
+                return 429, (f"{len(recent)} login attempts from your address in the last minute, the most "
+                             f"this server allows; try again in {wait:.0f} s")
+            recent.append(now)
         return None
-    if policy.max_sessions is not None and registry.count() >= policy.max_sessions:
-        return 503, (f"the server is full: {registry.count():,} sessions are open and it allows "
-                     f"{policy.max_sessions:,} (--max-sessions); try again in a minute")
-    if policy.max_client_sessions is not None and registry.count(client) >= policy.max_client_sessions:
-        return 429, (f"your address has {registry.count(client):,} open sessions, the most this server "
-                     f"allows (--max-client-sessions {policy.max_client_sessions}); close a tab and "
-                     f"reload")
-    registry.reserve(client)
-    return None
 
 
-def guard(app: Application, policy: AccessPolicy, prefix: str = "", extra_routes: tuple[str, ...] = (),
-          registry: SessionRegistry | None = None) -> None:
-    """Put :func:`refusal` in front of ``app``'s routing.
+def _strict_cookies(handler: type[RequestHandler]) -> type[RequestHandler]:
+    """``handler`` whose cookies are ``SameSite=Lax`` unless it says otherwise (and ``Secure`` over
+    https), which Panel's login handler does not set."""
+
+    def set_cookie(self: RequestHandler, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("samesite", "Lax")
+        kwargs.setdefault("secure", self.request.protocol == "https" or None)
+        handler.set_cookie(self, name, value, *args, **kwargs)
+
+    return type(handler.__name__, (handler,), {"set_cookie": set_cookie, "__doc__": handler.__doc__})
+
+
+def guard(app: Application, gate: Gate) -> None:
+    """Put ``gate`` in front of ``app``'s routing, and make the cookies it sets strict.
 
     Parameters
     ----------
     app : tornado.web.Application
         The Bokeh server's application (``server._tornado``).
-    policy : AccessPolicy
-    prefix : str
-        The URL prefix every route lives under (``""`` or ``"/a/b"``).
-    extra_routes : tuple of str
-        Further exact paths served (``"brainmass-status"``, ``"login"``, ``"logout"``).
-    registry : SessionRegistry, optional
-        Default :func:`session_registry`.
+    gate : Gate
     """
-    registry = registry if registry is not None else _REGISTRY
-    paths = _routes(prefix, extra_routes)
-    page = prefix + "/"
     route = app.find_handler
 
-    def find_handler(request: Any, **kwargs: Any) -> Any:
-        refused = refusal(policy, registry, paths, page, request.method or "", request.path,
-                          request.query, request.query_arguments, request.remote_ip or "")
+    def find_handler(request: HTTPServerRequest, **kwargs: Any) -> Any:
+        refused = gate.refusal(request)
         if refused is not None:
             status, reason = refused
             return app.get_handler_delegate(request, _Refusal, {"status": status, "reason": reason})
         return route(request, **kwargs)
 
     app.find_handler = find_handler
+    for rule in app.wildcard_router.rules:
+        if isinstance(rule.target, type) and issubclass(rule.target, RequestHandler):
+            rule.target = _strict_cookies(rule.target)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._engine import CachedSimulator
 from ._limits import Limits
-from ._serving import AccessPolicy, guard
+from ._serving import AccessPolicy, Gate, guard, session_registry
 
 __all__ = ["main"]
 
@@ -209,8 +209,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
                       check_unused_sessions_milliseconds=max(500, expiry_ms // 2),
                       websocket_max_message_size=max_message_mb * 2**20,
                       extra_patterns=[(r"/brainmass-status", StatusHandler)], **auth)
-    guard(server._tornado, access or AccessPolicy(), prefix,
-          extra_routes=("brainmass-status", "login", "logout"))
+    guard(server._tornado, Gate(access or AccessPolicy(), session_registry(), prefix,
+                                extra_routes=("brainmass-status", "login", "logout")))
     server.io_loop.asyncio_loop.set_exception_handler(_quiet_when_visitors_leave)
     print(f"brainmass-widgets: serving {model} at http://{address}:{server.port}{prefix}/", flush=True)
     server.start()

@@ -154,3 +154,35 @@ def test_a_connected_tab_keeps_working_through_a_flood_of_plain_gets(guarded, pa
     assert max(seen) <= 5 and codes.count(200) < 50 and moved != first
     page.wait_for_timeout(300)
     np.testing.assert_allclose(column(page, "trajectory", "x[0]"), engine(a=0.26), rtol=1e-5, atol=1e-6)
+
+
+def test_logins_are_rate_limited_same_origin_and_their_cookie_is_strict(tmp_path):
+    port = free_port()
+    url = f"http://localhost:{port}/"
+    with open(tmp_path / "serve.log", "w") as log:
+        proc = subprocess.Popen(SERVE + ["--port", str(port), "--basic-auth", "correct horse"], stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_http(url + "login", 180, proc)
+        hostile = requests.get(url + "components/venv.__main__/x/y/z", allow_redirects=False, timeout=30)
+        assert hostile.status_code == 404 and "is not served here" in hostile.text
+        forged = requests.post(url + "login", data={"username": "u", "password": "correct horse"},
+                               headers={"Origin": "http://evil.example"}, allow_redirects=False, timeout=30)
+        assert forged.status_code == 403 and "sent from 'http://evil.example'" in forged.text
+        assert "user" not in forged.cookies
+        user = requests.Session()
+        ok = user.post(url + "login", data={"username": "u", "password": "correct horse"},
+                       headers={"Origin": f"http://localhost:{port}"}, allow_redirects=False, timeout=30)
+        assert ok.status_code == 302 and "SameSite=Lax" in ok.headers["Set-Cookie"]
+        assert user.get(url, timeout=60).status_code == 200
+        codes = []
+        for _ in range(300):  # a password-guessing loop
+            r = requests.post(url + "login", data={"username": "u", "password": "nope"},
+                              allow_redirects=False, timeout=30)
+            codes.append(r.status_code)
+        assert codes.count(429) >= 290 and "login attempts from your address in the last minute" in r.text
+        assert proc.poll() is None and user.get(url + "brainmass-status", timeout=30).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
