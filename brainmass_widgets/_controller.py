@@ -1333,10 +1333,9 @@ class SweepController(_Base):
                 fig.yaxis.axis_label = f"{state['metric']} of {state['monitor']}" + (
                     f" [{unit}]" if unit is not None else "")
                 fig.title.text = f"{state['sim'].spec.name}: {state['metric']} vs {names[0]}"
-                self.sources["sweep"].data = {"x": x, "y": nan, "lo": nan, "hi": nan}
+                self.sources["sweep"].data = {"x": x, "y": nan, "lo": nan.copy(), "hi": nan.copy()}
                 return
-            y = res.shown
-            self.sources["sweep"].data = {"x": x, "y": y, "lo": res.lo, "hi": res.hi}
+            _plots.patch_changed(self.sources["sweep"], {"y": res.shown, "lo": res.lo, "hi": res.hi})
             return
         a, b = grid[names[0]], grid[names[1]]
         xx, yy = np.meshgrid(a, b, indexing="ij")
@@ -1354,5 +1353,7 @@ class SweepController(_Base):
             finite = value[np.isfinite(value)]
             if finite.size:
                 self._mapper.low, self._mapper.high = float(finite.min()), float(finite.max())
+            _plots.patch_changed(self.sources["heatmap"], {"value": value})
+            return
         self.sources["heatmap"].data = {"x": xx.reshape(-1), "y": yy.reshape(-1), "w": np.full(xx.size, w),
                                         "h": np.full(xx.size, h), "value": value}

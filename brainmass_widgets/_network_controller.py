@@ -32,7 +32,7 @@ from ._engine import CachedSimulator, SimResult, compile_notice
 from ._limits import limits
 from ._metrics import fc, sync
 from ._network import Connectome, NetworkModel, load_connectome, order_parameter
-from ._plots import network_figures, set_lines
+from ._plots import network_figures, patch_changed, set_lines
 
 __all__ = ["NetworkController"]
 
@@ -348,7 +348,7 @@ class NetworkController(_Stateful):
         params = {k: v for k, v in state["params"].items() if k != name}
         t0 = time.perf_counter()
         nan = np.full(points, np.nan)
-        empty = {"x": grid, "fc": nan, "sync": nan}
+        empty = {"x": grid, "fc": nan, "sync": nan.copy()}
         self._post(lambda: setattr(self.sources["coupling_sweep"], "data", empty), token)
 
         def notice() -> None:
@@ -357,8 +357,8 @@ class NetworkController(_Stateful):
         def on_chunk(done: int, total: int, partial: Any) -> bool:
             values = np.array(partial.values, dtype=float)
             self._sweep_result = values
-            data = {"x": grid, "fc": values[:, 0], "sync": values[:, 1]}
-            self._post(lambda: setattr(self.sources["coupling_sweep"], "data", data), token)
+            data = {"fc": values[:, 0], "sync": values[:, 1]}
+            self._post(lambda: patch_changed(self.sources["coupling_sweep"], data), token)
             self._set_status(Status("running", f"sweep over {name}: {done} of {total} points", done / total,
                                     time.perf_counter() - t0), token)
             return slot.pause(lambda: token.superseded) and not token.superseded

@@ -11,8 +11,9 @@ in a document.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 from bokeh.models import (
     Arrow,
     BasicTicker,
@@ -29,6 +30,7 @@ from bokeh.plotting import figure
 
 __all__ = [
     "fit_figures",
+    "patch_changed",
     "heatmap_figure",
     "line_columns",
     "network_figures",
@@ -47,6 +49,48 @@ _SIZE = dict(height=260, sizing_mode="stretch_width", min_width=300)
 def line_columns(name: str) -> tuple[str, str]:
     """Columns holding the lower and upper edge of the ± std band drawn around line ``name``."""
     return f"{name} lo", f"{name} hi"
+
+
+def patch_changed(source: ColumnDataSource, columns: Mapping[str, np.ndarray]) -> int:
+    """Send only the entries of ``columns`` that differ from ``source``'s, as
+    :meth:`~bokeh.models.ColumnDataSource.patch` slices of contiguous changed runs.
+
+    A sweep's block changes a contiguous run of points, in whatever order blocks arrive, so each
+    block costs its own values on the wire rather than every column again. Columns whose length
+    differs from the source's are assigned whole. Bokeh patches the source's arrays in place, so
+    no two of its columns may share one array.
+
+    Parameters
+    ----------
+    source : ColumnDataSource
+    columns : mapping of str to array
+        The new values, by column name (NaN equals NaN).
+
+    Returns
+    -------
+    int
+        Entries sent.
+    """
+    patches: dict[str, list[tuple[slice, np.ndarray]]] = {}
+    whole: dict[str, np.ndarray] = {}
+    for name, new in columns.items():
+        new = np.asarray(new)
+        old = source.data.get(name)
+        old = None if old is None else np.asarray(old)
+        if old is None or old.shape != new.shape:
+            whole[name] = new
+            continue
+        same = (old == new) | (np.isnan(old) & np.isnan(new)) if new.dtype.kind == "f" else old == new
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], (~same).astype(np.int8), [0]])))
+        runs = [(slice(int(a), int(b)), new[a:b]) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+        if runs:
+            patches[name] = runs
+    if whole:
+        source.data = {**source.data, **whole}
+    if patches:
+        source.patch(patches)
+    return sum(v.size for v in whole.values()) + sum(r.stop - r.start for runs in patches.values()
+                                                      for r, _ in runs)
 
 
 def _source(name: str, columns: Sequence[str]) -> ColumnDataSource:

@@ -221,6 +221,27 @@ def test_heatmap_and_pick_send_grid_values():
     assert picked[-1]["a"] == 0.5
 
 
+def test_a_heatmap_block_sends_only_its_own_values():
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnsPatchedEvent
+
+    c = SweepController("HopfStep", axes={"a": (0.0, 1.0, 6), "w": (0.1, 0.5, 4)}, duration=60.0,
+                        chunk_size=4)
+    doc = Document()
+    doc.add_root(c.sources["heatmap"])
+    events = []
+    doc.on_change(lambda event: events.append(event))
+    c.run()
+    assert c.wait(120) and c.status.kind == "done"
+    patches = [e for e in events if isinstance(e, ColumnsPatchedEvent)]
+    sent = [sum(where.stop - where.start for where, _ in e.patches["value"]) for e in patches]
+    assert len(patches) == 6 and sent == [4] * 6 and all(set(e.patches) == {"value"} for e in patches)
+    ref = bw.CachedSimulator("HopfStep").sweep({"a": np.linspace(0, 1, 6), "w": np.linspace(0.1, 0.5, 4)},
+                                               duration=60 * u.ms, transient=15 * u.ms)
+    np.testing.assert_allclose(c.sources["heatmap"].data["value"], ref.values.reshape(-1), rtol=1e-5,
+                               atol=1e-7)
+
+
 def test_sweep_settings_are_validated():
     c = SweepController("HopfStep")
     with pytest.raises(ValueError, match="unknown parameter 'q'.*a, w, beta"):

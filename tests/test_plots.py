@@ -1,5 +1,6 @@
 """Bokeh figure and source factories."""
 
+import numpy as np
 from bokeh.models import GlyphRenderer, TapTool
 
 from brainmass_widgets import _plots
@@ -29,3 +30,32 @@ def test_sweep_and_heatmap_are_tappable():
     for fig, src in (_plots.sweep_figure(), _plots.heatmap_figure()[:2]):
         tap = fig.select_one(TapTool)
         assert tap is not None and tap.renderers[0].data_source is src
+
+
+def test_patch_changed_sends_only_changed_runs_in_any_order():
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnDataChangedEvent, ColumnsPatchedEvent
+    from bokeh.models import ColumnDataSource
+
+    from brainmass_widgets._plots import patch_changed
+
+    n = 64
+    source = ColumnDataSource({"x": np.arange(n, dtype=float), "value": np.full(n, np.nan)})
+    doc = Document()
+    doc.add_root(source)
+    events = []
+    doc.on_change(lambda event: events.append(event))
+    truth = np.sin(np.arange(n))
+    shown = np.full(n, np.nan)
+    for start in (48, 0, 16, 32):  # blocks of 16 arriving out of order, as Dask blocks may
+        shown[start:start + 16] = truth[start:start + 16]
+        assert patch_changed(source, {"value": shown.copy()}) == 16
+        (event,) = events[-1:]
+        assert isinstance(event, ColumnsPatchedEvent)
+        ((where, values),) = event.patches["value"]
+        assert (where.start, where.stop) == (start, start + 16)
+        np.testing.assert_array_equal(values, truth[start:start + 16])
+    assert len(events) == 4 and patch_changed(source, {"value": shown.copy()}) == 0 and len(events) == 4
+    np.testing.assert_array_equal(source.data["value"], truth)
+    assert patch_changed(source, {"value": np.zeros(8)}) == 8  # a new shape is assigned whole
+    assert isinstance(events[-1], ColumnDataChangedEvent)
