@@ -4,16 +4,19 @@ A ``.npz`` is a zip archive: a 2 MB upload can unpack to gigabytes, and a ``.npy
 any shape. :func:`read_npz` and :func:`read_npy` check what a file claims before reading a byte of
 its data: every zip member's uncompressed size (from the zip directory), then every array's shape
 and dtype (from its ``.npy`` header alone) against a limit in bytes, and that the header claims no
-more data than the file holds. Pickled objects are refused. Every refusal is a ``ValueError`` that
-names the file (and member), what it claims and the limit.
+more data than the file holds. Pickled objects are refused. :func:`read_csv` reads a ``.csv`` up to
+its limit and parses it with numpy's reader. Every refusal is a ``ValueError`` that names the file
+(and member), what it claims and the limit.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import os
 import struct
+import warnings
 import zipfile
 from collections.abc import Collection
 from pathlib import Path
@@ -22,7 +25,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.lib import format as npy_format
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_MEMBERS", "read_npy", "read_npz", "read_text"]
+__all__ = ["MAX_HEADER_BYTES", "MAX_MEMBERS", "read_csv", "read_npy", "read_npz"]
 
 MAX_HEADER_BYTES = 10_000
 """The longest ``.npy`` header read (numpy's own safe limit); real headers take ~100 bytes."""
@@ -186,8 +189,31 @@ def read_npz(source: Any, *, name: str, max_bytes: int,
             fp.close()
 
 
-def read_text(source: Any, *, name: str, max_bytes: int) -> str:
-    """The UTF-8 text of a file, reading at most ``max_bytes + 1`` bytes.
+def _read_bounded(source: Any, name: str, max_bytes: int) -> bytes:
+    """The bytes of ``source`` (bytes or a path), reading at most ``max_bytes + 1``."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        raw = bytes(source[:max_bytes + 1])
+    else:
+        with open(Path(source), "rb") as f:
+            raw = f.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ValueError(f"{name}: the file has more than {max_bytes:,} bytes; at most {max_bytes:,} are "
+                         "allowed")
+    return raw
+
+
+def _numbers(fields: list[str]) -> bool:
+    try:
+        [float(f) for f in fields]
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(source: Any, *, name: str, max_bytes: int) -> tuple[list[str] | None, np.ndarray]:
+    """The header and the numbers of a comma-separated UTF-8 file, reading at most
+    ``max_bytes + 1`` bytes and parsing them with numpy's reader (it holds about the numbers,
+    not a Python object per cell).
 
     Parameters
     ----------
@@ -200,22 +226,38 @@ def read_text(source: Any, *, name: str, max_bytes: int) -> str:
 
     Returns
     -------
-    str
+    header : list of str or None
+        The first non-empty row's fields (stripped) when they are not all numbers, else ``None``.
+    values : numpy.ndarray
+        The other rows as float64, ``(rows, columns)``; empty lines are skipped.
 
     Raises
     ------
     ValueError
-        When the file holds more than ``max_bytes`` bytes or is not UTF-8 text.
+        When the file holds more than ``max_bytes`` bytes, is not UTF-8 text, or a row after the
+        header holds something other than numbers or a different number of them.
     """
-    if isinstance(source, bytes | bytearray | memoryview):
-        raw = bytes(source[:max_bytes + 1])
-    else:
-        with open(Path(source), "rb") as f:
-            raw = f.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise ValueError(f"{name}: the file has more than {max_bytes:,} bytes; at most {max_bytes:,} are "
-                         "allowed")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{name} is not UTF-8 text: {exc}") from None
+    raw = _read_bounded(source, name, max_bytes)
+    header, skip, start = None, 0, 0
+    while start < len(raw):
+        end = raw.find(b"\n", start)
+        end = len(raw) if end < 0 else end + 1
+        if raw[start:end].strip():
+            try:
+                fields = next(csv.reader([raw[start:end].decode("utf-8")]))
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{name} is not UTF-8 text: {exc}") from None
+            if not _numbers(fields):
+                header, skip = [f.strip() for f in fields], raw.count(b"\n", 0, end)
+            break
+        start = end
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+        try:
+            values = np.loadtxt(io.BytesIO(raw), dtype=np.float64, delimiter=",", comments=None,
+                                quotechar='"', skiprows=skip, ndmin=2, encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{name} is not UTF-8 text: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"{name}: every row after the header must hold numbers only ({exc})") from None
+    return header, values

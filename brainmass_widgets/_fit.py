@@ -12,8 +12,6 @@ any of them reuses the compiled program. The step calls brainmass's own objectiv
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +29,7 @@ import optax
 from brainstate.nn import SigmoidT
 
 from ._engine import CachedSimulator, CompileCache, _get_state, _one_line
-from ._files import read_npy, read_npz, read_text
+from ._files import read_csv, read_npy, read_npz
 from ._network import NetworkModel
 
 __all__ = ["BACKENDS", "LOOPS", "MAX_TARGET_BYTES", "METHODS", "OBJECTIVES", "OPTIMIZERS", "CachedFitter",
@@ -190,11 +188,7 @@ def _read_file(source: bytes | Path, suffix: str, name: str) -> np.ndarray:
         if suffix == ".npy":
             return read_npy(source, name=name, max_bytes=MAX_TARGET_BYTES)
         if suffix == ".csv":
-            rows = list(csv.reader(io.StringIO(read_text(source, name=name, max_bytes=MAX_TARGET_BYTES))))
-            rows = [r for r in rows if r]
-            if rows and not _numeric(rows[0]):
-                rows = rows[1:]
-            return np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
+            return read_csv(source, name=name, max_bytes=MAX_TARGET_BYTES)[1]
     except ValueError as exc:
         if str(exc).startswith(name):
             raise
@@ -202,14 +196,6 @@ def _read_file(source: bytes | Path, suffix: str, name: str) -> np.ndarray:
     except Exception as exc:
         raise ValueError(f"{name} could not be read as {suffix or 'a file'}: {exc}") from None
     raise ValueError(f"{name}: unsupported file type {suffix or '(none)'!r}; use .npz, .npy or .csv")
-
-
-def _numeric(row: Sequence[str]) -> bool:
-    try:
-        [float(c) for c in row]
-    except ValueError:
-        return False
-    return True
 
 
 def _finite_float(name: str, value: Any, what: str) -> float:

@@ -10,10 +10,8 @@ part of the program's structure.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import inspect
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
-from ._files import read_npy, read_npz, read_text
+from ._files import read_csv, read_npy, read_npz
 
 __all__ = ["COUPLINGS", "MAX_UPLOAD_BYTES", "Connectome", "NetworkModel", "load_connectome", "network_models",
            "order_parameter"]
@@ -195,17 +193,8 @@ def _read_file(name: str, source: bytes | Path, distances: Any, labels: Any) -> 
         return read_npy(source, name=name, max_bytes=MAX_UPLOAD_BYTES), distances, labels
     if suffix != ".csv":
         raise ValueError(f"connectome files must be .npz, .npy or .csv; got {name!r}")
-    text = read_text(source, name=name, max_bytes=MAX_UPLOAD_BYTES)
-    rows = [r for r in csv.reader(io.StringIO(text)) if r]
-    try:
-        return np.array(rows, dtype=np.float64), distances, labels
-    except ValueError:
-        header, rows = rows[0], rows[1:]
-    try:
-        weights = np.array(rows, dtype=np.float64)
-    except ValueError:
-        raise ValueError(f"{name}: every row after the header must hold numbers only") from None
-    return weights, distances, labels or [h.strip() for h in header]
+    header, weights = read_csv(source, name=name, max_bytes=MAX_UPLOAD_BYTES)
+    return weights, distances, labels or header
 
 
 def network_models() -> list[ModelSpec]:

@@ -9,7 +9,7 @@ import pytest
 from attacks import BOMB_BYTES, claiming, lying_npz, npy_header, peak_bytes, pickled_npy, zip_bomb
 from numpy.lib import format as npy_format
 
-from brainmass_widgets._files import MAX_HEADER_BYTES, MAX_MEMBERS, read_npy, read_npz, read_text
+from brainmass_widgets._files import MAX_HEADER_BYTES, MAX_MEMBERS, read_csv, read_npy, read_npz
 
 MiB = 2**20
 ARRAYS = {
@@ -139,14 +139,39 @@ def test_a_large_npy_file_is_refused_by_its_size():
         read_npy(data, name="big.npy", max_bytes=MiB)
 
 
-def test_text_is_read_up_to_its_limit(tmp_path):
-    assert read_text(b"1,2\n3,4\n", name="w.csv", max_bytes=8) == "1,2\n3,4\n"
+@pytest.mark.parametrize("text, header, values", [
+    (b"1,2\n3,4\n", None, [[1, 2], [3, 4]]),
+    (b"\n a , b\r\n\n1, 2\r\n\"3\",4.5e1\n\n", ["a", "b"], [[1, 2], [3, 45]]),
+    (b"x\n0.5\n-1\nnan\n", ["x"], [[0.5], [-1], [np.nan]]),
+    (b"", None, np.zeros((0, 1))),
+])
+def test_csv_gives_the_header_and_the_numbers(text, header, values, tmp_path):
+    (tmp_path / "w.csv").write_bytes(text)
+    for source in (text, tmp_path / "w.csv"):
+        got_header, got = read_csv(source, name="w.csv", max_bytes=MiB)
+        assert got_header == header and got.dtype == np.float64
+        np.testing.assert_array_equal(got, np.asarray(values, dtype=np.float64))
+
+
+def test_csv_is_read_up_to_its_limit_and_parsed_without_a_python_object_per_cell(tmp_path):
     with pytest.raises(ValueError, match="w.csv: the file has more than 7 bytes; at most 7 are allowed"):
-        read_text(b"1,2\n3,4\n", name="w.csv", max_bytes=7)
+        read_csv(b"1,2\n3,4\n", name="w.csv", max_bytes=7)
     path = tmp_path / "big.csv"
     path.write_bytes(b"0," * MiB)
-    peak, error = peak_bytes(lambda: read_text(path, name="big.csv", max_bytes=MiB // 4))
+    peak, error = peak_bytes(lambda: read_csv(path, name="big.csv", max_bytes=MiB // 4))
     assert "big.csv: the file has more than 262,144 bytes" in str(error)
     assert peak < MiB
-    with pytest.raises(ValueError, match="u.csv is not UTF-8 text"):
-        read_text(b"\xff\xfe", name="u.csv", max_bytes=10)
+    cells = b"\n".join([b",".join([b"0.123456"] * 100)] * 2000)
+    peak, error = peak_bytes(lambda: read_csv(cells, name="cells.csv", max_bytes=2 * MiB))
+    assert error is None and len(cells) > MiB
+    assert peak < 5 * 2000 * 100 * 8
+    with pytest.raises(ValueError, match=r"u.csv is not UTF-8 text"):
+        read_csv(b"\xff\xfe,1\n", name="u.csv", max_bytes=10)
+    with pytest.raises(ValueError, match=r"u.csv is not UTF-8 text"):
+        read_csv(b"1,2\n\xff,3\n", name="u.csv", max_bytes=10)
+    with pytest.raises(ValueError, match=r"r.csv: every row after the header must hold numbers only "
+                                         r"\(the number of columns changed"):
+        read_csv(b"a,b\n1,2\n3\n", name="r.csv", max_bytes=100)
+    with pytest.raises(ValueError, match=r"x.csv: every row after the header must hold numbers only "
+                                         r"\(could not"):
+        read_csv(b"a,b\n1,x\n", name="x.csv", max_bytes=100)
