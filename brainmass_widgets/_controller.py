@@ -246,14 +246,24 @@ getattr(threading, "_register_atexit", atexit.register)(stop_all)
 class Session:
     """The explorers of one visitor (a browser tab of the served app).
 
-    At most ``limits().max_session_jobs`` of their computations run at once: starting one more
-    stops the oldest still running (latest wins), whose status says so. Give the same
-    ``Session`` to every controller of the visitor (``session=``).
+    At most ``limits().max_session_jobs`` of their computations run at once, and at most
+    ``limits().max_client_jobs`` of all the sessions of one ``client`` (the visitor's address):
+    starting one more stops the oldest still running (latest wins), whose status says so. Give
+    the same ``Session`` to every controller of the visitor (``session=``).
+
+    Parameters
+    ----------
+    client : str, optional
+        Who the visitor is, for the per-client bound (the served app gives the client address).
     """
 
-    def __init__(self) -> None:
+    _clients_lock = threading.Lock()
+    _clients: dict[str, list[tuple[_Base, _Token]]] = {}
+
+    def __init__(self, client: str | None = None) -> None:
         self._lock = threading.Lock()
         self._running: list[tuple[_Base, _Token]] = []
+        self.client = client
 
     @property
     def running(self) -> int:
@@ -263,19 +273,38 @@ class Session:
 
     def begin(self, owner: _Base, token: _Token) -> None:
         """Record that ``owner`` starts the job of ``token``, stopping the oldest running ones
-        beyond the limit."""
-        limit = limits().max_session_jobs
+        beyond the limits."""
+        allowed = limits()
         with self._lock:
             self._running.append((owner, token))
-            stale = self._running[: max(0, len(self._running) - limit)] if limit is not None else []
-            del self._running[: len(stale)]
-        for other, old in stale:
-            other._preempt(old)
+            stale = [(*job, "this session") for job in _beyond(self._running, allowed.max_session_jobs)]
+        if self.client is not None:
+            with Session._clients_lock:
+                jobs = Session._clients.setdefault(self.client, [])
+                jobs.append((owner, token))
+                stale += [(*job, "another tab from your address (--max-client-jobs)")
+                          for job in _beyond(jobs, allowed.max_client_jobs)]
+        for other, old, whose in stale:
+            other._preempt(old, whose)
 
     def end(self, token: _Token) -> None:
         """Record that the job of ``token`` has returned."""
         with self._lock:
             self._running = [(o, t) for o, t in self._running if t is not token]
+        if self.client is not None:
+            with Session._clients_lock:
+                jobs = [(o, t) for o, t in Session._clients.get(self.client, ()) if t is not token]
+                if jobs:
+                    Session._clients[self.client] = jobs
+                else:
+                    Session._clients.pop(self.client, None)
+
+
+def _beyond(jobs: list[tuple[_Base, _Token]], limit: int | None) -> list[tuple[_Base, _Token]]:
+    """Remove and return the oldest of ``jobs`` beyond ``limit``."""
+    stale = jobs[: max(0, len(jobs) - limit)] if limit is not None else []
+    del jobs[: len(stale)]
+    return stale
 
 
 class _Base:
@@ -370,10 +399,10 @@ class _Base:
         self._workers.append(worker)
         return worker
 
-    def _preempt(self, token: _Token) -> None:
-        """Stop the computation of ``token`` (a newer one of the same session starts)."""
+    def _preempt(self, token: _Token, whose: str = "this session") -> None:
+        """Stop the computation of ``token``: a newer one of ``whose`` starts."""
         if token._worker.stop(token):
-            self._set_status(Status("cancelled", "stopped: a newer computation of this session took over"))
+            self._set_status(Status("cancelled", f"stopped: a newer computation of {whose} took over"))
 
     def close(self) -> None:
         """Stop computing; a running job stops at its next chunk boundary."""
@@ -482,10 +511,11 @@ def _join(pieces: Sequence[SimResult]) -> SimResult:
     return SimResult(data, last.diverged, last.done, last.total)
 
 
-def _compute(token: _Token) -> AbstractContextManager[Slot]:
+def _compute(token: _Token, background: bool = False) -> AbstractContextManager[Slot]:
     """A slot of the process's compute pool for ``token``'s work (given up while waiting if the
-    token is superseded: the slot's ``held`` is then ``False``)."""
-    return compute_pool().slot(lambda: token.superseded)
+    token is superseded: the slot's ``held`` is then ``False``); ``background`` work (sweeps,
+    fits) waits behind interactive work."""
+    return compute_pool().slot(lambda: token.superseded, background)
 
 
 def _pieces(stream: Iterator[SimResult], notice: Callable[[], None], token: _Token) -> Iterator[SimResult]:
@@ -1265,7 +1295,7 @@ class SweepController(_Base):
         where = {"local": {}, "devices": {"devices": "all"},
                  "dask": {"client": self._client}}[state["executor"]]
         try:
-            with nullcontext() if "client" in where else _compute(token) as slot:
+            with nullcontext() if "client" in where else _compute(token, background=True) as slot:
                 if slot is not None and not slot.held:
                     return
                 with compile_notice(notice):

@@ -309,7 +309,7 @@ class FitController(_Base):
             self.sources["fc_target"].data = _cells(_fc(target))
             self.sources["fc_pred"].data = {k: [] for k in self.sources["fc_target"].data}
 
-        with _compute(token) as slot:
+        with _compute(token, background=True) as slot:
             if not slot.held:
                 return
             try:

@@ -24,16 +24,17 @@ The work of a request is its integration steps x regions x runs, times the point
 the loss evaluations of a fit (a gradient step counts once).
 
 Every computation of every explorer in the process takes a slot of one :class:`ComputePool`
-first. Slots are handed out in arrival order, and a sweep gives its slot back between blocks,
-so one visitor's long sweep cannot starve another visitor's slider.
+first. Slots go to interactive computations (a slider's run, a trajectory) before background ones
+(sweeps, fits), in arrival order within each, and a sweep gives its slot back between blocks, so
+one visitor's long sweep cannot starve another visitor's slider.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,6 +89,9 @@ class Limits:
     max_session_jobs : int or None
         Computations one session (browser tab) runs at once; a newer one stops the oldest
         (``--max-session-jobs``).
+    max_client_jobs : int or None
+        Computations all the sessions of one client (address) run at once; a newer one stops the
+        oldest (``--max-client-jobs``): more tabs do not get around ``max_session_jobs``.
     max_request_mb : int or None
         MiB one request (a run, a sweep, a trajectory, a fit) may hold, by the estimate of this
         module's introduction (``--max-request-mb``).
@@ -101,6 +105,7 @@ class Limits:
     max_grid_points: int | None = None
     max_batch: int | None = None
     max_session_jobs: int | None = None
+    max_client_jobs: int | None = None
     max_request_mb: int | None = None
     max_request_work: int | None = None
 
@@ -116,12 +121,12 @@ class Limits:
         of one core (measured with HopfStep, from 64 regions x 16 runs to 512 x 256).
         """
         return cls(max_steps=2_000_000, max_regions=512, max_grid_points=65_536, max_batch=256,
-                   max_session_jobs=1, max_request_mb=max(1, physical_memory() // 4 // 2**20),
-                   max_request_work=_SERVED_WORK)
+                   max_session_jobs=1, max_client_jobs=2,
+                   max_request_mb=max(1, physical_memory() // 4 // 2**20), max_request_work=_SERVED_WORK)
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_regions", "max_grid_points", "max_batch", "max_session_jobs",
-                     "max_request_mb", "max_request_work"):
+                     "max_client_jobs", "max_request_mb", "max_request_work"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be None or an integer >= 1; got {value!r}")
@@ -183,7 +188,6 @@ class Limits:
         if limit is not None and work > limit:
             raise ValueError(f"{what} integrates {_factors(term)} = {work:,} region-steps; this server "
                              f"allows at most {limit:,} per request (--max-request-work)")
-
 
     def check_sweep(self, what: str, points: int, steps: int, regions: int, block: int) -> None:
         """``ValueError`` if a sweep exceeds ``max_request_mb`` or ``max_request_work``.
@@ -249,7 +253,8 @@ def set_limits(new: Limits) -> None:
 
 
 class ComputePool:
-    """At most ``slots`` computations at once, admitted in arrival order.
+    """At most ``slots`` computations at once: interactive ones first, then background ones (long
+    sweeps and fits), each kind in arrival order.
 
     Parameters
     ----------
@@ -259,7 +264,8 @@ class ComputePool:
 
     def __init__(self, slots: int | None = None):
         self._cond = threading.Condition()
-        self._queue: deque[object] = deque()
+        self._queue: list[tuple[bool, int]] = []
+        self._arrivals = itertools.count()
         self._running = 0
         self.resize((os.cpu_count() or 1) if slots is None else slots)
 
@@ -286,14 +292,15 @@ class ComputePool:
             self._slots = slots
             self._cond.notify_all()
 
-    def acquire(self, abandon: Callable[[], bool] = lambda: False) -> bool:
-        """Wait for a slot, first come first served; ``False`` (no slot taken) if ``abandon()``
-        turns true while waiting."""
-        ticket = object()
+    def acquire(self, abandon: Callable[[], bool] = lambda: False, background: bool = False) -> bool:
+        """Wait for a slot, interactive computations before ``background`` ones and first come
+        first served within each; ``False`` (no slot taken) if ``abandon()`` turns true while
+        waiting."""
+        ticket = (background, next(self._arrivals))
         with self._cond:
             self._queue.append(ticket)
             try:
-                while not (self._queue[0] is ticket and self._running < self._slots):
+                while not (min(self._queue) == ticket and self._running < self._slots):
                     if abandon():
                         return False
                     self._cond.wait(0.05)
@@ -310,10 +317,10 @@ class ComputePool:
             self._cond.notify_all()
 
     @contextmanager
-    def slot(self, abandon: Callable[[], bool] = lambda: False) -> Iterator[Slot]:
+    def slot(self, abandon: Callable[[], bool] = lambda: False, background: bool = False) -> Iterator[Slot]:
         """Hold a slot for the block (``slot.held`` is ``False`` if abandoned while waiting)."""
-        held = Slot(self)
-        held.held = self.acquire(abandon)
+        held = Slot(self, background)
+        held.held = self.acquire(abandon, background)
         try:
             yield held
         finally:
@@ -322,10 +329,12 @@ class ComputePool:
 
 
 class Slot:
-    """A place in a :class:`ComputePool`, held or not."""
+    """A place in a :class:`ComputePool`, held or not, of an interactive or a background
+    computation."""
 
-    def __init__(self, pool: ComputePool):
+    def __init__(self, pool: ComputePool, background: bool = False):
         self._pool = pool
+        self._background = background
         self.held = False
 
     def pause(self, abandon: Callable[[], bool] = lambda: False) -> bool:
@@ -334,7 +343,7 @@ class Slot:
         if self.held and self._pool.waiting:
             self._pool.release()
             self.held = False
-            self.held = self._pool.acquire(abandon)
+            self.held = self._pool.acquire(abandon, self._background)
         return self.held
 
 

@@ -364,7 +364,7 @@ class NetworkController(_Stateful):
             return slot.pause(lambda: token.superseded) and not token.superseded
 
         try:
-            with _compute(token) as slot:
+            with _compute(token, background=True) as slot:
                 if not slot.held:
                     return
                 with compile_notice(notice):

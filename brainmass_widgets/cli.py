@@ -284,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:
                              ("--max-batch", "max_batch", "runs of one noise ensemble"),
                              ("--max-session-jobs", "max_session_jobs",
                               "computations one session runs at once (newest wins)"),
+                             ("--max-client-jobs", "max_client_jobs",
+                              "computations all sessions of one client address run at once (newest wins)"),
                              ("--max-request-mb", "max_request_mb",
                               "MiB one run, sweep or fit may hold (a quarter of this machine's memory)"),
                              ("--max-request-work", "max_request_work",
@@ -330,6 +332,7 @@ def main(argv: list[str] | None = None) -> None:
             limits = Limits(max_steps=_limit(args.max_steps), max_regions=_limit(args.max_regions),
                             max_grid_points=_limit(args.max_grid_points), max_batch=_limit(args.max_batch),
                             max_session_jobs=_limit(args.max_session_jobs),
+                            max_client_jobs=_limit(args.max_client_jobs),
                             max_request_mb=_limit(args.max_request_mb),
                             max_request_work=_limit(args.max_request_work))
             if args.workers is not None and args.workers < 1:

@@ -88,6 +88,47 @@ def test_the_pool_admits_in_arrival_order_and_a_paused_slot_lets_waiters_go_firs
     assert pool.running == 0 and pool.waiting == 0
 
 
+def test_interactive_computations_go_before_background_ones_that_came_first():
+    pool = ComputePool(1)
+    order = []
+    holder = pool.slot(background=True)
+    held = holder.__enter__()
+    threads = []
+    for i, background in enumerate([True, True, False, False]):
+        t = threading.Thread(target=lambda i=i, b=background: (pool.acquire(background=b), order.append(i),
+                                                                pool.release()))
+        t.start()
+        threads.append(t)
+        while pool.waiting < i + 1:
+            time.sleep(0.005)
+    assert held.pause()  # a sweep between blocks: both sliders, then the waiting sweeps, then it
+    assert order == [2, 3, 0, 1]
+    holder.__exit__(None, None, None)
+    for t in threads:
+        t.join(5)
+    assert pool.running == 0 and pool.waiting == 0
+
+
+def test_more_tabs_of_one_client_do_not_get_around_the_job_limit(limited):
+    limited(max_session_jobs=1, max_client_jobs=2)
+    tabs = [Session("10.0.0.7") for _ in range(3)]
+    sweeps = [bw.SweepController("HopfStep", axes={"a": (-0.5, 1.5, 256)}, duration=2000.0, chunk_size=4,
+                                 session=tab) for tab in tabs]
+    elsewhere = bw.SweepController("HopfStep", axes={"a": (-0.5, 1.5, 256)}, duration=2000.0, chunk_size=4,
+                                   session=Session("10.0.0.8"))
+    for sweep in [*sweeps, elsewhere]:
+        start_and_wait_running(sweep)
+    oldest = sweeps[0]
+    assert oldest.wait(60) and oldest.status.kind == "cancelled"
+    assert "a newer computation of another tab from your address (--max-client-jobs) took over" in \
+        oldest.status.message
+    assert [s.status.kind for s in (*sweeps[1:], elsewhere)] == ["running"] * 3
+    for sweep in [*sweeps, elsewhere]:
+        sweep.cancel()
+        assert sweep.wait(60)
+    assert all(tab.running == 0 for tab in tabs)
+
+
 def test_a_waiting_computation_gives_up_when_superseded():
     pool = ComputePool(1)
     pool.acquire()

@@ -76,11 +76,12 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     """
     pn.extension()
     query = _query()
-    session = Session()
     context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
+    client = (getattr(context.request, "remote_ip", None) or "") if context is not None else None
+    session = Session(client)
     if context is not None:
         registry = session_registry()
-        registry.add(context.id, getattr(context.request, "remote_ip", None) or "")
+        registry.add(context.id, client)
         pn.state.on_session_destroyed(lambda ctx: registry.discard(ctx.id))
     explorer = ModelExplorer(model, autorun=False, session=session)
     try:
