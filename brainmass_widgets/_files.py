@@ -18,7 +18,6 @@ import os
 import struct
 import warnings
 import zipfile
-from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
 
@@ -125,8 +124,7 @@ def read_npy(source: Any, *, name: str, max_bytes: int) -> np.ndarray:
             fp.close()
 
 
-def read_npz(source: Any, *, name: str, max_bytes: int,
-             members: Collection[str] | None = None) -> dict[str, np.ndarray]:
+def read_npz(source: Any, *, name: str, max_bytes: int) -> dict[str, np.ndarray]:
     """The arrays in a ``.npz`` file, refused from the zip directory and the ``.npy`` headers
     alone when they would unpack to too many bytes.
 
@@ -138,9 +136,6 @@ def read_npz(source: Any, *, name: str, max_bytes: int,
         What messages call the file.
     max_bytes : int
         The most bytes all members together may unpack to.
-    members : collection of str, optional
-        The arrays to read (names without ``.npy``; absent ones are skipped). ``None`` reads all.
-        Every member's size is checked either way.
 
     Returns
     -------
@@ -173,13 +168,10 @@ def read_npz(source: Any, *, name: str, max_bytes: int,
                 _refuse_size(name, f"its {len(infos)} members unpack to", total, max_bytes)
             out = {}
             for info in infos:
-                key = info.filename[:-4]
-                if members is not None and key not in members:
-                    continue
                 try:
                     with archive.open(info) as member:
-                        out[key] = _read_array(member, info.file_size, f"{name}: member {info.filename!r}",
-                                               max_bytes)
+                        out[info.filename[:-4]] = _read_array(member, info.file_size,
+                                                              f"{name}: member {info.filename!r}", max_bytes)
                 except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
                     raise ValueError(f"{name}: member {info.filename!r} could not be unpacked: "
                                      f"{exc}") from None
