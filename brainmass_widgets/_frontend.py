@@ -8,7 +8,7 @@ from typing import Any
 from ._catalog import model_spec
 from ._controller import Status
 from ._fit import OBJECTIVES
-from ._network import load_connectome
+from ._network import Connectome, load_connectome
 from ._network_controller import _example_digest
 
 __all__ = ["ExplorerBase", "FitExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase",
@@ -221,8 +221,24 @@ class NetworkExplorerBase(ExplorerBase):
         """Load sweep point ``index`` as a tap does; returns ``{name: value}``."""
         return self._controller.pick(index)
 
-    def load_connectome(self, data: bytes, filename: str) -> None:
-        """Use the connectome in an uploaded file's bytes (``.npz``, ``.npy`` or ``.csv``).
+    @staticmethod
+    def read_connectome(data: bytes, filename: str) -> Connectome:
+        """The connectome in an uploaded file's bytes (``.npz``, ``.npy`` or ``.csv``), changing
+        nothing: a front end may call it off its event loop.
+
+        Raises
+        ------
+        ValueError
+            Naming the file and the problem with it.
+        """
+        try:
+            return load_connectome(bytes(data), filename=filename)
+        except ValueError as exc:
+            raise ValueError(str(exc) if filename in str(exc) else f"{filename}: {exc}") from None
+
+    def load_connectome(self, data: bytes | Connectome, filename: str) -> None:
+        """Use the connectome in an uploaded file's bytes (``.npz``, ``.npy`` or ``.csv``), or
+        one :meth:`read_connectome` read from them.
 
         Raises
         ------
@@ -230,10 +246,9 @@ class NetworkExplorerBase(ExplorerBase):
             Naming the problem with the file; the previous connectome stays.
         """
         try:
-            connectome = load_connectome(bytes(data), filename=filename)
+            connectome = data if isinstance(data, Connectome) else self.read_connectome(data, filename)
         except ValueError as exc:
-            message = str(exc) if filename in str(exc) else f"{filename}: {exc}"
-            raise self._controller._fail(ValueError(message)) from None
+            raise self._controller._fail(exc) from None
         self._file_names = {**getattr(self, "_file_names", {}), connectome.digest: filename}
         self.configure(connectome=connectome)
 

@@ -6,6 +6,7 @@ import html
 import io
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +18,7 @@ from panel.viewable import Viewer
 
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
+from .._engine import SweepResult
 from .._frontend import ExplorerBase, SweepExplorerBase
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
@@ -24,6 +26,8 @@ __all__ = ["ModelExplorer", "SweepExplorer"]
 _COLORS = {"error": "#b00020", "diverged": "#b35900", "cancelled": "#b35900", "done": "#1b5e20"}
 _NOTICE_STYLE = {"background": "#fff3cd", "color": "#664d03", "padding": "4px 10px", "border-radius": "4px"}
 _OPTIONS = ("duration", "dt", "transient", "in_size", "regions", "noise", "seed", "batch_size")
+_READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bmw-upload")
+"""Where served sessions read uploaded files: off the event loop they share, two at a time."""
 
 
 class _Slider(pn.widgets.FloatSlider):
@@ -113,19 +117,60 @@ class _Panel(ExplorerBase, Viewer):
             pn.state.onload(self._on_page_ready)
 
     def _take_upload(self, widget: pn.widgets.FileInput, event: Any, fallback: str,
-                     action: Callable[[bytes, str], None]) -> None:
-        """Hand an uploaded file's bytes and name to ``action`` (a refusal shows as a notice), then
-        clear ``widget`` here and in the page, so that choosing the same file again is a change."""
+                     read: Callable[[bytes, str], Any], action: Callable[[Any, str], None]) -> None:
+        """Read an uploaded file's bytes and name with ``read``, hand what it returns and the name
+        to ``action`` (see :meth:`_read_off_loop`), and clear ``widget`` here and in the page, so
+        that choosing the same file again is a change."""
         if self._syncing or not event.new:
             return
         filename = widget.filename or fallback
-        self._guard(lambda: action(bytes(event.new), filename), self._pull)
+        data = bytes(event.new)
+        self._read_off_loop(lambda: read(data, filename), lambda value: action(value, filename))
         self._syncing = True
         try:
             widget.param.update(value=None, filename=None)
         finally:
             self._syncing = False
         widget.clear()
+
+    def _read_off_loop(self, read: Callable[[], Any], apply: Callable[[Any], None],
+                       after: Callable[[], None] | None = None) -> None:
+        """``apply(read())``, then ``after()``; a ``ValueError`` from either shows as a notice (and
+        in the status line) and the controls are pulled back.
+
+        Served, ``read`` (parsing a file) runs on a reader thread and the rest on the session's
+        document through :meth:`_dispatch`, so that no session's event loop waits for a parse.
+        """
+        def finish(outcome: Callable[[], Any]) -> None:
+            def act() -> None:
+                try:
+                    value = outcome()
+                except ValueError as exc:
+                    raise self._controller._fail(exc) from None
+                apply(value)
+
+            self._guard(act, self._pull)
+            if after is not None:
+                after()
+
+        if self._doc is None:
+            finish(read)
+            return
+
+        def work() -> None:
+            try:
+                value = read()
+            except Exception as exc:
+                error = exc
+
+                def outcome() -> Any:
+                    raise error
+            else:
+                def outcome() -> Any:
+                    return value
+            self._dispatch(lambda: finish(outcome))
+
+        _READERS.submit(work)
 
     def _session_dispatch(self) -> Callable | None:
         """The dispatch for the controller: the session queue when served, else the default."""
@@ -575,10 +620,13 @@ class SweepExplorer(SweepExplorerBase, _Panel):
 
     def _on_open(self, event: param.parameterized.Event) -> None:
         if event.new:
-            self._guard(lambda: self.load(event.new), self._pull)
-            self._pull()
-            self._show_plot()
-            self._refresh_code()
+            data = bytes(event.new)
+            self._read_off_loop(lambda: SweepResult.load(data), self.load, self._opened)
+
+    def _opened(self) -> None:
+        self._pull()
+        self._show_plot()
+        self._refresh_code()
 
     def _pull(self) -> None:
         opts = self._controller.options

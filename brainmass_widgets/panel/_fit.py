@@ -10,7 +10,7 @@ import brainunit as u
 import panel as pn
 import param
 
-from .._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS
+from .._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS, load_target
 from .._fit_controller import TARGETS, FitController, fittable_models
 from .._frontend import FitExplorerBase
 from .._network import network_models
@@ -240,7 +240,8 @@ class FitExplorer(FitExplorerBase, _Panel):
         self._guard(lambda: self.configure(**new), self._pull)
 
     def _on_upload(self, event: param.parameterized.Event) -> None:
-        self._take_upload(self._file, event, "target", self.set_target)
+        self._take_upload(self._file, event, "target", lambda data, name: load_target(data, name=name),
+                          self.set_target)
 
     # ------------------------------------------------------------------ public
 

@@ -184,7 +184,7 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
         self._guard(lambda: self.configure(**new), self._pull)
 
     def _on_upload(self, event: param.parameterized.Event) -> None:
-        self._take_upload(self._file, event, "connectome", self.load_connectome)
+        self._take_upload(self._file, event, "connectome", self.read_connectome, self.load_connectome)
 
     @property
     def sliders(self) -> dict[str, pn.widgets.FloatSlider]:

@@ -1,12 +1,17 @@
 """Panel explorers outside a server: typed state, sources equal the engine, URL query parsing."""
 
+import io
 import subprocess
 import sys
+import threading
 
 import brainunit as u
 import numpy as np
 import pytest
+from attacks import BOMB_BYTES, zip_bomb
+from bokeh.document import Document
 from browser import free_port, wait_http
+from ticks import run_next_ticks
 
 import brainmass_widgets as bw
 from brainmass_widgets.cli import main
@@ -105,6 +110,35 @@ def test_sweep_explorer_offers_dask_and_saves_and_opens_sweeps(dask_client):
     other._open.value = b"not a sweep"
     assert "not a saved sweep" in other.notice
     assert other.model == "HopfStep"
+
+
+def test_a_served_sweep_file_is_read_off_the_event_loop(monkeypatch):
+    saved = io.BytesIO()
+    bw.CachedSimulator("HopfStep").sweep({"w": np.linspace(0.1, 0.9, 5)}, duration=60 * u.ms).save(saved)
+    s = SweepExplorer("FitzHughNagumoStep")
+    doc = Document()
+    s._doc, s._page_ready = doc, True
+    readers = []
+    read = bw.SweepResult.load
+
+    def watched(file, **options):
+        readers.append(threading.current_thread())
+        return read(file, **options)
+
+    monkeypatch.setattr(bw.SweepResult, "load", watched)
+    s._open.value = zip_bomb("values")
+    assert s.notice == ""
+    run_next_ticks(doc)
+    assert readers and readers[0] is not threading.main_thread()
+    assert s.notice == ("not a saved sweep (.npz written by SweepResult.save): the file: member 'values.npy' "
+                        f"unpacks to {BOMB_BYTES + 128:,} bytes; at most 67,108,864 are allowed")
+    assert s.status.kind == "error" and s.model == "FitzHughNagumoStep"
+    s._open.value = saved.getvalue()
+    assert s.model == "FitzHughNagumoStep"
+    run_next_ticks(doc)
+    assert len(readers) == 2 and readers[1] is not threading.main_thread()
+    assert s.notice == "" and s.model == "HopfStep" and s.parameter == "w" and s.points == 5
+    s.controller.close()
 
 
 def test_create_app_has_model_and_sweep_tabs():

@@ -1,12 +1,17 @@
 """The Panel fitting explorer: widgets drive the fit, the loss equals the engine's, bad input is refused."""
 
+import threading
 import time
 
 import numpy as np
 import pytest
+from attacks import claiming
+from bokeh.document import Document
+from ticks import run_next_ticks
 
 from brainmass_widgets import CachedFitter
 from brainmass_widgets.panel import FitExplorer, ModelExplorer, create_app
+from brainmass_widgets.panel import _fit as panel_fit
 
 
 def _fit(e, timeout=300):
@@ -81,6 +86,34 @@ def test_bad_input_is_refused_with_a_message_and_the_explorer_still_fits():
     _upload(e, "good.csv", "\n".join(f"{v:.6f}" for v in np.sin(np.arange(samples) / 5)).encode())
     assert not e._notice.visible, e.notice
     assert e.controller.options["target"] == "custom" and not e._truth_box.visible
+    e.controller.close()
+
+
+def test_a_served_target_upload_is_read_off_the_event_loop(monkeypatch):
+    e = FitExplorer("HopfStep", n_steps=20)
+    doc = Document()
+    e._doc, e._page_ready = doc, True
+    readers = []
+    read = panel_fit.load_target
+
+    def watched(data, name):
+        readers.append(threading.current_thread())
+        return read(data, name=name)
+
+    monkeypatch.setattr(panel_fit, "load_target", watched)
+    _upload(e, "huge.npy", claiming((100_000, 100_000)))
+    assert e.notice == ""
+    run_next_ticks(doc)
+    assert readers and readers[0] is not threading.main_thread()
+    assert e.notice == ("huge.npy: shape (100000, 100000) of float64 is 80,000,000,000 bytes; at most "
+                        "67,108,864 are allowed")
+    assert e.status.kind == "error" and e.controller.options["target"] == "synthetic"
+    samples = e.controller.fitter.samples
+    _upload(e, "good.csv", "\n".join(f"{v:.6f}" for v in np.sin(np.arange(samples) / 5)).encode())
+    assert e.controller.options["target"] == "synthetic"
+    run_next_ticks(doc)
+    assert e.notice == "" and e.controller.options["target"] == "custom"
+    assert len(readers) == 2 and readers[1] is not threading.main_thread()
     e.controller.close()
 
 

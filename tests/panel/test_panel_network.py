@@ -1,9 +1,13 @@
 """The Panel network explorer: typed state and widgets drive the network; uploads are checked."""
 
 import io
+import threading
 
 import brainunit as u
 import numpy as np
+from attacks import BOMB_BYTES, zip_bomb
+from bokeh.document import Document
+from ticks import run_next_ticks
 
 from brainmass_widgets.panel import NetworkExplorer
 
@@ -100,4 +104,36 @@ def test_sweep_fills_and_a_pick_loads_the_value():
     assert e.controller.options["sweep"][0] == "noise_sigma"
     e.noise = False
     assert e.controller.options["sweep"][0] == "k" and e._widgets["sweep"].value == "k"
+    e.controller.close()
+
+
+def test_a_served_upload_is_read_off_the_event_loop_and_applied_on_the_document(monkeypatch):
+    e = NetworkExplorer("HopfStep", autorun=False)
+    doc = Document()
+    e._doc, e._page_ready = doc, True
+    readers = []
+    read = NetworkExplorer.read_connectome
+
+    def watched(data, filename):
+        readers.append(threading.current_thread())
+        return read(data, filename)
+
+    monkeypatch.setattr(NetworkExplorer, "read_connectome", staticmethod(watched))
+    before = e.controller.network
+    _upload(e, "bomb.npz", zip_bomb())
+    assert e.notice == "" and e.controller.network is before
+    run_next_ticks(doc)
+    assert readers and readers[-1] is not threading.main_thread()
+    assert e.notice == (f"bomb.npz: member 'weights.npy' unpacks to {BOMB_BYTES + 128:,} bytes; at most "
+                        "20,971,520 are allowed")
+    assert e.status.kind == "error" and e.controller.network is before and e._file.value is None
+    weights = np.random.default_rng(3).uniform(0, 1, (5, 5))
+    buf = io.BytesIO()
+    np.savez(buf, weights=weights)
+    _upload(e, "five.npz", buf.getvalue())
+    assert e.controller.network.n == 8
+    run_next_ticks(doc)
+    assert readers[-1] is not threading.main_thread() and e.notice == ""
+    np.testing.assert_array_equal(e.controller.network.connectome.weights, weights)
+    assert "five.npz, 5 regions" in e._connectome.object
     e.controller.close()
