@@ -976,6 +976,10 @@ class SweepController(_Base):
         A folder: every sweep is written there as it fills (at most every 2 s, and when it ends,
         is cancelled, superseded or its session closes), so a closed tab loses nothing;
         :meth:`saved_sweeps` lists the files and :meth:`load_saved` shows one again.
+    autosave_keep : int or None, default 20
+        Files the folder keeps: after each write the oldest beyond this are deleted.
+    autosave_mb : float or None, default 256
+        MiB the folder's files may take: after each write the oldest are deleted until they fit.
     session : Session, optional
         The visitor's :class:`Session` (the served app gives each browser tab one): at most
         ``limits().max_session_jobs`` of its computations run at once, the newest winning.
@@ -988,12 +992,19 @@ class SweepController(_Base):
                  monitor: str | None = None, duration: Any = None, transient: Any = None,
                  init: Mapping[str, Any] | None = None, seed: int = 0, chunk_size: int | None = None,
                  executor: str = "local", client: Any = None, autosave: str | os.PathLike | None = None,
+                 autosave_keep: int | None = 20, autosave_mb: float | None = 256,
                  dispatch: Dispatch | None = None, session: Session | None = None):
         super().__init__(dispatch, "brainmass-widgets sweep", session)
         if client is not None:
             _scaleout.check_client(client)
         self._client = client
         self._autosave = Path(autosave) if autosave is not None else None
+        if autosave_keep is not None:
+            check_count(autosave_keep, "autosave_keep")
+        if autosave_mb is not None and not (isinstance(autosave_mb, int | float) and autosave_mb > 0):
+            raise ValueError(f"autosave_mb must be None or a number > 0; got {autosave_mb!r}")
+        self._autosave_keep = autosave_keep
+        self._autosave_bytes = None if autosave_mb is None else autosave_mb * 2**20
         if self._autosave is not None:
             self._autosave.mkdir(parents=True, exist_ok=True)
         self.autosaved: Path | None = None
@@ -1198,8 +1209,22 @@ class SweepController(_Base):
                 res.save(f)
             os.replace(part, target)
             self.autosaved = target
+            self._prune(target)
 
         return keep
+
+    def _prune(self, current: Path) -> None:
+        """Delete the oldest autosaved files beyond ``autosave_keep`` files or ``autosave_mb``
+        (never ``current``, the sweep being written)."""
+        files = sorted(self._autosave.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
+        files.sort(key=lambda f: f != current)
+        total = 0
+        for i, f in enumerate(files):
+            total += f.stat().st_size
+            over_count = self._autosave_keep is not None and i >= self._autosave_keep
+            over_size = self._autosave_bytes is not None and total > self._autosave_bytes
+            if f != current and (over_count or over_size):
+                f.unlink(missing_ok=True)
 
     def load(self, file: Any) -> SweepResult:
         """Show a sweep written by :meth:`save` (a path, a binary file object, the file's bytes,

@@ -12,18 +12,25 @@ Cookies the server sets are ``SameSite=Lax`` (and ``Secure`` over https).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bokeh.server.views.doc_handler import DocHandler
 from tornado.httputil import HTTPServerRequest
 from tornado.web import Application, RequestHandler
 
-__all__ = ["AccessPolicy", "Gate", "SessionRegistry", "guard", "session_registry"]
+__all__ = ["VISITOR_COOKIE", "AccessPolicy", "Gate", "SessionRegistry", "guard", "session_registry",
+           "visitor_folder"]
 
 
 @dataclass(frozen=True)
@@ -215,16 +222,51 @@ class Gate:
         return None
 
 
+VISITOR_COOKIE = "bmw-visitor"
+"""The cookie that tells one browser's visits apart (a random token, set on its first page)."""
+
+
 def _strict_cookies(handler: type[RequestHandler]) -> type[RequestHandler]:
     """``handler`` whose cookies are ``SameSite=Lax`` unless it says otherwise (and ``Secure`` over
-    https), which Panel's login handler does not set."""
+    https), which Panel's login handler does not set; a page handler also gives a browser without
+    one its :data:`VISITOR_COOKIE`, visible to the session built from the same request."""
 
     def set_cookie(self: RequestHandler, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("samesite", "Lax")
         kwargs.setdefault("secure", self.request.protocol == "https" or None)
         handler.set_cookie(self, name, value, *args, **kwargs)
 
-    return type(handler.__name__, (handler,), {"set_cookie": set_cookie, "__doc__": handler.__doc__})
+    async def prepare(self: RequestHandler) -> None:
+        if not self.get_cookie(VISITOR_COOKIE):
+            token = secrets.token_hex(16)
+            self.set_cookie(VISITOR_COOKIE, token, httponly=True, expires_days=365)
+            self.request.cookies[VISITOR_COOKIE] = token
+        await handler.prepare(self)
+
+    members: dict[str, Any] = {"set_cookie": set_cookie, "__doc__": handler.__doc__}
+    if issubclass(handler, DocHandler):
+        members["prepare"] = prepare
+    return type(handler.__name__, (handler,), members)
+
+
+def visitor_folder(root: str | os.PathLike, user: str | None, cookies: Mapping[str, str]) -> Path | None:
+    """The folder of one visitor's files below ``root``: named by a hash of the logged-in
+    ``user``, else of the browser's :data:`VISITOR_COOKIE` (``None`` when there is neither).
+
+    Parameters
+    ----------
+    root : str or path-like
+        The folder shared by all visitors (``--sweep-dir``).
+    user : str or None
+        The logged-in user.
+    cookies : mapping
+        The cookies of the request that opened the session.
+    """
+    key = f"user:{user}" if user else (f"visitor:{cookies[VISITOR_COOKIE]}" if cookies.get(VISITOR_COOKIE)
+                                      else None)
+    if key is None:
+        return None
+    return Path(root) / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def guard(app: Application, gate: Gate) -> None:

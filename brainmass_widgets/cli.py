@@ -118,8 +118,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
           limits: Limits | None = None,
           workers: int | None = None, session_expiry: float = 15.0, basic_auth: str | None = None,
           cookie_secret: str | None = None, oauth: Mapping[str, Any] | None = None,
-          max_message_mb: int = 64, sweep_dir: str | None = None,
-          access: AccessPolicy | None = None) -> None:
+          max_message_mb: int = 64, sweep_dir: str | None = None, sweep_keep: int | None = 20,
+          sweep_quota_mb: int | None = 256, access: AccessPolicy | None = None) -> None:
     """Serve the app at ``http://<address>:<port>/<prefix>/`` until interrupted; operators read
     ``/brainmass-status`` (open sessions, running and waiting computations, limits) as JSON.
 
@@ -162,7 +162,10 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     max_message_mb : int
         Largest websocket message (uploads included), in MiB.
     sweep_dir : str, optional
-        Folder where the Sweep tab saves every sweep as it fills; the tab lists them to reopen.
+        Folder where the Sweep tab saves every sweep as it fills, a subfolder per logged-in user
+        (else per browser); the tab lists the visitor's own to reopen.
+    sweep_keep, sweep_quota_mb : int or None
+        Files and MiB each visitor's subfolder keeps (the oldest deleted first); ``None``: no bound.
     access : AccessPolicy, optional
         Open sessions allowed in all and per client address, and URL query lengths (default
         :class:`AccessPolicy`). Only the app's own routes are served: Panel's and Bokeh's others
@@ -194,7 +197,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     origins = [f"localhost:{port}", f"127.0.0.1:{port}", *(allow_origin or [])]
 
     def app():
-        return create_app(model, client=client, sweep_dir=sweep_dir)
+        return create_app(model, client=client, sweep_dir=sweep_dir, sweep_keep=sweep_keep,
+                          sweep_quota_mb=sweep_quota_mb)
 
     auth: dict[str, Any] = dict(oauth or {})
     if basic_auth or auth.get("oauth_provider"):
@@ -275,7 +279,14 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="Dask scheduler (tcp://host:8786) the Sweep tab may run sweeps on")
     s.add_argument("--sweep-dir", default=None, metavar="DIR",
-                   help="save every sweep there as it fills; the Sweep tab lists them to reopen")
+                   help="save every sweep there as it fills, a subfolder per user or browser; the "
+                        "Sweep tab lists the visitor's own to reopen")
+    s.add_argument("--sweep-keep", type=int, default=20, metavar="N",
+                   help="files each visitor's subfolder keeps, the oldest deleted first "
+                        "(default 20; 0 lifts it)")
+    s.add_argument("--sweep-quota-mb", type=int, default=256, metavar="MIB",
+                   help="MiB each visitor's subfolder keeps, the oldest deleted first "
+                        "(default 256; 0 lifts it)")
     served = Limits.served()
     limits_group = s.add_argument_group("limits (0 lifts one)")
     for flag, name, what in (("--max-steps", "max_steps", "integration steps per run or sweep point"),
@@ -349,7 +360,8 @@ def main(argv: list[str] | None = None) -> None:
                   dask_scheduler=args.dask_scheduler, limits=limits, workers=args.workers,
                   session_expiry=args.session_expiry, basic_auth=args.basic_auth,
                   cookie_secret=args.cookie_secret, oauth=oauth, max_message_mb=args.max_message_mb,
-                  sweep_dir=args.sweep_dir,
+                  sweep_dir=args.sweep_dir, sweep_keep=_limit(args.sweep_keep),
+                  sweep_quota_mb=_limit(args.sweep_quota_mb),
                   access=AccessPolicy(max_sessions=_limit(args.max_sessions),
                                       max_client_sessions=_limit(args.max_client_sessions)))
         except ValueError as exc:

@@ -2,6 +2,7 @@
 
 import functools
 import threading
+import time
 
 import brainunit as u
 import numpy as np
@@ -240,6 +241,26 @@ def test_a_heatmap_block_sends_only_its_own_values():
                                                duration=60 * u.ms, transient=15 * u.ms)
     np.testing.assert_allclose(c.sources["heatmap"].data["value"], ref.values.reshape(-1), rtol=1e-5,
                                atol=1e-7)
+
+
+def test_the_autosave_folder_keeps_the_newest_files_within_its_bounds(tmp_path):
+    c = SweepController("HopfStep", axes={"a": (0.0, 1.0, 4)}, duration=20.0, autosave=tmp_path,
+                        autosave_keep=3)
+    written = []
+    for _ in range(5):
+        c.run()
+        assert c.wait(120) and c.status.kind == "done"
+        written.append(c.autosaved.name)
+        time.sleep(0.02)
+    assert sorted(c.saved_sweeps()) == sorted(written[-3:]) and len(list(tmp_path.iterdir())) == 3
+    size = (tmp_path / written[-1]).stat().st_size
+    small = SweepController("HopfStep", axes={"a": (0.0, 1.0, 4)}, duration=20.0, autosave=tmp_path,
+                            autosave_keep=None, autosave_mb=2.5 * size / 2**20)
+    small.run()
+    assert small.wait(120)
+    assert small.saved_sweeps() == [small.autosaved.name, written[-1]]
+    with pytest.raises(ValueError, match="autosave_keep must be an integer >= 1; got 0"):
+        SweepController("HopfStep", autosave=tmp_path, autosave_keep=0)
 
 
 def test_sweep_settings_are_validated():

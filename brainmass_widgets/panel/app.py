@@ -22,7 +22,7 @@ from brainmass_widgets._fit_controller import fittable_models
 from brainmass_widgets._limits import compute_pool, limits
 from brainmass_widgets._network import network_models
 from brainmass_widgets._phase import planar_models
-from brainmass_widgets._serving import session_registry
+from brainmass_widgets._serving import session_registry, visitor_folder
 from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
 from brainmass_widgets.panel._fit import FitExplorer
 from brainmass_widgets.panel._network import NetworkExplorer
@@ -50,7 +50,8 @@ def _query() -> dict[str, str]:
     return out
 
 
-def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = None) -> pn.Column:
+def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = None,
+               sweep_keep: int | None = 20, sweep_quota_mb: float | None = 256) -> pn.Column:
     """Build one session's app.
 
     Parameters
@@ -61,7 +62,10 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
         A Dask cluster the Sweep tab offers to run sweeps on.
     sweep_dir : str or path-like, optional
         A folder where every sweep of the Sweep tab is saved as it fills (a closed tab loses
-        nothing); the tab lists the saved sweeps to open again.
+        nothing), in a subfolder of its own for each logged-in user, else for each browser (its
+        visitor cookie); the tab lists that visitor's saved sweeps only, to open again.
+    sweep_keep, sweep_quota_mb : int or float or None
+        Files and MiB each visitor's folder keeps; the oldest go first.
 
     Returns
     -------
@@ -77,12 +81,13 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     pn.extension()
     query = _query()
     context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
-    client = (getattr(context.request, "remote_ip", None) or "") if context is not None else None
-    session = Session(client)
+    address = (getattr(context.request, "remote_ip", None) or "") if context is not None else None
+    session = Session(address)
     if context is not None:
         registry = session_registry()
-        registry.add(context.id, client)
+        registry.add(context.id, address)
         pn.state.on_session_destroyed(lambda ctx: registry.discard(ctx.id))
+    autosave = None if sweep_dir is None else visitor_folder(sweep_dir, pn.state.user, pn.state.cookies)
     explorer = ModelExplorer(model, autorun=False, session=session)
     try:
         if query:
@@ -138,7 +143,7 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
         spec = explorer.controller.spec
         if event.new == 1 and "sweep" not in template.explorers:
             sweep = SweepExplorer(spec.name, explorer=explorer, chunk_size=16, client=client, session=session,
-                                  autosave=sweep_dir)
+                                  autosave=autosave, autosave_keep=sweep_keep, autosave_mb=sweep_quota_mb)
             template.explorers["sweep"] = sweep
             sweep_tab.objects = [sweep]
         if event.new == 2 and "phase" not in template.explorers:

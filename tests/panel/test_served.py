@@ -105,14 +105,22 @@ def test_a_session_closed_mid_sweep_frees_its_worker_and_keeps_the_partial_sweep
     page.locator(".bmw-status", has_text="sweep:").wait_for()
     busy = status(limited_url)
     assert busy["sessions"] >= 1 and busy["running"] == 1, busy
+    cookies = context.storage_state()
     context.close()
     idle = wait_status(limited_url, lambda s: s["sessions"] == 0 and s["running"] == 0 and s["waiting"] == 0)
     assert idle["slots"] >= 1
-    (kept,) = sweep_dir.glob("HopfStep-*.npz")
+    (kept,) = sweep_dir.glob("*/HopfStep-*.npz")  # in the visitor's own folder
     partial = bw.SweepResult.load(kept)
     assert partial.cancelled and 0 < partial.done < 2000 and partial.settings["duration_ms"] == 9999.0
-    fresh = browser.new_page()
+    stranger = browser.new_page()  # another browser does not see the visitor's sweeps
+    again = browser.new_context(storage_state=cookies)  # the same browser, back later
+    fresh = again.new_page()
     try:
+        stranger.goto(limited_url)
+        wait_column(stranger, "trajectory", "x[0]")
+        stranger.locator(".bk-tab", has_text="Sweep").click()
+        stranger.wait_for_function(f"() => ({SOURCE})('sweep') !== null")
+        assert kept.name not in stranger.locator(".bmw-sweep-saved select").inner_text()
         fresh.goto(limited_url)
         wait_column(fresh, "trajectory", "x[0]")
         fresh.locator(".bk-tab", has_text="Sweep").click()
@@ -123,7 +131,8 @@ def test_a_session_closed_mid_sweep_frees_its_worker_and_keeps_the_partial_sweep
         y = np.array(column(fresh, "sweep", "y"), dtype=float)
         np.testing.assert_allclose(y, partial.shown, rtol=1e-6, equal_nan=True)
     finally:
-        fresh.close()
+        stranger.close()
+        again.close()
 
 
 def test_the_server_survives_a_client_dropping_its_websocket_mid_stream(limited_url, browser):
