@@ -263,11 +263,14 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the app (Model and Sweep tabs) at http://localhost:5006/")
     s.add_argument("--port", type=int, default=5006, help="port (default 5006; 0 picks a free one)")
-    s.add_argument("--address", default="localhost", help="interface to bind (default localhost)")
+    s.add_argument("--address", default="localhost",
+                   help="interface to bind (default localhost); beyond it, add --basic-auth: the origin "
+                        "list stops other web pages, not a script that sends no Origin header")
     s.add_argument("--show", action="store_true", help="open a browser tab")
     s.add_argument("--model", default="HopfStep", help="model shown first (default HopfStep)")
     s.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST:PORT",
-                   help="also accept sessions from this origin (repeatable); needed beyond localhost")
+                   help="also accept sessions from pages of this origin (repeatable); needed beyond "
+                        "localhost. It binds browsers only: a client sending no Origin is accepted")
     s.add_argument("--jax-cache", default="~/.cache/brainmass-widgets/jax", metavar="DIR",
                    help="persistent JAX compilation cache (default ~/.cache/brainmass-widgets/jax)")
     s.add_argument("--no-jax-cache", action="store_true", help="compile afresh at every start")
