@@ -321,20 +321,29 @@ class _Base:
         self._status = Status()
         self._status_listeners: list[Callable[[Status], None]] = []
         self._pending_updates = 0
+        self._posted = 0
+        self._newest: dict[str, int] = {}
         self._updates_cond = threading.Condition()
 
     def _direct(self, fn: Callable[[], None]) -> None:
         with self._doc_lock:
             fn()
 
-    def _post(self, fn: Callable[[], None], token: _Token | None = None) -> None:
-        """Apply ``fn`` to the document through ``dispatch``; dropped if ``token`` is superseded."""
+    def _post(self, fn: Callable[[], None], token: _Token | None = None, latest: str | None = None) -> None:
+        """Apply ``fn`` to the document through ``dispatch``; dropped if ``token`` is superseded,
+        or if a later update of the same ``latest`` kind was posted before this one was applied
+        (a progress line, a sweep's cumulative draw: only the newest is worth sending)."""
         with self._updates_cond:
             self._pending_updates += 1
+            self._posted += 1
+            number = self._posted
+            if latest is not None:
+                self._newest[latest] = number
 
         def apply() -> None:
             try:
-                if token is None or not token.superseded:
+                if (token is None or not token.superseded) and (
+                        latest is None or self._newest.get(latest) == number):
                     fn()
             finally:
                 with self._updates_cond:
@@ -358,7 +367,8 @@ class _Base:
         self._status = status
         listeners = list(self._status_listeners)
         if listeners:
-            self._post(lambda: [cb(status) for cb in listeners], token)
+            progress = status.kind in ("compiling", "running")
+            self._post(lambda: [cb(status) for cb in listeners], token, "status" if progress else None)
 
     def _fail(self, exc: Exception) -> ValueError:
         self._set_status(Status("error", str(exc)))
@@ -1309,7 +1319,7 @@ class SweepController(_Base):
             self._result = self._unband(partial, state["metric"])
             snapshot = self._result
             keep(snapshot, False)
-            self._post(lambda: self._draw(state, grid, snapshot), token)
+            self._post(lambda: self._draw(state, grid, snapshot), token, "sweep")
             self._set_status(Status("running", f"sweep: {done:,} of {total_:,} points", done / total_,
                                     time.perf_counter() - t0), token)
             if slot is not None and not slot.pause(lambda: token.superseded):

@@ -254,7 +254,9 @@ def set_limits(new: Limits) -> None:
 
 class ComputePool:
     """At most ``slots`` computations at once: interactive ones first, then background ones (long
-    sweeps and fits), each kind in arrival order.
+    sweeps and fits), each kind in arrival order. Background computations hold at most
+    ``slots - 1`` slots (one when there is one), so a slider's run finds a slot free even while
+    sweeps run.
 
     Parameters
     ----------
@@ -267,6 +269,7 @@ class ComputePool:
         self._queue: list[tuple[bool, int]] = []
         self._arrivals = itertools.count()
         self._running = 0
+        self._background = 0
         self.resize((os.cpu_count() or 1) if slots is None else slots)
 
     @property
@@ -300,20 +303,23 @@ class ComputePool:
         with self._cond:
             self._queue.append(ticket)
             try:
-                while not (min(self._queue) == ticket and self._running < self._slots):
+                while not (min(self._queue) == ticket and self._running < self._slots
+                           and (not background or self._background < max(1, self._slots - 1))):
                     if abandon():
                         return False
                     self._cond.wait(0.05)
                 self._running += 1
+                self._background += background
                 return True
             finally:
                 self._queue.remove(ticket)
                 self._cond.notify_all()
 
-    def release(self) -> None:
-        """Give back a slot taken by :meth:`acquire`."""
+    def release(self, background: bool = False) -> None:
+        """Give back a slot taken by :meth:`acquire` (with the same ``background``)."""
         with self._cond:
             self._running -= 1
+            self._background -= background
             self._cond.notify_all()
 
     @contextmanager
@@ -325,7 +331,7 @@ class ComputePool:
             yield held
         finally:
             if held.held:
-                self.release()
+                self.release(background)
 
 
 class Slot:
@@ -341,7 +347,7 @@ class Slot:
         """Let whoever waits go first, then take a slot again (between a sweep's blocks);
         ``False`` if abandoned while waiting."""
         if self.held and self._pool.waiting:
-            self._pool.release()
+            self._pool.release(self._background)
             self.held = False
             self.held = self._pool.acquire(abandon, self._background)
         return self.held

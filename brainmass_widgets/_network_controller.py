@@ -358,7 +358,7 @@ class NetworkController(_Stateful):
             values = np.array(partial.values, dtype=float)
             self._sweep_result = values
             data = {"fc": values[:, 0], "sync": values[:, 1]}
-            self._post(lambda: patch_changed(self.sources["coupling_sweep"], data), token)
+            self._post(lambda: patch_changed(self.sources["coupling_sweep"], data), token, "coupling_sweep")
             self._set_status(Status("running", f"sweep over {name}: {done} of {total} points", done / total,
                                     time.perf_counter() - t0), token)
             return slot.pause(lambda: token.superseded) and not token.superseded

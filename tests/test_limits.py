@@ -96,7 +96,7 @@ def test_interactive_computations_go_before_background_ones_that_came_first():
     threads = []
     for i, background in enumerate([True, True, False, False]):
         t = threading.Thread(target=lambda i=i, b=background: (pool.acquire(background=b), order.append(i),
-                                                                pool.release()))
+                                                                pool.release(background=b)))
         t.start()
         threads.append(t)
         while pool.waiting < i + 1:
@@ -107,6 +107,24 @@ def test_interactive_computations_go_before_background_ones_that_came_first():
     for t in threads:
         t.join(5)
     assert pool.running == 0 and pool.waiting == 0
+
+
+def test_background_work_leaves_a_slot_for_interactive_work():
+    pool = ComputePool(3)
+    assert pool.acquire(background=True) and pool.acquire(background=True)
+    third = []
+    t = threading.Thread(target=lambda: third.append(pool.acquire(background=True)))
+    t.start()
+    time.sleep(0.2)
+    assert third == [] and pool.running == 2 and pool.waiting == 1  # the third sweep waits
+    assert pool.acquire()  # a slider's run does not
+    pool.release()
+    pool.release(background=True)
+    t.join(5)
+    assert third == [True] and pool.running == 2
+    pool.release(background=True)
+    pool.release(background=True)
+    assert pool.running == 0
 
 
 def test_more_tabs_of_one_client_do_not_get_around_the_job_limit(limited):
