@@ -82,7 +82,7 @@ class NetworkExplorer(NetworkExplorerBase, _Explorer):
                 self._sweep_points.value))), "value")
         self._upload.observe(self._on_upload, "value")
         self._example.on_click(lambda _b: self._guard(self.reset_connectome, self._sync))
-        self._run_sweep.on_click(lambda _b: self.sweep())
+        self._run_sweep.on_click(lambda _b: self._guard(self.sweep))
         self._cancel.on_click(lambda _b: self.cancel_sweep())
 
         figs = c.figures

@@ -87,7 +87,7 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
         self._run_sweep = pn.widgets.Button(label="Run sweep", color="primary",
                                             css_classes=["bmw-net-run-sweep"])
         self._cancel = pn.widgets.Button(label="Cancel", css_classes=["bmw-net-cancel"])
-        self._run_sweep.on_click(lambda _e: self.sweep())
+        self._run_sweep.on_click(lambda _e: self._guard(self.sweep))
         self._cancel.on_click(lambda _e: self.cancel_sweep())
         self._pull()
         c.on_state(self._pull)

@@ -137,3 +137,20 @@ def test_a_served_upload_is_read_off_the_event_loop_and_applied_on_the_document(
     np.testing.assert_array_equal(e.controller.network.connectome.weights, weights)
     assert "five.npz, 5 regions" in e._connectome.object
     e.controller.close()
+
+
+def test_a_sweep_over_the_request_bounds_is_a_notice_not_an_exception():
+    import brainmass_widgets as bw
+
+    e = NetworkExplorer("HopfStep", duration=300.0)
+    assert e.wait(180)
+    before = bw.limits()
+    bw.set_limits(bw.Limits(max_request_work=1_000))
+    try:
+        e._run_sweep.clicks += 1
+        assert "region-steps; this server allows at most 1,000 per request (--max-request-work)" in e.notice
+        assert e.sources["coupling_sweep"].data["x"] == [] or not np.isfinite(
+            np.asarray(e.sources["coupling_sweep"].data.get("fc", []), float)).any()
+    finally:
+        bw.set_limits(before)
+        e.controller.close()
