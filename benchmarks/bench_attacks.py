@@ -1,8 +1,9 @@
 """The served app as a class meets it, measured in headless chromium on loopback.
 
 Run: ``python benchmarks/bench_attacks.py [--seconds 15] [--grid 128] [--requests 300]``. One
-server (``brainmass-widgets serve``, served limits and session expiry, ``--max-client-sessions 12``
-so that one browser can open the eleven tabs of load (b)) and, printed side by side in one run:
+server (``brainmass-widgets serve``, served limits and session expiry; ``--max-client-sessions 12``
+and ``--max-client-jobs 0``, as one browser here stands for the visitors of loads (b) and (c))
+and, printed side by side in one run:
 
 * slider latency of a connected tab (HopfStep, 10,000 steps per change; a closed loop inside
   the page: keydown, wait for the "trajectory" source to change, record, repeat), p50 and p95,
@@ -115,7 +116,7 @@ def main() -> None:
     port = free_port()
     url = f"http://localhost:{port}/"
     proc = subprocess.Popen([sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port),
-                             "--no-jax-cache", "--max-client-sessions", "12"],
+                             "--no-jax-cache", "--max-client-sessions", "12", "--max-client-jobs", "0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     server = psutil.Process(proc.pid)
     lat_rows, sweep_rows, memory_rows = [], [], []

@@ -71,7 +71,8 @@ def main() -> None:
     port = free_port()
     url = f"http://localhost:{port}/"
     proc = subprocess.Popen([sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port),
-                             "--no-jax-cache", "--max-client-sessions", "0"], stdout=subprocess.DEVNULL,
+                             "--no-jax-cache", "--max-client-sessions", "0",
+                             "--max-client-jobs", "0"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT)
     rows = []
     try:
