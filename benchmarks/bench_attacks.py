@@ -173,11 +173,13 @@ def main() -> None:
             start_sweep(page, points=args.grid, grid2=args.grid)  # compiles the sweep program
             page.locator(".bmw-status", has_text="swept").wait_for(timeout=1_800_000)
             page.wait_for_timeout(1000)
+            status = page.locator(".bmw-status").first
+            old = status.inner_text()
             before = received[0]
             page.locator(".bmw-run button").click()
             t0 = time.perf_counter()
-            page.locator(".bmw-status", has_text="running").wait_for(timeout=60_000)
-            page.locator(".bmw-status", has_text="swept").wait_for(timeout=1_800_000)
+            page.wait_for_function("([el, old]) => el.innerText !== old && el.innerText.includes('swept')",
+                                   arg=[status.element_handle(), old], timeout=1_800_000)
             wall = time.perf_counter() - t0
             sent = received[0] - before
             lows = [float(page.locator(f".bmw-sweep-{n} input").input_value())
