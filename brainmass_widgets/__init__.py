@@ -13,9 +13,12 @@ what one visitor runs at once. :class:`CachedFitter` fits parameters to data thr
 gradient step; :class:`FitController` shows a fit live.
 """
 
+from importlib.metadata import version as _distribution_version
+
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._controller import ModelController, Session, Status, SweepController, shared_cache
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
+from ._extras import MissingExtra
 from ._fit import BACKENDS, LOOPS, METHODS, OBJECTIVES, OPTIMIZERS, CachedFitter, FitOutcome, load_target
 from ._fit_controller import TARGETS, FitController
 from ._limits import ComputePool, Limits, compute_pool, limits, set_limits
@@ -42,6 +45,7 @@ __all__ = [
     "FitOutcome",
     "FixedPoint",
     "Limits",
+    "MissingExtra",
     "ModelController",
     "ModelSpec",
     "NetworkController",
@@ -67,4 +71,4 @@ __all__ = [
     "set_limits",
     "shared_cache",
 ]
-__version__ = "0.1.0"
+__version__: str = _distribution_version("brainmass-widgets")

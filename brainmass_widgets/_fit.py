@@ -29,6 +29,7 @@ import optax
 from brainstate.nn import SigmoidT
 
 from ._engine import CachedSimulator, CompileCache, _get_state, _one_line
+from ._extras import import_extra
 from ._files import read_csv, read_npy, read_npz
 from ._network import NetworkModel
 
@@ -577,8 +578,7 @@ class CachedFitter:
         return self._program("fit-batch-loss", make)
 
     def _fit_nevergrad(self, target, start, n_steps, method, population, on_step) -> FitOutcome:
-        import nevergrad as ng
-
+        ng = import_extra("nevergrad", "fit", "the nevergrad fitting backend")
         names = self.fit_names
         lows, highs = (np.array([self.bounds[n][i] for n in names]) for i in (0, 1))
         parametrization = ng.p.Array(init=np.array([start[n] for n in names]), lower=lows, upper=highs)

@@ -13,6 +13,7 @@ from ._catalog import catalog, model_spec
 from ._code import fit_script
 from ._controller import _CACHE, Dispatch, Session, Status, _Base, _compute, _fmt_ms, _quantity, _Token
 from ._engine import compile_notice
+from ._extras import import_extra
 from ._fit import BACKENDS, CachedFitter, FitOutcome, load_target
 from ._limits import GRAD_VALUES, limits
 from ._network import NetworkModel
@@ -227,6 +228,8 @@ class FitController(_Base):
         state["n_steps"] = int(n_steps)
         if state["backend"] not in BACKENDS:
             raise ValueError(f"unknown backend {state['backend']!r}; valid: {', '.join(BACKENDS)}")
+        if state["backend"] == "nevergrad":
+            import_extra("nevergrad", "fit", "the nevergrad fitting backend")
         region = state["region"]
         if isinstance(region, bool) or not isinstance(region, (int, np.integer)) or \
                 not 0 <= region < fitter.regions:

@@ -25,6 +25,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ._extras import import_extra
+
 _WORKER_SIMS: OrderedDict[bytes, Any] = OrderedDict()
 _WORKER_METRICS: dict[bytes, Any] = {}
 _WORKER_LOCK = threading.Lock()
@@ -78,8 +80,7 @@ def shard(block_vals: Mapping[str, np.ndarray], keys: np.ndarray,
 
 def check_client(client: Any) -> None:
     """``ValueError`` unless ``client`` is a ``dask.distributed.Client``."""
-    from distributed import Client
-
+    Client = import_extra("distributed", "dask", "a sweep on a Dask cluster").Client
     if not isinstance(client, Client):
         raise ValueError(f"client must be a dask.distributed.Client; got {client!r}")
 
@@ -148,8 +149,7 @@ def dask_blocks(client: Any, sim_blob: bytes, metric: str | bytes, job: dict[str
                 blocks: Sequence[tuple[int, dict[str, np.ndarray]]]) -> Iterator[tuple[int, tuple]]:
     """Submit every block as a task and yield ``(start, (values, diverged, compiles))`` as each
     finishes. Closing the iterator early cancels the tasks not yet finished."""
-    from distributed import as_completed
-
+    as_completed = import_extra("distributed", "dask", "a sweep on a Dask cluster").as_completed
     sweep_id = uuid.uuid4().hex[:12]
     futures = {}
     for i, (start, block_vals) in enumerate(blocks):

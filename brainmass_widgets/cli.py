@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import brainunit as u
 import numpy as np
 
 from ._engine import CachedSimulator
+from ._extras import MissingExtra, import_extra
 from ._limits import Limits
 from ._serving import AccessPolicy, Gate, guard, session_registry
 
@@ -101,8 +103,7 @@ def connect_dask(address: str, timeout: float = 10.0) -> Any:
     ValueError
         Naming the address, when no scheduler answers there within ``timeout`` seconds.
     """
-    from distributed import Client
-
+    Client = import_extra("distributed", "dask", "serve --dask").Client
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
@@ -260,8 +261,10 @@ def _limit(value: int) -> int | None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``brainmass-widgets`` command."""
     parser = argparse.ArgumentParser(prog="brainmass-widgets", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('brainmass-widgets')}")
     sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="serve the app (Model and Sweep tabs) at http://localhost:5006/")
+    s = sub.add_parser("serve", help="serve the app (Model, Sweep, Phase plane, Network and Fit tabs) "
+                                          "at http://localhost:5006/")
     s.add_argument("--port", type=int, default=5006, help="port (default 5006; 0 picks a free one)")
     s.add_argument("--address", default="localhost",
                    help="interface to bind (default localhost); beyond it, add --basic-auth: the origin "
@@ -367,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
                   sweep_quota_mb=_limit(args.sweep_quota_mb),
                   access=AccessPolicy(max_sessions=_limit(args.max_sessions),
                                       max_client_sessions=_limit(args.max_client_sessions)))
-        except ValueError as exc:
+        except (ValueError, MissingExtra) as exc:
             parser.error(str(exc))
 
 

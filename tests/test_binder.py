@@ -56,11 +56,32 @@ def test_repo2docker_reads_the_binder_folder():
     assert "pip install --no-cache-dir --no-deps -e ." in (BINDER / "postBuild").read_text()
 
 
+def requirements(*extras):
+    """The package's dependencies and those of ``extras``, its own extras expanded."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    out, todo, seen = [Requirement(r) for r in project["dependencies"]], list(extras), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for req in map(Requirement, project["optional-dependencies"][extra]):
+            if req.name == project["name"]:
+                todo.extend(req.extras)
+            else:
+                out.append(req)
+    return out
+
+
+def test_requirements_expand_the_package_extras():
+    names = {req.name.lower() for req in requirements("binder")}
+    assert {"jax", "panel", "jupyterlab", "jupyter-server-proxy", "distributed", "nevergrad"} <= names
+    assert "brainmass-widgets" not in names
+
+
 def test_pins_fit_the_package_ranges():
     pinned = pins()
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    required = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["binder"]]
-    for req in required:
+    for req in requirements("binder"):
         name = req.name.lower().replace("_", "-")
         assert name in pinned, f"{req.name} is not pinned in binder/requirements.txt"
         assert pinned[name] in req.specifier, f"{name}=={pinned[name]} is outside {req.specifier}"
