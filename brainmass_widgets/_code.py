@@ -181,9 +181,10 @@ _METRIC_CODE = {
 _FREQUENCY_CODE = """
 
 def frequency(x, sample_s):
+    # NaN where x is flat: what is left is float32 round-off, not an oscillation
+    if np.std(x - x.mean()) <= 1e-5 * np.max(np.abs(x)):
+        return np.nan
     power = np.abs(np.fft.rfft(x - x.mean())) ** 2
-    if power[1:].max() <= 0:
-        return 0.0
     return (np.argmax(power[1:]) + 1) / (len(x) * sample_s)
 """
 

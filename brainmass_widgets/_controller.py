@@ -1397,7 +1397,8 @@ class SweepController(_Base):
                     state["monitor"])
                 fig.yaxis.axis_label = f"{state['metric']} of {state['monitor']}" + (
                     f" [{unit}]" if unit is not None else "")
-                fig.title.text = f"{state['sim'].spec.name}: {state['metric']} vs {names[0]}"
+                fig.title.text = f"{state['sim'].spec.name}: {state['metric']} vs {names[0]}" + (
+                    " (gaps: no oscillation)" if state["metric"] == "frequency" else "")
                 self.sources["sweep"].data = {"x": x, "y": nan, "lo": nan.copy(), "hi": nan.copy()}
                 return
             _plots.patch_changed(self.sources["sweep"], {"y": res.shown, "lo": res.lo, "hi": res.hi})
@@ -1411,7 +1412,8 @@ class SweepController(_Base):
             fig = self.figures["heatmap"]
             fig.xaxis.axis_label = p0.label
             fig.yaxis.axis_label = state["sim"].spec.params[names[1]].label
-            fig.title.text = f"{state['sim'].spec.name}: {state['metric']} of {state['monitor']}"
+            fig.title.text = f"{state['sim'].spec.name}: {state['metric']} of {state['monitor']}" + (
+                " (grey: no oscillation)" if state["metric"] == "frequency" else "")
         else:
             value = (res.hi - res.lo) if state["metric"] == "minmax" else res.shown
             value = np.asarray(value, dtype=float).reshape(-1)

@@ -27,13 +27,23 @@ def minmax(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
     return jnp.stack([jnp.min(x, axis=0), jnp.max(x, axis=0)])
 
 
+#: A trace whose standard deviation is at most this fraction of its largest magnitude is flat:
+#: what is left is float32 round-off, not an oscillation.
+FLAT_TOLERANCE = 1e-5
+
+
 def frequency(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:
-    """Dominant frequency of the de-meaned trace, in Hz (0 for a flat trace)."""
+    """Dominant frequency of the de-meaned trace, in Hz; NaN where the trace is flat.
+
+    Flat: its standard deviation is at most :data:`FLAT_TOLERANCE` of its largest magnitude, so
+    the spectrum would only show round-off.
+    """
     centred = x - jnp.mean(x, axis=0)
     power = jnp.abs(jnp.fft.rfft(centred, axis=0)) ** 2
     idx = jnp.argmax(power[1:], axis=0) + 1
     freq = idx / (x.shape[0] * sample_s)
-    return jnp.where(jnp.max(power[1:], axis=0) > 0, freq, 0.0)
+    flat = jnp.std(centred, axis=0) <= FLAT_TOLERANCE * jnp.max(jnp.abs(x), axis=0)
+    return jnp.where(flat, jnp.nan, freq)
 
 
 def mean(x: jnp.ndarray, sample_s: float) -> jnp.ndarray:

@@ -250,6 +250,16 @@ def test_sweep_values_per_region():
     np.testing.assert_allclose(sw.values[0], expected, atol=1000 / 50 / 2 + 1e-6)
 
 
+def test_frequency_sweep_of_jansen_rit_is_nan_at_rest_and_alpha_when_it_rings():
+    sim = bw.CachedSimulator("JansenRitStep")
+    sw = sim.sweep({"E_inp": [50.0, 75.0, 100.0, 220.0]}, duration=2000 * u.ms, transient=1000 * u.ms,
+                   monitor="E", metric="frequency")
+    rest = sim.run(2000 * u.ms, params={"E_inp": 75.0}, monitors=["E"], transient=1000 * u.ms)
+    assert np.ptp(mag(rest["E"])) < 1e-5 * np.abs(mag(rest["E"])).max()
+    assert np.isnan(sw.values[:3]).all()
+    assert 8.0 <= sw.values[3] <= 12.0
+
+
 def test_minmax_branches_and_callable_metric():
     sim = bw.CachedSimulator("HopfStep", dt=DT)
     a = np.array([-0.5, 0.5])

@@ -20,8 +20,20 @@ def test_frequency_of_a_sine_in_hz():
     assert float(_metrics.frequency(x, dt)[0]) == pytest.approx(25.0, abs=0.5)
 
 
-def test_frequency_of_a_flat_trace_is_zero():
-    assert float(_metrics.frequency(jnp.ones((100, 1)), 1e-3)[0]) == 0.0
+def test_frequency_of_a_flat_trace_is_nan():
+    assert np.isnan(float(_metrics.frequency(jnp.ones((100, 1)), 1e-3)[0]))
+    assert np.isnan(float(_metrics.frequency(jnp.zeros((100, 1)), 1e-3)[0]))
+
+
+def test_frequency_is_nan_for_round_off_but_not_for_a_small_sine():
+    t = np.arange(2000) * 1e-4
+    rng = np.random.default_rng(0)
+    round_off = (4.688 + 4.688 * np.finfo(np.float32).eps * rng.standard_normal(t.size)).astype(np.float32)
+    small_sine = 24.5 + 0.01 * np.sin(2 * np.pi * 10.0 * t)
+    x = jnp.asarray(np.stack([round_off, small_sine], axis=1), dtype=jnp.float32)
+    got = np.asarray(_metrics.frequency(x, 1e-4))
+    assert np.isnan(got[0])
+    assert got[1] == pytest.approx(10.0, abs=0.5)
 
 
 def test_minmax_stacks_min_then_max():
