@@ -340,7 +340,10 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "ThresholdLinearStep": dict(
         duration=200 * _MS,
         drive=("E_inp", 1.0, None, (0.0, 5.0), "Constant input to the excitatory population."),
-        notes="Driven by E_inp = 1: undriven, both rates stay at 0.",
+        notes="Driven by E_inp = 1: undriven, both rates stay at 0. Beware a bug in brainmass 0.1.1: "
+              "it integrates tau_I dI/dt = +I - beta_I [I_inp]+, the opposite sign of its own docstring "
+              "(tau_I dI/dt = -I + beta_I [I_inp]+), so any positive I grows without bound, as "
+              "I(0) exp(t / tau_I). I stays at 0 only because it starts there: not physics.",
     ),
     "Generic2dOscillatorStep": dict(
         duration=200 * _MS, ranges={"I": (-2.0, 2.0), "a": (-4.0, 2.0)},

@@ -79,3 +79,16 @@ def test_lorenz_diverges_at_the_generic_dt_and_is_flagged():
     assert res.diverged is not None
     assert not np.all(np.isfinite(x[res.diverged]))
     assert np.all(np.isfinite(x[: res.diverged]))
+
+
+def test_threshold_linear_inhibitory_rate_grows_as_the_note_warns():
+    # The docstring's tau_I dI/dt = -I + beta_I [I_inp]+ would decay I(0) = 0.1 towards 0 with
+    # I_inp = 0; brainmass 0.1.1 integrates the opposite sign, so I grows as I(0) exp(t / tau_I).
+    spec = bw.model_spec("ThresholdLinearStep")
+    assert "opposite sign" in spec.notes and "brainmass 0.1.1" in spec.notes
+    res = bw.CachedSimulator("ThresholdLinearStep").run(20 * u.ms, monitors=["I"], init={"I": 0.1})
+    t = np.asarray(u.get_magnitude(res["ts"].to(u.second)))
+    i = np.asarray(u.get_magnitude(res["I"]))[:, 0]
+    docstring = 0.1 * np.exp(-t / 0.01)
+    assert i[-1] > 5 * i[0] and i[-1] > 100 * docstring[-1]
+    np.testing.assert_allclose(i, 0.1 * np.exp(t / 0.01), rtol=1e-3)
