@@ -18,6 +18,7 @@ from importlib.metadata import version as _distribution_version
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._controller import ModelController, Session, Status, SweepController, shared_cache
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
+from ._export import export_page
 from ._extras import MissingExtra
 from ._fit import BACKENDS, LOOPS, METHODS, OBJECTIVES, OPTIMIZERS, CachedFitter, FitOutcome, load_target
 from ._fit_controller import TARGETS, FitController
@@ -62,6 +63,7 @@ __all__ = [
     "catalog",
     "compile_notice",
     "compute_pool",
+    "export_page",
     "limits",
     "load_connectome",
     "load_target",

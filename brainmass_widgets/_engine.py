@@ -804,6 +804,33 @@ class CachedSimulator:
         """Compile-cache counters: ``compiles`` (programs built), ``hits``, ``entries``, ``maxsize``."""
         return self._cache.info()
 
+    @property
+    def param_specs(self) -> dict[str, ParamSpec]:
+        """Every parameter accepted in ``params`` with its unit and slider range (the noise
+        parameters and a network's ``k`` included); empty for a factory model."""
+        return dict(getattr(self._model, "params", {}))
+
+    def steps(self, duration: Any, transient: Any = None,
+              sample_every: int | None = None) -> tuple[int, int, int]:
+        """Integration steps of a run, as :meth:`run` counts them, without computing anything.
+
+        Parameters
+        ----------
+        duration, transient, sample_every
+            As for :meth:`run`.
+
+        Returns
+        -------
+        (int, int, int)
+            Steps of the run, steps of its transient, and the recording stride.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`run` does for the same values.
+        """
+        return self._timing(duration, transient, sample_every)
+
     # ------------------------------------------------------------------ argument handling
 
     def _params(self, params: Mapping[str, Any] | None, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
@@ -1086,6 +1113,76 @@ class CachedSimulator:
             piece["ts"] = self._times(i0, n, sl)
             i0 += n
             yield SimResult(piece, diverged, i0, n_total)
+
+    def run_points(self, points: Mapping[str, Any], duration: Any, *,
+                   params: Mapping[str, Any] | None = None, monitors: Any = None,
+                   init: Mapping[str, Any] | None = None, transient: Any = None,
+                   sample_every: int | None = None, batch_size: int | None = None,
+                   seed: int = 0) -> SimResult:
+        """Run the model once per point of a list of parameter values, in one compiled vmap program.
+
+        The points are padded to a power of two (the padding repeats the last point), so lists of
+        other lengths reuse the program. Every point uses the same seed, so each equals
+        ``run(duration, params={**params, **point}, ..., seed=seed)``.
+
+        Parameters
+        ----------
+        points : dict of str to array-like
+            Parameter names, each with a 1-D array of values of the same length: point ``i`` takes
+            the ``i``-th value of each (numbers in the parameter's unit or a quantity array).
+        duration, params, monitors, init, transient, sample_every, batch_size, seed
+            As for :meth:`run`; ``params`` fixes the parameters not in ``points``.
+
+        Returns
+        -------
+        SimResult
+            One entry per monitor shaped ``(time, points, [batch,] *regions)`` (the points take the
+            place of a batch axis), ``"ts"`` as for :meth:`run`, and ``diverged``: the first step
+            holding NaN/inf at any point, or ``None``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`run` does, and for no points or arrays of different lengths.
+        """
+        if not isinstance(points, Mapping) or not points:
+            raise ValueError("points must be a dict of parameter names to 1-D arrays of values")
+        names = tuple(points)
+        values = self._params(params, skip=names)
+        columns = {}
+        for name in names:
+            arr = self._model.canon(name, points[name])
+            if arr.ndim != 1 or arr.size == 0:
+                raise ValueError(f"points of {name!r} must be a non-empty 1-D array; got shape {arr.shape}")
+            columns[name] = arr
+        total = columns[names[0]].size
+        if any(arr.size != total for arr in columns.values()):
+            raise ValueError("every parameter in points needs the same number of values; got "
+                             + ", ".join(f"{k}: {v.size}" for k, v in columns.items()))
+        init_vals = self._init(init)
+        monitors = self._monitors(monitors)
+        n, n_tr, k = self._timing(duration, transient, sample_every)
+        batch_size = self._batch(batch_size)
+        block = 1 << max(0, math.ceil(math.log2(total)))
+        idx = np.minimum(np.arange(block), total - 1)
+        block_vals = {name: arr[idx] for name, arr in columns.items()}
+        prog = self._program("points", block, n, n_tr, k, batch_size, monitors, names, _signature(values),
+                             _signature(init_vals),
+                             make=lambda: self._make_points(n, n_tr, k, batch_size, monitors))
+        key = self._seed(seed)
+        out, bad = prog(block_vals, values, init_vals, np.broadcast_to(key, (block,) + key.shape))
+        data = {m: u.math.moveaxis(v[:total], 0, 1) for m, v in out.items()}
+        data["ts"] = self._times(0, n, slice(n_tr, None, k))
+        bad = np.asarray(bad)[:total]
+        return SimResult(data, int(bad[bad >= 0].min()) if np.any(bad >= 0) else None, n, n)
+
+    def _make_points(self, n: int, n_tr: int, k: int, batch_size: int | None,
+                     monitors: tuple[str, ...]) -> Callable:
+        def point(axis_vals, values, init_vals, key):
+            rec = self._whole_run({**values, **axis_vals}, init_vals, key, n, batch_size, monitors)
+            return {m: v[n_tr::k] for m, v in rec.items()}, _first_bad(rec)
+
+        return brainstate.transform.vmap(point, in_axes=(0, None, None, 0))
 
     # ------------------------------------------------------------------ sweep
 

@@ -2,17 +2,98 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._catalog import model_spec
-from ._controller import Status
+from ._controller import ModelController, Status
+from ._export import export_page, page_html
 from ._fit import OBJECTIVES
 from ._network import Connectome, load_connectome
 from ._network_controller import _example_digest
 
-__all__ = ["ExplorerBase", "FitExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase",
-           "SweepExplorerBase"]
+__all__ = ["PAGE_AXES", "PAGE_VALUES", "ExplorerBase", "FitExplorerBase", "NetworkExplorerBase",
+           "PhasePlaneExplorerBase", "SweepExplorerBase", "page_bytes", "page_grid", "page_name", "save_page"]
+
+PAGE_AXES = 2
+"""Parameters varied by the default grid of "Save as page"."""
+PAGE_VALUES = 5
+"""Values of each parameter in the default grid of "Save as page"."""
+
+
+def page_grid(controller: ModelController) -> dict[str, list[float]]:
+    """The grid "Save as page" uses when none is given.
+
+    The parameters varied are those moved away from their defaults (at most :data:`PAGE_AXES`,
+    in catalogue order), else the model's first :data:`PAGE_AXES` parameters; per-region values
+    are never varied. Each takes :data:`PAGE_VALUES` values: its current value and its nearest
+    neighbours within its slider range, spaced by an eighth of that range rounded to the slider
+    step (two on each side, or more on one side near an end of the range).
+
+    Parameters
+    ----------
+    controller : ModelController
+        The explorer's controller; its current values centre the grid.
+
+    Returns
+    -------
+    dict of str to list of float
+        Parameter name to sorted values, in the parameter's catalogue unit.
+    """
+    specs = controller.simulator.param_specs
+    params = controller.params
+    scalar = [name for name in specs if np.ndim(params.get(name, 0.0)) == 0]
+    moved = [name for name in scalar if name in params and float(params[name]) != float(specs[name].default)]
+    names = (moved or [name for name in scalar if name in controller.spec.params])[:PAGE_AXES]
+    grid = {}
+    for name in names:
+        p = specs[name]
+        value = float(params.get(name, p.default))
+        low, high = min(p.low, value), max(p.high, value)
+        spacing = max(p.step, round((p.high - p.low) / 8 / p.step) * p.step)
+        values = [value]
+        for k in range(1, 2 * PAGE_VALUES):
+            for v in (value - k * spacing, value + k * spacing):
+                if low - 1e-9 <= v <= high + 1e-9 and len(values) < PAGE_VALUES:
+                    values.append(round(v, 10))
+        grid[name] = sorted(values)
+    return grid
+
+
+def page_name(controller: ModelController) -> str:
+    """The file name "Save as page" gives the page: ``"<model>-explorer.html"``."""
+    return f"{controller.spec.name}-explorer.html"
+
+
+def save_page(controller: ModelController, path: str | os.PathLike | None = None,
+              grid: dict[str, Any] | None = None) -> Path:
+    """Write the explorer of ``controller`` as a page that works without Python
+    (:func:`~brainmass_widgets.export_page`).
+
+    Parameters
+    ----------
+    controller : ModelController
+    path : str or path-like, optional
+        Default: :func:`page_name` in the current folder (a notebook's own folder).
+    grid : dict, optional
+        Parameter name to values; default :func:`page_grid`.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    target = Path(page_name(controller)) if path is None else path
+    return export_page(controller, target, page_grid(controller) if grid is None else grid)
+
+
+def page_bytes(controller: ModelController, grid: dict[str, Any] | None = None) -> bytes:
+    """The page :func:`save_page` writes, as UTF-8 bytes (for a download)."""
+    return page_html(controller, page_grid(controller) if grid is None else grid).encode("utf-8")
 
 
 class ExplorerBase:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import brainunit as u
@@ -15,7 +17,7 @@ from jupyter_bokeh.widgets import BokehModel
 
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
-from .._frontend import ExplorerBase, SweepExplorerBase
+from .._frontend import ExplorerBase, SweepExplorerBase, save_page
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -209,7 +211,13 @@ class ModelExplorer(_Explorer):
         self._watch_views()
         options_box = w.Accordion(children=[w.VBox([*self._opt.values(), self._monitors, *self._phase])],
                                   titles=("Run options",))
-        super().__init__(self._page(self._model, self._param_box, options_box))
+        self._page_button = w.Button(description="Save as page", icon="download",
+                                     tooltip="Write this explorer as an HTML page whose sliders work "
+                                             "without Python, beside the notebook")
+        self._page_button.on_click(self._save_page)
+        self._page_saved = w.HTML("")
+        super().__init__(self._page(self._model, self._param_box, options_box,
+                                    w.HBox([self._page_button, self._page_saved])))
         self._rebuild_sliders()
         self._sync_options(opts)
         c.on_state(self._on_state)
@@ -324,6 +332,22 @@ class ModelExplorer(_Explorer):
     def sliders(self) -> dict[str, w.FloatSlider]:
         """The parameter sliders by parameter name."""
         return dict(self._sliders)
+
+    def export_html(self, path: str | os.PathLike, grid: dict[str, Any] | None = None) -> Path:
+        """Write this explorer as one HTML page whose sliders work without Python (see
+        :func:`brainmass_widgets.export_page`); ``grid`` maps parameter names to values (default:
+        the current values and their neighbours, as "Save as page" chooses). Returns the path."""
+        return save_page(self._controller, path, grid)
+
+    def _save_page(self, _button: Any = None) -> None:
+        """"Save as page": write the page beside the notebook and show its name (or the refusal)."""
+        try:
+            path = save_page(self._controller)
+        except ValueError as exc:
+            self._page_saved.value = f'<span class="bmw-error">{html.escape(str(exc))}</span>'
+            return
+        name = html.escape(path.name)
+        self._page_saved.value = f'saved <a href="{name}" target="_blank">{name}</a>'
 
     @property
     def option_widgets(self) -> dict[str, w.Widget]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import io
+import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,7 +22,7 @@ from panel.viewable import Viewer
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
 from .._engine import SweepResult
-from .._frontend import ExplorerBase, SweepExplorerBase
+from .._frontend import ExplorerBase, SweepExplorerBase, page_bytes, page_name, save_page
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -81,6 +84,22 @@ def _status_html(status: Status) -> str:
     color = _COLORS.get(status.kind, "#555555")
     return (f'<span class="bmw-status bmw-{status.kind}" style="color:{color}">'
             f"{html.escape(status.message or status.kind)}</span>")
+
+
+def _attempt(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """Call ``fn(*args)`` now; return a function giving its result or raising its exception (so a
+    result computed on one thread is taken, or its error raised, on another)."""
+    try:
+        value = fn(*args)
+    except Exception as exc:
+        error = exc
+
+        def outcome() -> Any:
+            raise error
+    else:
+        def outcome() -> Any:
+            return value
+    return outcome
 
 
 def _ms(q: Any) -> float:
@@ -158,16 +177,7 @@ class _Panel(ExplorerBase, Viewer):
             return
 
         def work() -> None:
-            try:
-                value = read()
-            except Exception as exc:
-                error = exc
-
-                def outcome() -> Any:
-                    raise error
-            else:
-                def outcome() -> Any:
-                    return value
+            outcome = _attempt(read)
             self._dispatch(lambda: finish(outcome))
 
         _READERS.submit(work)
@@ -312,10 +322,13 @@ class ModelExplorer(_Panel):
         self.param.watch(self._on_param, ["model", *_OPTIONS])
         self._pull_state()
         c.on_state(self._on_state)
+        self._page_download = pn.widgets.FileDownload(
+            callback=self._page_file if self._doc is None else self._served_page_file, filename=page_name(c),
+            label="Save as page", css_classes=["bmw-save-page"])
         figs = c.figures
         self._layout = self._page(
             [self._option_widgets["model"], self._slider_box,
-             Fold(*[self._option_widgets[k] for k in _OPTIONS], title="Run options")],
+             Fold(*[self._option_widgets[k] for k in _OPTIONS], title="Run options"), self._page_download],
             [pn.pane.Bokeh(figs["trajectory"], sizing_mode="stretch_width"),
              pn.Row(pn.pane.Bokeh(figs["phase"], sizing_mode="stretch_width"),
                     pn.pane.Bokeh(figs["spectrum"], sizing_mode="stretch_width"),
@@ -447,6 +460,32 @@ class ModelExplorer(_Panel):
     def option_widgets(self) -> dict[str, pn.widgets.Widget]:
         """The model selector and run-option inputs by name."""
         return dict(self._option_widgets)
+
+    def export_html(self, path: str | os.PathLike, grid: dict[str, Any] | None = None) -> Path:
+        """Write this explorer as one HTML page whose sliders work without Python (see
+        :func:`brainmass_widgets.export_page`); ``grid`` maps parameter names to values (default:
+        the current values and their neighbours, as "Save as page" chooses). Returns the path."""
+        return save_page(self._controller, path, grid)
+
+    def _page_file(self, data: Callable[[], bytes] | None = None) -> io.BytesIO:
+        """The "Save as page" download (``data()`` gives its bytes); a refusal shows as a notice
+        and downloads a page that says it."""
+        self._page_download.filename = page_name(self._controller)
+        try:
+            page = data() if data is not None else page_bytes(self._controller)
+        except ValueError as exc:
+            self.notify(f"Save as page: {exc}")
+            page = f"<p>Save as page was refused: {html.escape(str(exc))}</p>".encode()
+        else:
+            if self.notice.startswith("Save as page:"):
+                self.notify("")
+        return io.BytesIO(page)
+
+    async def _served_page_file(self) -> io.BytesIO:
+        """:meth:`_page_file` for a served session: computed off the event loop the sessions share."""
+        controller = self._controller
+        page = await asyncio.to_thread(lambda: _attempt(page_bytes, controller))
+        return self._page_file(page)
 
     # ------------------------------------------------------------------ URL query
 
