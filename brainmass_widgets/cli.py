@@ -6,6 +6,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -113,6 +114,26 @@ def connect_dask(address: str, timeout: float = 10.0) -> Any:
 _LOCAL = {"localhost", "127.0.0.1", "::1"}
 
 
+def check_port(address: str, port: int) -> None:
+    """``ValueError`` in one line, before anything is compiled, when ``port`` cannot be bound on
+    ``address`` (another server holds it); port 0 picks a free one and is always available."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ValueError(f"cannot serve on {address!r}: {exc.strerror}") from None
+    for family, kind, proto, _, where in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(where)
+            except OSError as exc:
+                raise ValueError(f"port {port} on {address} is in use ({exc.strerror}): choose another "
+                                 f"with --port, e.g. --port {port + 1 if port < 65535 else port - 1}, "
+                                 f"or --port 0 for a free one") from None
+
+
 def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost", show: bool = False,
           allow_origin: list[str] | None = None, jax_cache: str | None = None,
           jax_cache_mb: int | None = 1024, prefix: str | None = None, dask_scheduler: str | None = None,
@@ -185,6 +206,7 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
     from .panel.app import TITLE, StatusHandler, create_app, warm
 
     model_spec(model)
+    check_port(address, port)
     if address not in _LOCAL and not allow_origin:
         raise ValueError(f"serving on {address!r} reaches beyond this machine: name who may connect with "
                          f"--allow-websocket-origin HOST:PORT")

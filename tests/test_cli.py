@@ -34,6 +34,22 @@ def test_serve_refuses_an_unreachable_dask_scheduler():
     assert f"cannot reach the Dask scheduler at {address!r}" in proc.stderr
 
 
+def test_serve_on_a_port_in_use_says_so_in_one_line_before_compiling():
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        cmd = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--address", "127.0.0.1",
+               "--port", str(port), "--no-jax-cache"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.endswith(f"port {port} on 127.0.0.1 is in use (Address already in use): choose another "
+                         f"with --port, e.g. --port {port + 1}, or --port 0 for a free one"), last
+
+
 def test_serve_refuses_a_jax_cache_that_is_a_file(tmp_path):
     path = tmp_path / "cache"
     path.write_text("not a folder")
