@@ -66,8 +66,20 @@ def _value_code(value: Any, unit: Any) -> str:
     if isinstance(value, _Expr):
         return value if unit is None or isinstance(value, _Raw) else f"{value} * {unit_code(unit)}"
     arr = np.asarray(value, dtype=float)
-    text = repr(float(arr)) if arr.ndim == 0 else f"np.array({arr.tolist()!r})"
+    text = _short(arr) if arr.ndim == 0 else f"np.array({_short(arr)})"
     return text if unit is None else f"{text} * {unit_code(unit)}"
+
+
+def _short(arr: np.ndarray) -> str:
+    """``arr`` as Python source (nested lists) in at most 12 significant digits: a slider's -0.1
+    reached by steps of 0.05 reads ``-0.1``, not ``-0.09999999999999998``."""
+    if arr.ndim:
+        return f"[{', '.join(_short(a) for a in arr)}]"
+    x = float(arr)
+    if not np.isfinite(x):
+        return f"float({str(x)!r})"
+    text = f"{x:.12g}"
+    return text if any(c in text for c in ".e") else f"{text}.0"
 
 
 def _quantity_code(q: Any) -> str:

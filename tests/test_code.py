@@ -77,3 +77,16 @@ def test_sweep_script_equals_the_sweep(metric):
     assert c.wait(120)
     assert c.status.kind == "done", c.status
     np.testing.assert_allclose(execute(c.code()), c.result.values, rtol=1e-3, atol=1e-5)
+
+
+def test_copied_values_read_as_typed():
+    c = bw.ModelController("HopfStep")
+    c.set(a=-0.09999999999999998, w=0.1 + 0.2)
+    code = c.code()
+    assert "a=-0.1,\n" in code and "w=0.3,\n" in code
+    assert "99999" not in code and "00000" not in code
+    script = run_script(bw.model_spec("HopfStep"), in_size=2, dt=0.1 * u.ms, duration=1 * u.ms,
+                        params={"a": np.array([[0.1 + 0.2], [float("nan")]]), "w": 0.2, "beta": 1.0},
+                        noise=(), init={},
+                        monitors=("x",), transient=None, sample_every=None, batch_size=None, seed=0)
+    assert "np.array([[0.3], [float('nan')]])" in script

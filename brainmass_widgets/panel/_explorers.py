@@ -541,6 +541,10 @@ class ModelExplorer(_Panel):
                 continue
             if not self._guard(lambda k=key, v=value: self._controller.set(**{k: v})):
                 ignored.append(f"{key}={query[key]!r}: {self.notice}")
+        if any(s.endswith(": unknown name") for s in ignored):
+            spec = self._controller.spec
+            ignored.append(f"valid names for {spec.name}: model, {', '.join(self._controller.params)}, "
+                           f"noise_sigma, noise_tau, {', '.join(_OPTIONS)}")
         if ignored:
             self.notify("Ignored from the URL: " + "; ".join(ignored))
         return ignored

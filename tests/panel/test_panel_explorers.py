@@ -75,6 +75,10 @@ def test_query_round_trip_and_ignored_values(explorer):
     assert any(s.startswith("a=") for s in ignored)
     assert any(s.startswith("beta=") and "not a number" in s for s in ignored)
     assert "x: unknown name" in ignored
+    assert ignored[-1].startswith("valid names for HopfStep: model, a, w,") and "duration" in ignored[-1]
+    fhn = ModelExplorer("HopfStep", autorun=False).apply_query({"model": "FitzHughNagumoStep", "a": "0.6"})
+    assert fhn[0] == "a: unknown name"
+    assert fhn[1].startswith("valid names for FitzHughNagumoStep: model, ") and ", alpha," in fhn[1], fhn
     assert other.controller.spec.name == "HopfStep"
 
 
