@@ -34,9 +34,15 @@ TITLE = "brainmass-widgets"
 
 
 def backend_label() -> str:
-    """The JAX backend and device the app computes on, e.g. ``"cpu: TFRT_CPU_0"``."""
-    device = jax.devices()[0]
-    return f"{jax.default_backend()}: {getattr(device, 'device_kind', device)}"
+    """Where the app computes, in words: ``"computing on the CPU"``, ``"computing on 2 GPUs (NVIDIA
+    H200)"``: the JAX platform, the device count, and the device kind where it says more."""
+    devices = jax.devices()
+    platform = jax.default_backend()
+    name = platform.upper()
+    kind = str(getattr(devices[0], "device_kind", "") or "")
+    detail = f" ({kind})" if kind and kind.lower() != platform else ""
+    count = "the" if len(devices) == 1 else str(len(devices))
+    return f"computing on {count} {name}{'s' if len(devices) > 1 else ''}{detail}"
 
 
 def _query() -> dict[str, str]:
@@ -118,7 +124,7 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     # which make Panel ship the 1.8 MB MathJax bundle with the page (nothing here needs math).
     header = pn.Row(
         pn.widgets.StaticText(value=f"<b>{TITLE}</b>", styles={"font-size": "1.4em"}),
-        pn.widgets.StaticText(value=f'<span class="bmw-backend">JAX backend {backend_label()}</span>',
+        pn.widgets.StaticText(value=f'<span class="bmw-backend">{backend_label()}</span>',
                               styles={"margin-top": "0.55em"}),
         styles={"background": "#0072b5", "color": "white", "padding": "6px 10px"},
         sizing_mode="stretch_width")

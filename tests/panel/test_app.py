@@ -39,7 +39,7 @@ def test_slider_keys_move_the_trajectory_to_the_engine_values(app_url, page):
     page.goto(app_url)
     first = wait_column(page, "trajectory", "x[0]")
     np.testing.assert_allclose(first, engine(), rtol=1e-5, atol=1e-6)
-    assert "cpu" in page.locator(".bmw-backend").first.text_content()
+    assert page.locator(".bmw-backend").first.text_content() == "computing on the CPU"
     press(page, ".bmw-param-a", "ArrowRight", 3)
     page.wait_for_function("() => new URLSearchParams(location.search).get('a') === '0.28'")
     moved = wait_column(page, "trajectory", "x[0]", differs_from=first)
