@@ -542,15 +542,6 @@ def _pieces(stream: Iterator[SimResult], notice: Callable[[], None], token: _Tok
         yield piece
 
 
-def _spectrum(trace: np.ndarray, sample_s: float) -> tuple[np.ndarray, np.ndarray]:
-    n = trace.shape[0]
-    if n < 4:
-        return np.zeros(0), np.zeros(0)
-    power = np.abs(np.fft.rfft(trace - trace.mean())) ** 2 / n
-    freq = np.fft.rfftfreq(n, sample_s)
-    return freq[1:], np.maximum(power[1:], 1e-30)
-
-
 def _ms_text(value: Any) -> str:
     """A time quantity as ``"12.5 ms"``."""
     return f"{float(value.to_decimal(u.ms)):g} ms"
@@ -745,6 +736,7 @@ class ModelController(_Stateful):
             self.figures["trajectory"].title.text = f"{spec.name}: trajectory"
             self.figures["phase"].xaxis.axis_label = self._axis_label(p1, spec)
             self.figures["phase"].yaxis.axis_label = self._axis_label(p2, spec)
+            self.figures["spectrum"].yaxis.axis_label = _plots.psd_label(unit)
 
         if first_commit:
             relabel()
@@ -906,14 +898,16 @@ class ModelController(_Stateful):
         if batched:
             arr = arr.mean(axis=1)
         sample_s = float((state["sim"].dt * (state["sample_every"] or 1)) / u.second)
-        data: dict[str, Any] = {}
-        for name in self._lines:
-            if name.startswith(first + "["):
-                f, p = _spectrum(arr[:, int(name[len(first) + 1:-1])], sample_s)
-                data["f"] = f
-                data[name] = _col(p)
-        if data:
-            self.sources["spectrum"].data = data
+        shown = {name: int(name[len(first) + 1:-1]) for name in self._lines if name.startswith(first + "[")}
+        segment = _plots.spectrum_segment(arr[:, list(shown.values())])
+        freq, psds = np.zeros(0), {}
+        for name, region in shown.items():
+            freq, psd = _plots.power_spectrum(arr[:, region], sample_s, segment)
+            psds[name] = _col(psd)
+        if psds:
+            _plots.show_spectrum(self.figures["spectrum"], self.sources["spectrum"], freq, psds,
+                                 f"{state['sim'].spec.name}: power spectral density of {first}",
+                                 _plots.trend_frequency(segment, sample_s))
 
     # ------------------------------------------------------------------ code
 
@@ -1399,6 +1393,8 @@ class SweepController(_Base):
                     f" [{unit}]" if unit is not None else "")
                 fig.title.text = f"{state['sim'].spec.name}: {state['metric']} vs {names[0]}" + (
                     " (gaps: no oscillation)" if state["metric"] == "frequency" else "")
+                shown = "max" if state["metric"] == "minmax" else state["metric"]
+                _plots.name_sweep_metric(fig, f"{shown} of {state['monitor']}")
                 self.sources["sweep"].data = {"x": x, "y": nan, "lo": nan.copy(), "hi": nan.copy()}
                 return
             _plots.patch_changed(self.sources["sweep"], {"y": res.shown, "lo": res.lo, "hi": res.hi})

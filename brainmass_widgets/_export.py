@@ -53,6 +53,17 @@ phase.data = {u: runs.data[i + "|u"], v: runs.data[i + "|v"]};
 const spec = {f: spectra.data["f"]};
 for (const col of spec_cols) spec[col] = spectra.data[i + "|" + col];
 spectrum.data = spec;
+spec_fig.x_range.start = 0;
+spec_fig.x_range.end = spec_ends[i];
+spec_fig.x_range.reset_start = 0;
+spec_fig.x_range.reset_end = spec_ends[i];
+spec_fig.y_range.start = spec_levels[i][0];
+spec_fig.y_range.end = spec_levels[i][1];
+spec_fig.y_range.reset_start = spec_levels[i][0];
+spec_fig.y_range.reset_end = spec_levels[i][1];
+peak_line.visible = spec_peaks[i] !== null;
+peak_line.location = spec_peaks[i] === null ? 0 : spec_peaks[i];
+spec_fig.title.text = spec_titles[i];
 info.text = notes[i];
 """
 
@@ -149,18 +160,10 @@ def _mag(x: Any) -> np.ndarray:
     return np.asarray(u.get_magnitude(x))
 
 
-def _spectrum(trace: np.ndarray, sample_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Frequencies (Hz, without 0) and power of the de-meaned trace, as the explorer draws them."""
-    n = trace.shape[0]
-    if n < 4:
-        return np.zeros(0), np.zeros(0)
-    power = np.abs(np.fft.rfft(trace - trace.mean())) ** 2 / n
-    return np.fft.rfftfreq(n, sample_s)[1:], np.maximum(power[1:], 1e-30)
-
-
-def _columns(res: Any, i: int, s: Mapping[str, Any], lines: Sequence[str],
-             sample_s: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
-    """Trajectory-and-phase columns and spectrum columns of point ``i``, and the frequencies."""
+def _columns(res: Any, i: int, s: Mapping[str, Any], lines: Sequence[str], sample_s: float,
+             segment: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Trajectory-and-phase columns and spectrum columns (Welch segments of ``segment`` samples)
+    of point ``i``, and the frequencies."""
     batched = bool(s["batch_size"])
     lead = 2 if batched else 1
 
@@ -182,7 +185,7 @@ def _columns(res: Any, i: int, s: Mapping[str, Any], lines: Sequence[str],
         else:
             runs[name] = arr
         if state == first:
-            freq, spec[name] = _spectrum(arr.mean(axis=1) if batched else arr, sample_s)
+            freq, spec[name] = _plots.power_spectrum(arr.mean(axis=1) if batched else arr, sample_s, segment)
     for col, state in zip(("u", "v"), s["phase"], strict=True):
         arr = regions(state)
         runs[col] = arr.mean(axis=1)[:, 0] if batched else arr[:, 0]
@@ -199,7 +202,7 @@ def _check(s: Mapping[str, Any], axes: Mapping[str, np.ndarray], n_lines: int) -
     runs = int(s["batch_size"] or 1)
     regions = int(np.prod(np.atleast_1d(sim.in_size)))
     per_line = 3 if s["batch_size"] else 1
-    values = points * (kept * (n_lines * per_line + 2) + (kept // 2 + 1) * n_lines)
+    values = points * (kept * (n_lines * per_line + 2) + _plots.spectrum_points(kept) * n_lines)
     if values > MAX_PAGE_VALUES:
         raise ValueError(f"the page would hold {values:,} values ({points} grid points x {kept:,} samples "
                          f"x {n_lines} lines with phase and spectrum); a page holds at most "
@@ -266,13 +269,25 @@ def page_html(source: ModelController | CachedSimulator, grid: Mapping[str, Any]
     runs: dict[str, np.ndarray] = {"t": t_ms}
     spectra: dict[str, np.ndarray] = {}
     notes = []
+    spec_ends, spec_peaks, spec_titles, spec_levels = [], [], [], []
+    spec_title = f"{spec.name}: power spectral density of {s['monitors'][0]}"
     total = next(iter(points.values())).size
     specs = sim.param_specs
+    traces = _mag(res[s["monitors"][0]])
+    traces = traces.reshape(traces.shape[:3 if s["batch_size"] else 2] + (-1,))
+    traces = (traces.mean(axis=2) if s["batch_size"] else traces)[..., :len(shown)]
+    segment = _plots.spectrum_segment(traces.reshape(traces.shape[0], -1))
+    lowest = _plots.trend_frequency(segment, sample_s)
     for i in range(total):
-        traj, spectrum, freq = _columns(res, i, s, lines, sample_s)
+        traj, spectrum, freq = _columns(res, i, s, lines, sample_s, segment)
         runs.update({f"{i}|{c}": v for c, v in traj.items()})
         spectra.update({f"{i}|{c}": v for c, v in spectrum.items()})
         spectra["f"] = np.asarray(freq, dtype=np.float64)
+        peak, end = _plots.spectrum_view(freq, list(spectrum.values()), lowest=lowest)
+        spec_ends.append(end)
+        spec_levels.append(list(_plots.spectrum_levels(freq, list(spectrum.values()), end)))
+        spec_peaks.append(peak)
+        spec_titles.append(f"{spec_title}: {_plots.peak_text(peak)}")
         at = ", ".join(f"{specs[name].label} = {points[name][i]:.4g}" for name in axes)
         ok = all(np.all(np.isfinite(v)) for v in traj.values())
         notes.append(f"<b>{html.escape(at)}</b>" + ("" if ok else _DIVERGED))
@@ -288,6 +303,7 @@ def page_html(source: ModelController | CachedSimulator, grid: Mapping[str, Any]
         state_unit = spec.state_units.get(state)
         ax.axis_label = state if state_unit is None else f"{state} [{state_unit}]"
     spec_fig, spec_src = _plots.spectrum_figure()
+    spec_fig.yaxis.axis_label = _plots.psd_label(unit)
     spec_lines = [name for name in lines if name.startswith(first + "[")]
     _plots.set_lines(spec_fig, spec_src, "f", spec_lines)
     traj_cols = [c for c in traj_src.data if c != "t"]
@@ -296,7 +312,8 @@ def page_html(source: ModelController | CachedSimulator, grid: Mapping[str, Any]
     i0 = int(np.ravel_multi_index(start, [a.size for a in axes.values()]))
     traj_src.data = {"t": runs["t"], **{c: runs[f"{i0}|{c}"] for c in traj_cols}}
     phase_src.data = {"u": runs[f"{i0}|u"], "v": runs[f"{i0}|v"]}
-    spec_src.data = {"f": spectra.get("f", np.zeros(0)), **{c: spectra[f"{i0}|{c}"] for c in spec_lines}}
+    _plots.show_spectrum(spec_fig, spec_src, spectra.get("f", np.zeros(0)),
+                         {c: spectra[f"{i0}|{c}"] for c in spec_lines}, spec_title, lowest)
     runs_src = ColumnDataSource(runs, name="export_runs")
     spectra_src = ColumnDataSource(spectra or {"f": np.zeros(0)}, name="export_spectra")
     info = Div(text=notes[i0], name="export_point")
@@ -308,6 +325,9 @@ def page_html(source: ModelController | CachedSimulator, grid: Mapping[str, Any]
     callback = CustomJS(args=dict(sliders=sliders, shape=[a.size for a in axes.values()], runs=runs_src,
                                   spectra=spectra_src, trajectory=traj_src, phase=phase_src,
                                   spectrum=spec_src, traj_cols=traj_cols, spec_cols=spec_lines, info=info,
+                                  spec_fig=spec_fig, peak_line=spec_fig.select_one({"name": "spectrum_peak"}),
+                                  spec_ends=spec_ends, spec_peaks=spec_peaks, spec_titles=spec_titles,
+                                  spec_levels=spec_levels,
                                   notes=notes), code=_SLIDER_JS)
     for slider in sliders:
         slider.js_on_change("value", callback)

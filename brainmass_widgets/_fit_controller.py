@@ -18,7 +18,7 @@ from ._fit import BACKENDS, CachedFitter, FitOutcome, load_target
 from ._limits import GRAD_VALUES, limits
 from ._network import NetworkModel
 from ._network_controller import NetworkController
-from ._plots import fit_figures, set_lines
+from ._plots import fit_figures, matrix_ticks, set_lines
 
 __all__ = ["TARGETS", "FitController", "fittable_models"]
 
@@ -395,9 +395,7 @@ class FitController(_Base):
                                 f"{outcome.best_step + 1:,}: {values}", 1.0, elapsed), token)
 
     def _set_matrix_range(self, name: str, n: int) -> None:
-        fig = self.figures[name]
-        fig.x_range.start, fig.x_range.end = -0.5, n - 0.5
-        fig.y_range.start, fig.y_range.end = n - 0.5, -0.5
+        matrix_ticks(self.figures[name], [f"R{i}" for i in range(n)])
 
 
 def _check_fit(fitter: CachedFitter, state: Mapping[str, Any]) -> None:

@@ -32,7 +32,7 @@ from ._engine import CachedSimulator, SimResult, compile_notice
 from ._limits import limits
 from ._metrics import fc, sync
 from ._network import Connectome, NetworkModel, load_connectome, order_parameter
-from ._plots import network_figures, patch_changed, set_lines
+from ._plots import matrix_ticks, network_figures, patch_changed, set_lines
 
 __all__ = ["NetworkController"]
 
@@ -181,8 +181,8 @@ class NetworkController(_Stateful):
                 set_lines(self.figures["regions"], self.sources["regions"], "t", labels)
                 self.figures["regions"].yaxis.axis_label = net.coupled_var + (f" [{unit}]" if unit else "")
                 self.figures["regions"].title.text = f"{net.spec.name} network: {net.coupled_var} per region"
-                self._set_matrix_range("connectivity", len(net.connectome.labels))
-                self._set_matrix_range("fc", len(net.connectome.labels))
+                matrix_ticks(self.figures["connectivity"], net.connectome.labels)
+                matrix_ticks(self.figures["fc"], net.connectome.labels)
                 self._mappers["connectivity"].high = high
                 self.sources["connectivity"].data = cells
                 self.sources["fc"].data = {k: [] for k in cells}
@@ -200,11 +200,6 @@ class NetworkController(_Stateful):
     def _clear_sweep(self, label: str) -> None:
         self.sources["coupling_sweep"].data = {"x": [], "fc": [], "sync": []}
         self.figures["coupling_sweep"].xaxis.axis_label = label
-
-    def _set_matrix_range(self, name: str, n: int) -> None:
-        fig = self.figures[name]
-        fig.x_range.start, fig.x_range.end = -0.5, n - 0.5
-        fig.y_range.start, fig.y_range.end = n - 0.5, -0.5
 
     @staticmethod
     def _cells(matrix: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:

@@ -28,11 +28,10 @@ from ._controller import (
 from ._engine import CachedSimulator, compile_notice
 from ._limits import limits
 from ._phase import FixedPoint, PhasePlane
-from ._plots import STABILITY_COLORS, phase_plane_figure, set_lines
+from ._plots import NULLCLINE_COLORS, STABILITY_COLORS, phase_plane_figure, set_lines
 
 __all__ = ["PhasePlaneController"]
 
-_NULLCLINE_COLORS = ("#1f77b4", "#d62728")
 #: A trajectory streams in this many chunks.
 _TRAJECTORY_CHUNKS = 8
 _OPTIONS = ("model", "x", "y", "params", "held", "x_range", "y_range", "grid", "arrows", "duration",
@@ -299,7 +298,7 @@ class PhasePlaneController(_Stateful):
             return
         arrows = self._arrows(field, state["arrows"], xr, yr)
         nc = {"xs": [], "ys": [], "color": [], "label": []}
-        for (name, (xs, ys)), color in zip(nullclines.items(), _NULLCLINE_COLORS, strict=True):
+        for (name, (xs, ys)), color in zip(nullclines.items(), NULLCLINE_COLORS, strict=True):
             nc["xs"].append(xs)
             nc["ys"].append(ys)
             nc["color"].append(color)
@@ -308,6 +307,7 @@ class PhasePlaneController(_Stateful):
             "x": [fp.state[plane.x] for fp in fps], "y": [fp.state[plane.y] for fp in fps],
             "stability": [fp.stability for fp in fps],
             "color": [STABILITY_COLORS[fp.stability] for fp in fps],
+            "legend": [f"fixed point: {fp.stability}" for fp in fps],
             "eigenvalues": [", ".join(f"{z.real:.3g}{z.imag:+.3g}j" for z in fp.eigenvalues) for fp in fps],
         }
 

@@ -14,30 +14,48 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from bokeh.core.properties import value
 from bokeh.models import (
     Arrow,
     BasicTicker,
     ColorBar,
     ColumnDataSource,
     CustomJS,
+    FixedTicker,
     HoverTool,
+    Legend,
     LinearColorMapper,
+    Range1d,
+    Span,
     TapTool,
     VeeHead,
 )
-from bokeh.palettes import Category10_10, Viridis256
+from bokeh.palettes import Category10_10, RdBu11, Viridis256
 from bokeh.plotting import figure
+from scipy.signal import welch
 
 __all__ = [
     "fit_figures",
     "patch_changed",
     "heatmap_figure",
+    "fc_mapper",
     "line_columns",
+    "matrix_ticks",
+    "name_sweep_metric",
     "network_figures",
     "phase_figure",
+    "peak_text",
     "phase_plane_figure",
+    "power_spectrum",
+    "psd_label",
     "set_lines",
+    "show_spectrum",
     "spectrum_figure",
+    "spectrum_view",
+    "trend_frequency",
+    "spectrum_points",
+    "spectrum_levels",
+    "spectrum_segment",
     "sweep_figure",
     "trajectory_figure",
 ]
@@ -93,6 +111,12 @@ def patch_changed(source: ColumnDataSource, columns: Mapping[str, np.ndarray]) -
                                                       for r, _ in runs)
 
 
+def _side_legend(**style: object) -> Legend:
+    """An empty legend for a figure's side panel (glyphs given a legend entry join it)."""
+    return Legend(location="top_left", label_text_font_size="9pt", glyph_height=14, label_height=14,
+                  spacing=1, padding=4, margin=4, **style)
+
+
 def _source(name: str, columns: Sequence[str]) -> ColumnDataSource:
     return ColumnDataSource(data={c: [] for c in columns}, name=name)
 
@@ -112,6 +136,11 @@ def set_lines(fig, source: ColumnDataSource, x: str, names: Sequence[str], band:
         One column per line; used as legend labels.
     band : bool
         Also draw the band between the :func:`line_columns` of each line.
+
+    Notes
+    -----
+    A legend inside the plot goes to its top right corner; one in a side panel stays there and
+    holds at most 8 rows (more lines take more columns).
     """
     columns = [x, *names]
     if band:
@@ -130,7 +159,10 @@ def set_lines(fig, source: ColumnDataSource, x: str, names: Sequence[str], band:
         fig.legend[0].items = [item for item in fig.legend[0].items if item.renderers[0] in renderers]
         fig.legend[0].visible = len(names) > 1
         fig.legend[0].click_policy = "hide"
-        fig.legend[0].location = "top_right"
+        if fig.legend[0] in fig.center:
+            fig.legend[0].location = "top_right"
+        else:
+            fig.legend[0].nrows = max(1, min(len(names), 8))
 
 
 def trajectory_figure(unit_label: str = "") -> tuple:
@@ -160,8 +192,192 @@ def phase_figure() -> tuple:
     return fig, source
 
 
+#: A Welch segment spans at least this many periods of the trace's dominant frequency.
+SPECTRUM_PERIODS = 8
+#: Power spectral densities below this are drawn at it (the y axis is logarithmic).
+SPECTRUM_FLOOR = 1e-30
+
+
+def _padded_length(n: int) -> int:
+    return max(int(n), min(4 * int(n), 1 << 15))
+
+
+def spectrum_points(n: int) -> int:
+    """How many frequencies :func:`power_spectrum` gives for a trace of ``n`` samples, at most."""
+    return _padded_length(n) // 2 + 1
+
+
+def spectrum_segment(traces: np.ndarray) -> int:
+    """The Welch segment length :func:`power_spectrum` uses for traces (the longest any asks for).
+
+    A segment spans :data:`SPECTRUM_PERIODS` periods of a trace's dominant frequency (read from
+    the periodogram of the whole trace) or an eighth of the trace, whichever is longer, and at
+    most the whole trace: short runs keep their frequency resolution, long runs are averaged.
+    Traces holding NaN or inf take the whole trace.
+
+    Parameters
+    ----------
+    traces : array
+        Shaped ``(time,)`` or ``(time, traces)``.
+
+    Returns
+    -------
+    int
+        Samples per segment.
+    """
+    x = np.asarray(traces, dtype=np.float64)
+    n = x.shape[0]
+    x = x.reshape(n, -1)
+    if n < 8 or not np.all(np.isfinite(x)):
+        return n
+    raw = np.abs(np.fft.rfft(x - x.mean(axis=0), axis=0)) ** 2
+    cycles = int(np.min(np.argmax(raw[1:], axis=0))) + 1
+    return int(min(n, max(np.ceil(SPECTRUM_PERIODS * n / cycles), n // 8, 4)))
+
+
+def power_spectrum(trace: np.ndarray, sample_s: float,
+                   nperseg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Welch power spectral density of a trace, one-sided, in (trace unit)² per Hz.
+
+    The trace is cut into Hann-windowed segments overlapping by half, each de-meaned, of
+    :func:`spectrum_segment` samples. Each segment is zero-padded to 4 times its length (up to
+    32,768 samples), which samples the spectrum finely enough to draw and read its peak. The
+    density integrates over frequency to the trace's variance.
+
+    Parameters
+    ----------
+    trace : array
+        Samples of one variable, shaped ``(time,)``.
+    sample_s : float
+        Sample spacing in seconds.
+    nperseg : int, optional
+        Samples per segment (at most the trace's): spectra drawn against one frequency column
+        share it, e.g. :func:`spectrum_segment` of all their traces.
+
+    Returns
+    -------
+    (array, array)
+        Frequencies in Hz (from 0 to the Nyquist frequency) and the density at each, at least
+        :data:`SPECTRUM_FLOOR`. Traces of fewer than 4 samples give two empty arrays.
+    """
+    x = np.asarray(trace, dtype=np.float64).reshape(-1)
+    n = x.shape[0]
+    if n < 4:
+        return np.zeros(0), np.zeros(0)
+    nperseg = spectrum_segment(x) if nperseg is None else max(4, min(int(nperseg), n))
+    nfft = _padded_length(nperseg)
+    freq, psd = welch(x, fs=1.0 / sample_s, window="hann", nperseg=nperseg, noverlap=nperseg // 2,
+                      nfft=nfft, detrend="constant", scaling="density")
+    return freq, np.maximum(psd, SPECTRUM_FLOOR)
+
+
+def spectrum_view(freq: np.ndarray, psds: Sequence[np.ndarray], share: float = 0.99, margin: float = 1.5,
+                  least: float = 5.0, lowest: float = 0.0) -> tuple[float | None, float]:
+    """The peak frequency of spectra and the end of an x range that shows where their power is.
+
+    Parameters
+    ----------
+    freq : array
+        Frequencies in Hz, ascending, shared by every spectrum.
+    psds : sequence of array
+        Densities at ``freq`` (non-finite values are ignored); they are summed.
+    share : float, default 0.99
+        The range covers the frequency below which this share of the summed power lies ...
+    margin : float, default 1.5
+        ... times this margin (and the peak times it) ...
+    least : float, default 5.0
+        ... and at least this many Hz, but not beyond the last frequency.
+    lowest : float, default 0.0
+        The peak is sought at this frequency and above (:func:`trend_frequency`: below it lies
+        a trend or an initial transient, not an oscillation).
+
+    Returns
+    -------
+    (float or None, float)
+        The frequency (above 0 and ``lowest``) of the summed spectrum's highest local maximum
+        (of its maximum there when it has none: a falling tail), refined by a parabola through
+        the log density of its two neighbours; ``None`` where the spectra hold no power above
+        :data:`SPECTRUM_FLOOR`. And the range's end in Hz.
+    """
+    freq = np.asarray(freq, dtype=np.float64)
+    if freq.size < 2 or not len(psds):
+        return None, least
+    total = np.sum([np.where(np.isfinite(p), p, 0.0) for p in psds], axis=0)
+    top = float(freq[-1])
+    if total[1:].max() <= len(psds) * SPECTRUM_FLOOR:
+        return None, top
+    first = max(1, min(int(np.searchsorted(freq, lowest)), freq.size - 1))
+    inner = np.arange(first, freq.size - 1)
+    bumps = inner[(total[inner] > total[inner - 1]) & (total[inner] >= total[inner + 1])]
+    top_bin = int(bumps[np.argmax(total[bumps])]) if bumps.size else first + int(np.argmax(total[first:]))
+    peak = float(freq[top_bin])
+    if top_bin + 1 < freq.size:
+        a, b, c = np.log(np.maximum(total[top_bin - 1:top_bin + 2], SPECTRUM_FLOOR))
+        bend = a - 2 * b + c
+        if bend < 0:
+            peak += float(0.5 * (a - c) / bend * (freq[top_bin] - freq[top_bin - 1]))
+    cumulative = np.concatenate([[0.0], np.cumsum(0.5 * (total[1:] + total[:-1]) * np.diff(freq))])
+    below = float(freq[min(int(np.searchsorted(cumulative, share * cumulative[-1])), freq.size - 1)])
+    return peak, min(top, max(margin * below, margin * peak, least))
+
+
+def trend_frequency(nperseg: int, sample_s: float) -> float:
+    """The frequency of one cycle per Welch segment of ``nperseg`` samples, in Hz: slower power
+    is a trend or a transient, and :func:`spectrum_view` reads no peak there."""
+    return 1.0 / (max(int(nperseg), 1) * sample_s)
+
+
+def spectrum_levels(freq: np.ndarray, psds: Sequence[np.ndarray], end: float,
+                    decades: float = 10.0) -> tuple[float, float]:
+    """A log y range for spectra shown up to ``end`` Hz: their values there, padded by a factor 2,
+    spanning at most ``decades`` decades below the largest.
+
+    Parameters
+    ----------
+    freq : array
+        Frequencies in Hz.
+    psds : sequence of array
+        Densities at ``freq``.
+    end : float
+        The x range's end (:func:`spectrum_view`).
+    decades : float, default 10.0
+        The deepest the range reaches below its top.
+
+    Returns
+    -------
+    (float, float)
+        Start and end of the range (``(1e-6, 1)`` when nothing finite is shown).
+    """
+    shown = np.asarray(freq) <= end
+    values = np.concatenate([np.zeros(0)] + [np.asarray(p, dtype=np.float64)[shown] for p in psds])
+    values = values[np.isfinite(values) & (values > SPECTRUM_FLOOR)]
+    if not values.size:
+        return 1e-6, 1.0
+    high = float(values.max())
+    low = max(float(values.min()), high * 10.0 ** -decades)
+    return low / 2, high * 2
+
+
+def psd_label(unit: object | None) -> str:
+    """The y-axis label of a power spectral density of a state in ``unit`` (``None``: unitless)."""
+    if unit is None:
+        return "PSD [1/Hz]"
+    text = str(unit)
+    return f"PSD [{text}²/Hz]" if text.isidentifier() else f"PSD [({text})²/Hz]"
+
+
+def peak_text(peak: float | None) -> str:
+    """How a spectrum's title reads its peak: ``"peak 31.8 Hz"``, or ``"no oscillation"``."""
+    if peak is None:
+        return "no oscillation"
+    return f"peak {peak:.3g} Hz" if peak < 1000 else f"peak {peak:.0f} Hz"
+
+
 def spectrum_figure() -> tuple:
-    """Power spectrum of the monitored variables (x column ``"f"`` in Hz, log-power y axis).
+    """Power spectral density of the monitored variables (x column ``"f"`` in Hz, log y axis).
+
+    The figure has a dashed vertical :class:`~bokeh.models.Span` named ``"spectrum_peak"`` that
+    :func:`show_spectrum` moves to the peak, and :class:`~bokeh.models.Range1d` x and y ranges.
 
     Returns
     -------
@@ -169,16 +385,58 @@ def spectrum_figure() -> tuple:
         The source is named ``"spectrum"``.
     """
     source = _source("spectrum", ["f"])
-    fig = figure(title="Power spectrum", x_axis_label="frequency [Hz]", y_axis_label="power",
-                 y_axis_type="log", tools=_TOOLS, **_SIZE)
+    fig = figure(title="Power spectral density", x_axis_label="frequency [Hz]", y_axis_label=psd_label(None),
+                 y_axis_type="log", x_range=Range1d(0.0, 1.0), y_range=Range1d(1e-6, 1.0), tools=_TOOLS,
+                 **_SIZE)
+    fig.add_layout(Span(location=0.0, dimension="height", line_color="#424242", line_dash="dashed",
+                        line_width=1, visible=False, name="spectrum_peak"))
     return fig, source
+
+
+def show_spectrum(fig, source: ColumnDataSource, freq: np.ndarray, psds: Mapping[str, np.ndarray],
+                  title: str, lowest: float = 0.0) -> float | None:
+    """Put spectra on a :func:`spectrum_figure`: data, fitted ranges, peak line and title.
+
+    Parameters
+    ----------
+    fig : bokeh.plotting.figure
+        Made by :func:`spectrum_figure`.
+    source : ColumnDataSource
+        Its data become ``{"f": freq, **psds}``.
+    freq : array
+        Frequencies in Hz.
+    psds : mapping of str to array
+        Density per line (the line's column name).
+    title : str
+        The title's start; ``": peak ... Hz"`` (:func:`peak_text`) is appended.
+    lowest : float, default 0.0
+        No peak is read below this frequency (see :func:`spectrum_view`).
+
+    Returns
+    -------
+    float or None
+        The peak frequency (see :func:`spectrum_view`).
+    """
+    source.data = {"f": np.asarray(freq, dtype=np.float64), **psds}
+    peak, end = spectrum_view(freq, list(psds.values()), lowest=lowest)
+    low, high = spectrum_levels(freq, list(psds.values()), end)
+    fig.x_range.start, fig.x_range.end = 0.0, end
+    fig.x_range.reset_start, fig.x_range.reset_end = 0.0, end
+    fig.y_range.start, fig.y_range.end = low, high
+    fig.y_range.reset_start, fig.y_range.reset_end = low, high
+    span = fig.select_one({"name": "spectrum_peak"})
+    span.visible = peak is not None
+    span.location = 0.0 if peak is None else peak
+    fig.title.text = f"{title}: {peak_text(peak)}"
+    return peak
 
 
 def sweep_figure() -> tuple:
     """A metric against one swept parameter, with the min..max band of the monitored trace.
 
     Columns: ``"x"`` (parameter value), ``"y"`` (metric), ``"lo"`` / ``"hi"`` (band). A tap on a
-    point selects it (``source.selected.indices``).
+    point selects it (``source.selected.indices``). The points' legend entry reads ``"metric"``
+    until :func:`name_sweep_metric` names it.
 
     Returns
     -------
@@ -190,7 +448,8 @@ def sweep_figure() -> tuple:
     fig.varea(x="x", y1="lo", y2="hi", source=source, fill_color=Category10_10[0], fill_alpha=0.15,
               legend_label="min..max")
     fig.line(x="x", y="y", source=source, line_color=Category10_10[0], line_width=2)
-    dots = fig.scatter(x="x", y="y", source=source, size=7, color=Category10_10[0], legend_label="metric")
+    dots = fig.scatter(x="x", y="y", source=source, size=7, color=Category10_10[0], legend_label="metric",
+                       name="sweep_points")
     fig.select_one(TapTool).renderers = [dots]
     fig.add_tools(HoverTool(renderers=[dots], tooltips=[("value", "@x"), ("metric", "@y"),
                                                          ("min..max", "@lo .. @hi")]))
@@ -198,11 +457,20 @@ def sweep_figure() -> tuple:
     return fig, source
 
 
+def name_sweep_metric(fig, name: str) -> None:
+    """Label the points of a :func:`sweep_figure` ``name`` (e.g. ``"amplitude of x"``) in its legend."""
+    dots = fig.select_one({"name": "sweep_points"})
+    for item in fig.legend[0].items:
+        if dots in item.renderers:
+            item.label = value(name)
+
+
 def heatmap_figure() -> tuple:
     """A metric over two swept parameters, one rectangle per grid cell.
 
     Columns: ``"x"``, ``"y"`` (cell centre), ``"w"``, ``"h"`` (cell size), ``"value"``. Cells not yet
-    computed hold NaN (drawn grey). A tap on a cell selects it.
+    computed hold NaN (drawn grey). A tap on a cell selects it: the chosen cell gets a black
+    outline and every cell keeps its colour.
 
     Returns
     -------
@@ -215,6 +483,8 @@ def heatmap_figure() -> tuple:
                  min_width=300)
     cells = fig.rect(x="x", y="y", width="w", height="h", source=source,
                      fill_color={"field": "value", "transform": mapper}, line_color=None)
+    cells.nonselection_glyph = cells.glyph.clone()
+    cells.selection_glyph = cells.glyph.clone(line_color="black", line_width=3)
     fig.select_one(TapTool).renderers = [cells]
     fig.add_tools(HoverTool(renderers=[cells], tooltips=[("x", "@x"), ("y", "@y"), ("value", "@value")]))
     fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker()), "right")
@@ -223,6 +493,10 @@ def heatmap_figure() -> tuple:
 
 STABILITY_COLORS = {"stable node": "#1b5e20", "stable focus": "#43a047", "unstable node": "#b00020",
                     "unstable focus": "#e53935", "saddle": "#ef6c00", "center": "#1565c0"}
+#: Nullcline colours, one per axis variable (dx/dt = 0, dy/dt = 0).
+NULLCLINE_COLORS = ("#1f77b4", "#d62728")
+#: Colour of launched trajectories in the phase plane (neither nullcline's).
+TRAJECTORY_COLOR = "#7b1fa2"
 
 
 def phase_plane_figure() -> tuple:
@@ -230,8 +504,9 @@ def phase_plane_figure() -> tuple:
 
     Sources (by ``name``): ``"field"`` (arrows ``x0, y0 -> x1, y1``), ``"nullclines"`` (one
     NaN-separated line per axis variable: ``xs``, ``ys``, ``color``, ``label``), ``"fixed_points"``
-    (``x``, ``y``, ``stability``, ``eigenvalues``, ``color``), ``"trajectories"`` (one line per
-    launched trajectory: ``xs``, ``ys``), ``"timeseries"`` (``t`` and one column per state of the
+    (``x``, ``y``, ``stability``, ``eigenvalues``, ``color`` and the legend entry ``legend``, e.g.
+    ``"fixed point: saddle"``), ``"trajectories"`` (one line per launched trajectory: ``xs``,
+    ``ys``, drawn in :data:`TRAJECTORY_COLOR`), ``"timeseries"`` (``t`` and one column per state of the
     latest trajectory) and ``"click"``: a tap on the plane writes its position there (``x``, ``y``,
     and the time ``at``, which tells one tap from another), in the browser, so both Bokeh server
     and notebook views report it.
@@ -244,41 +519,72 @@ def phase_plane_figure() -> tuple:
     sources = {
         "field": _source("field", ["x0", "y0", "x1", "y1"]),
         "nullclines": _source("nullclines", ["xs", "ys", "color", "label"]),
-        "fixed_points": _source("fixed_points", ["x", "y", "stability", "eigenvalues", "color"]),
+        "fixed_points": _source("fixed_points", ["x", "y", "stability", "eigenvalues", "color", "legend"]),
         "trajectories": _source("trajectories", ["xs", "ys"]),
         "timeseries": _source("timeseries", ["t"]),
         "click": _source("click", ["x", "y", "at"]),
     }
     fig = figure(title="Phase plane (tap to launch a trajectory)", tools=_TOOLS, height=420,
                  sizing_mode="stretch_width", min_width=320)
+    fig.add_layout(_side_legend(), "right")
     fig.add_layout(Arrow(x_start="x0", y_start="y0", x_end="x1", y_end="y1", source=sources["field"],
                          line_color="#9e9e9e", line_width=1, end=VeeHead(size=5, fill_color="#9e9e9e",
                                                                          line_color="#9e9e9e")))
     fig.multi_line(xs="xs", ys="ys", source=sources["nullclines"], line_color="color", line_width=2.5,
                    legend_field="label")
-    fig.multi_line(xs="xs", ys="ys", source=sources["trajectories"], line_color=Category10_10[0],
-                   line_width=1.5, line_alpha=0.8)
+    fig.multi_line(xs="xs", ys="ys", source=sources["trajectories"], line_color=TRAJECTORY_COLOR,
+                   line_width=1.5, line_alpha=0.8, legend_label="trajectory")
     dots = fig.scatter(x="x", y="y", source=sources["fixed_points"], size=12, fill_color="color",
-                       line_color="black")
+                       line_color="black", legend_field="legend")
     fig.add_tools(HoverTool(renderers=[dots], tooltips=[("", "@stability"), ("x", "@x"), ("y", "@y"),
                                                          ("eigenvalues [1/ms]", "@eigenvalues")]))
     fig.js_on_event("tap", CustomJS(args={"click": sources["click"]},
                                     code="click.data = {x: [cb_obj.x], y: [cb_obj.y], at: [Date.now()]};"))
-    fig.legend[0].location = "top_left"
     series = figure(title="Latest trajectory", x_axis_label="t [ms]", tools=_TOOLS, height=200,
                     sizing_mode="stretch_width", min_width=320)
     return fig, series, sources
 
 
-def _matrix_figure(name: str, title: str, mapper: LinearColorMapper) -> tuple:
+def fc_mapper() -> LinearColorMapper:
+    """Colours of correlations: red at -1, white at 0, blue at +1, on an ascending colour bar."""
+    return LinearColorMapper(palette=tuple(reversed(RdBu11)), low=-1.0, high=1.0)
+
+
+def matrix_ticks(fig, labels: Sequence[str], most: int = 16) -> None:
+    """Label a matrix figure's rows and columns with region names (every k-th one when there
+    are more than ``most``), and fit its ranges to ``len(labels)`` regions, row 0 at the top.
+
+    Parameters
+    ----------
+    fig : bokeh.plotting.figure
+        Made by :func:`network_figures` or :func:`fit_figures`.
+    labels : sequence of str
+        One name per region, in matrix order.
+    most : int, default 16
+        At most this many ticks per axis.
+    """
+    n = len(labels)
+    ticks = list(range(0, n, max(1, -(-n // most))))
+    names = {i: str(labels[i]) for i in ticks}
+    for axis in (fig.xaxis[0], fig.yaxis[0]):
+        axis.ticker = FixedTicker(ticks=ticks, minor_ticks=[])
+        axis.major_label_overrides = names
+    fig.x_range.start, fig.x_range.end = -0.5, n - 0.5
+    fig.y_range.start, fig.y_range.end = n - 0.5, -0.5
+
+
+def _matrix_figure(name: str, title: str, mapper: LinearColorMapper, what: str) -> tuple:
     source = _source(name, ["x", "y", "value", "source", "target"])
-    fig = figure(title=title, tools="hover,save", height=300, width=320, toolbar_location=None,
-                 x_range=(-0.5, 0.5), y_range=(0.5, -0.5), match_aspect=True)
+    fig = figure(title=title, tools="hover,save", height=320, width=340, toolbar_location=None,
+                 x_range=(-0.5, 0.5), y_range=(0.5, -0.5), match_aspect=True,
+                 x_axis_label="from region", y_axis_label="to region", x_axis_location="above")
     fig.rect(x="x", y="y", width=1, height=1, source=source,
              fill_color={"field": "value", "transform": mapper}, line_color=None)
     fig.select_one(HoverTool).tooltips = [("from", "@source"), ("to", "@target"), ("value", "@value")]
-    fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(), width=8), "right")
-    fig.xaxis.visible = fig.yaxis.visible = False
+    fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(), width=8, title=what), "right")
+    fig.xaxis.major_label_orientation = "vertical"
+    fig.axis.major_label_text_font_size = "8pt"
+    fig.axis.axis_label_text_font_size = "9pt"
     fig.grid.visible = False
     return fig, source
 
@@ -298,17 +604,21 @@ def network_figures() -> tuple[dict, dict, dict]:
     figures, sources, mappers = {}, {}, {}
     sources["regions"] = _source("regions", ["t"])
     figures["regions"] = figure(title="Regions", x_axis_label="t [ms]", tools=_TOOLS, **_SIZE)
+    figures["regions"].add_layout(_side_legend(), "right")
     mappers["connectivity"] = LinearColorMapper(palette=Viridis256, low=0.0, high=1.0)
-    mappers["fc"] = LinearColorMapper(palette="RdBu11", low=1.0, high=-1.0)
+    mappers["fc"] = fc_mapper()
     figures["connectivity"], sources["connectivity"] = _matrix_figure(
-        "connectivity", "Structural connectivity", mappers["connectivity"])
-    figures["fc"], sources["fc"] = _matrix_figure("fc", "Functional connectivity (Pearson r)", mappers["fc"])
+        "connectivity", "Structural connectivity", mappers["connectivity"], "weight")
+    figures["fc"], sources["fc"] = _matrix_figure("fc", "Functional connectivity", mappers["fc"],
+                                                  "Pearson r")
     sources["order"] = _source("order", ["t", "R"])
     figures["order"] = figure(title="Synchrony: order parameter R(t)", x_axis_label="t [ms]",
-                              y_range=(0, 1.05), tools=_TOOLS, **_SIZE)
+                              y_axis_label="R (1 = all in phase)", y_range=(0, 1.05), tools=_TOOLS,
+                              **_SIZE)
     figures["order"].line(x="t", y="R", source=sources["order"], line_color=Category10_10[2], line_width=1.5)
     sources["coupling_sweep"] = _source("coupling_sweep", ["x", "fc", "sync"])
     fig = figure(title="Coupling sweep (tap a point to load it)", tools=_TOOLS + ",tap", **_SIZE)
+    fig.add_layout(_side_legend(), "right")
     dots = []
     for col, color, label in (("fc", Category10_10[0], "mean FC"), ("sync", Category10_10[1], "mean R")):
         fig.line(x="x", y=col, source=sources["coupling_sweep"], line_color=color, line_width=2,
@@ -318,7 +628,6 @@ def network_figures() -> tuple[dict, dict, dict]:
     fig.select_one(TapTool).renderers = dots
     fig.add_tools(HoverTool(renderers=dots, tooltips=[("value", "@x"), ("mean FC", "@fc"),
                                                       ("mean R", "@sync")]))
-    fig.legend[0].location = "top_left"
     figures["coupling_sweep"] = fig
     return figures, sources, mappers
 
@@ -355,6 +664,6 @@ def fit_figures() -> tuple[dict, dict, dict]:
     fig.legend[0].location = "top_right"
     figures["fit"] = fig
     for name, title in (("fc_pred", "Predicted FC"), ("fc_target", "Target FC")):
-        mappers[name] = LinearColorMapper(palette="RdBu11", low=1.0, high=-1.0)
-        figures[name], sources[name] = _matrix_figure(name, title, mappers[name])
+        mappers[name] = fc_mapper()
+        figures[name], sources[name] = _matrix_figure(name, title, mappers[name], "Pearson r")
     return figures, sources, mappers

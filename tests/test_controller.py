@@ -11,6 +11,7 @@ from attacks import BOMB_BYTES, peak_bytes, zip_bomb
 from progress import start_and_wait_running
 
 import brainmass_widgets as bw
+from brainmass_widgets import _plots
 from brainmass_widgets._controller import ModelController, SweepController
 
 
@@ -52,9 +53,33 @@ def test_sources_hold_the_engine_run_for_the_set_values():
     np.testing.assert_allclose(c.sources["phase"].data["v"], mag(ref["y"])[:, 0], rtol=1e-6)
     assert c.status.kind == "done"
     spectrum = c.sources["spectrum"].data
-    peak = spectrum["f"][np.argmax(spectrum["x[0]"])]
-    dominant = float(bw.METRICS["frequency"](mag(ref["x"])[:, 0], 1e-4))
-    assert peak == pytest.approx(dominant)
+    freq, psd = _plots.power_spectrum(mag(ref["x"])[:, 0], 1e-4)
+    np.testing.assert_allclose(spectrum["f"], freq)
+    np.testing.assert_allclose(spectrum["x[0]"], psd, rtol=1e-5)
+    assert set(spectrum) == {"f", "x[0]", "x[1]"}
+
+
+def test_the_spectrum_is_a_welch_psd_fitted_to_its_peak():
+    w = 0.3
+    c = ModelController("HopfStep", params={"a": 0.25, "w": w}, init={"x": 0.5, "y": 0.0}, duration=400.0)
+    assert c.wait(120)
+    fig, data = c.figures["spectrum"], c.sources["spectrum"].data
+    x = c.sources["trajectory"].data["x[0]"].astype(np.float64)
+    freq, psd = np.asarray(data["f"]), np.asarray(data["x[0]"], dtype=np.float64)
+    nyquist = 0.5 / 1e-4
+    assert freq[-1] == pytest.approx(nyquist)
+    assert np.trapezoid(psd, freq) == pytest.approx(x.var(), rel=0.03)
+    expected = w / (2 * np.pi) * 1000
+    resolution = expected / _plots.SPECTRUM_PERIODS  # Hz: a segment spans at least that many periods
+    span = fig.select_one({"name": "spectrum_peak"})
+    assert span.visible and span.location == pytest.approx(expected, abs=resolution)
+    assert fig.title.text == f"HopfStep: power spectral density of x: peak {span.location:.3g} Hz"
+    assert fig.x_range.start == 0 and expected < fig.x_range.end < 0.05 * nyquist
+    assert fig.yaxis[0].axis_label == "PSD [1/Hz]"
+    c.configure(model="JansenRitStep", duration=200.0)
+    assert c.wait(120)
+    assert fig.yaxis[0].axis_label == "PSD [mV²/Hz]"
+    assert fig.title.text.startswith("JansenRitStep: power spectral density of E: ")
 
 
 def test_a_storm_of_changes_computes_only_the_last_and_a_few_between():
@@ -197,6 +222,8 @@ def test_sweep_fills_block_by_block_and_equals_the_engine():
     np.testing.assert_allclose(c.sources["sweep"].data["y"], ref.values, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(c.result.values, ref.values, rtol=1e-5, atol=1e-7)
     assert np.all(c.result.lo <= c.result.hi)
+    labels = [item.label.value for item in c.figures["sweep"].legend[0].items]
+    assert labels == ["min..max", "amplitude of x"]
 
 
 def test_sweep_can_be_cancelled_and_keeps_what_was_drawn():
@@ -220,6 +247,10 @@ def test_heatmap_and_pick_send_grid_values():
     np.testing.assert_allclose(values, c.result.values.reshape(-1), rtol=1e-6)
     assert c.pick(7) == {"a": 0.5, "w": pytest.approx(0.3)}
     assert picked[-1]["a"] == 0.5
+    (cells,) = [r for r in c.figures["heatmap"].renderers if r.data_source is c.sources["heatmap"]]
+    assert cells.nonselection_glyph.fill_alpha == cells.glyph.fill_alpha == 1.0
+    assert cells.nonselection_glyph.fill_color == cells.glyph.fill_color
+    assert cells.selection_glyph.line_color == "black"
 
 
 def test_a_heatmap_block_sends_only_its_own_values():

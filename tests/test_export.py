@@ -9,6 +9,7 @@ import pytest
 from export_data import named, source
 
 import brainmass_widgets as bw
+from brainmass_widgets import _plots
 
 GRID = {"a": [1.0, -0.5, 0.5], "w": [0.2, 0.35]}
 
@@ -43,9 +44,9 @@ def test_each_grid_point_holds_a_plain_run_at_its_parameters(page):
         close(runs[f"{i}|x[0]"], mag(ref["x"])[:, 0])
         close(runs[f"{i}|u"], mag(ref["x"])[:, 0])
         close(runs[f"{i}|v"], mag(ref["y"])[:, 0])
-        x = mag(ref["x"])[:, 0].astype(np.float64)
-        power = np.abs(np.fft.rfft(x - x.mean())) ** 2 / x.size
-        np.testing.assert_allclose(spectra[f"{i}|x[0]"], np.maximum(power[1:], 1e-30), rtol=1e-4)
+        freq, psd = _plots.power_spectrum(mag(ref["x"])[:, 0], 1e-4)
+        np.testing.assert_allclose(spectra["f"], freq)
+        np.testing.assert_allclose(spectra[f"{i}|x[0]"], psd, rtol=1e-4)
     np.testing.assert_allclose(runs["t"], mag(ref["ts"].to_decimal(u.ms)))
     assert not np.array_equal(runs["0|x[0]"], runs["1|x[0]"])
 
@@ -61,6 +62,10 @@ def test_the_page_shows_the_default_point_and_labels_its_sliders(page):
     ref = bw.CachedSimulator("HopfStep").run(60 * u.ms, params={"a": 0.5, "w": 0.2})
     close(shown["x[0]"], mag(ref["x"])[:, 0])
     assert named(path, "export_point")["text"] == "<b>a = 0.5, w = 0.2</b>"
+    shown = source(path, "spectrum")
+    peak, end = _plots.spectrum_view(shown["f"], [shown["x[0]"]])
+    assert named(path, "spectrum_peak")["location"] == pytest.approx(peak)
+    assert peak == pytest.approx(0.2 / (2 * np.pi) * 1000, rel=0.15) and end < 500
 
 
 def test_the_whole_grid_is_one_compiled_call(page):

@@ -43,6 +43,29 @@ def test_sources_hold_the_run_its_fc_and_order_parameter(controller):
     assert c.status.kind == "done" and "mean FC" in c.status.message
 
 
+def test_matrices_and_legends_read_right(controller):
+    from bokeh.models import ColorBar
+
+    c = controller
+    labels = list(c.network.connectome.labels)
+    fc = c.figures["fc"]
+    mapper = fc.select_one(ColorBar).color_mapper
+    assert mapper.low < mapper.high and (mapper.low, mapper.high) == (-1.0, 1.0)
+    for name, title in (("connectivity", "weight"), ("fc", "Pearson r")):
+        fig = c.figures[name]
+        assert fig.select_one(ColorBar).title == title
+        for axis in (fig.xaxis[0], fig.yaxis[0]):
+            assert [axis.major_label_overrides[i] for i in axis.ticker.ticks] == labels
+        assert (fig.y_range.start, fig.y_range.end) == (len(labels) - 0.5, -0.5)
+    assert c.figures["order"].yaxis[0].axis_label.startswith("R")
+    (legend,) = c.figures["regions"].legend
+    assert legend in c.figures["regions"].right
+    assert [item.label.value for item in legend.items] == labels and legend.nrows >= len(labels)
+    (legend,) = c.figures["coupling_sweep"].legend
+    assert legend in c.figures["coupling_sweep"].right
+    assert [item.label.value for item in legend.items] == ["mean FC", "mean R"]
+
+
 def test_sweep_fills_and_a_pick_loads_the_value(controller):
     c = controller
     c.sweep()

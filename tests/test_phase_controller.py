@@ -21,6 +21,12 @@ def test_sources_are_named_and_hold_the_plane():
         assert c.sources[name].name == name
     assert len(c.sources["field"].data["x0"]) == 100
     assert c.sources["fixed_points"].data["stability"] == ["stable focus"]
+    assert c.sources["fixed_points"].data["legend"] == ["fixed point: stable focus"]
+    plane = c.figures["plane"]
+    drawn = {r.data_source.name: r.glyph for r in plane.renderers if hasattr(r, "data_source")}
+    assert drawn["trajectories"].line_color not in set(c.sources["nullclines"].data["color"])
+    assert [getattr(i.label, "value", None) or i.label.field for i in plane.legend[0].items] == [
+        "label", "trajectory", "legend"]
     ref = PhasePlane("HopfStep")
     field = ref.field((-1, 1), (-1, 1), 60, params={"a": -0.2})
     for got, want in zip(c.sources["nullclines"].data["xs"], ref.nullclines(field).values(), strict=True):

@@ -1,6 +1,7 @@
 """Bokeh figure and source factories."""
 
 import numpy as np
+import pytest
 from bokeh.models import GlyphRenderer, TapTool
 
 from brainmass_widgets import _plots
@@ -59,3 +60,128 @@ def test_patch_changed_sends_only_changed_runs_in_any_order():
     np.testing.assert_array_equal(source.data["value"], truth)
     assert patch_changed(source, {"value": np.zeros(8)}) == 8  # a new shape is assigned whole
     assert isinstance(events[-1], ColumnDataChangedEvent)
+
+
+def test_welch_spectrum_peaks_at_the_sine_and_integrates_to_its_variance():
+    fs, n = 1e4, 2000
+    rng = np.random.default_rng(1)
+    x = 0.5 * np.cos(2 * np.pi * 31.83 * np.arange(n) / fs + 0.3) + 0.01 * rng.normal(size=n)
+    freq, psd = _plots.power_spectrum(x, 1 / fs)
+    assert freq[0] == 0 and freq[-1] == pytest.approx(fs / 2)
+    assert np.trapezoid(psd, freq) == pytest.approx(x.var(), rel=0.03)
+    peak, end = _plots.spectrum_view(freq, [psd])
+    assert peak == pytest.approx(31.83, abs=fs / n)
+    assert peak < end < 0.05 * freq[-1]
+    assert _plots.peak_text(peak) == f"peak {peak:.3g} Hz"
+
+
+def test_long_traces_are_averaged_over_segments_and_flat_ones_have_no_peak():
+    fs, n = 1e4, 100_000
+    rng = np.random.default_rng(2)
+    x = np.sin(2 * np.pi * 12.0 * np.arange(n) / fs) + 0.3 * rng.normal(size=n)
+    freq, psd = _plots.power_spectrum(x, 1 / fs)
+    assert freq.size <= _plots.spectrum_points(n) and freq[1] < 1.0
+    assert np.trapezoid(psd, freq) == pytest.approx(x.var(), rel=0.03)
+    assert _plots.spectrum_view(freq, [psd])[0] == pytest.approx(12.0, abs=freq[1])
+    slow = np.sin(2 * np.pi * 5.0 * np.arange(n) / fs)
+    both = np.stack([x, slow], axis=1)
+    assert _plots.spectrum_segment(both) == _plots.spectrum_segment(slow) > _plots.spectrum_segment(x)
+    assert _plots.power_spectrum(x, 1 / fs, _plots.spectrum_segment(both))[0].size == \
+        _plots.power_spectrum(slow, 1 / fs)[0].size
+    freq, psd = _plots.power_spectrum(np.zeros(500), 1 / fs)
+    assert _plots.trend_frequency(100, 1e-3) == pytest.approx(10.0)
+    assert _plots.spectrum_view(freq, [psd]) == (None, freq[-1])
+    assert _plots.peak_text(None) == "no oscillation"
+
+
+def test_spectrum_figure_shows_the_peak_range_and_unit():
+    import brainunit as u
+
+    assert _plots.psd_label(None) == "PSD [1/Hz]"
+    assert _plots.psd_label(u.mV) == "PSD [mV²/Hz]"
+    fig, src = _plots.spectrum_figure()
+    fs = 1e4
+    x = np.sin(2 * np.pi * 40.0 * np.arange(3000) / fs)
+    freq, psd = _plots.power_spectrum(x, 1 / fs)
+    peak = _plots.show_spectrum(fig, src, freq, {"x[0]": psd}, "Model: PSD of x")
+    span = fig.select_one({"name": "spectrum_peak"})
+    assert span.visible and span.location == peak == pytest.approx(40.0, abs=fs / 3000)
+    assert fig.title.text == f"Model: PSD of x: peak {peak:.3g} Hz"
+    assert fig.x_range.start == 0 and peak < fig.x_range.end == fig.x_range.reset_end < 200
+    assert set(src.data) == {"f", "x[0]"}
+    shown = psd[(freq <= fig.x_range.end) & (psd > _plots.SPECTRUM_FLOOR)]
+    assert fig.y_range.start <= max(shown.min(), shown.max() * 1e-10) and shown.max() <= fig.y_range.end
+    assert fig.y_range.start >= shown.max() * 1e-11 and fig.y_range.end == fig.y_range.reset_end
+
+
+def test_heatmap_tap_outlines_the_cell_and_fades_none():
+    fig, src, _ = _plots.heatmap_figure()
+    (cells,) = [r for r in fig.renderers if r.data_source is src]
+    props = ("fill_color", "fill_alpha", "line_color", "line_alpha")
+
+    def look(glyph):
+        return [getattr(getattr(glyph, p), "value", getattr(glyph, p)) for p in props]
+
+    assert look(cells.nonselection_glyph) == look(cells.glyph)
+    assert cells.selection_glyph.fill_color == cells.glyph.fill_color
+    assert cells.selection_glyph.fill_alpha == cells.glyph.fill_alpha
+    assert cells.selection_glyph.line_color == "black" and cells.selection_glyph.line_width >= 2
+
+
+def test_sweep_legend_names_the_metric():
+    fig, _ = _plots.sweep_figure()
+    _plots.name_sweep_metric(fig, "amplitude of x")
+    assert [i.label.value for i in fig.legend[0].items] == ["min..max", "amplitude of x"]
+
+
+def test_phase_plane_trajectories_have_their_own_colour_and_legend():
+    fig, _, sources = _plots.phase_plane_figure()
+    by_source = {r.data_source.name: r for r in fig.renderers if isinstance(r, GlyphRenderer)}
+    colour = by_source["trajectories"].glyph.line_color
+    assert colour not in _plots.NULLCLINE_COLORS and colour not in _plots.STABILITY_COLORS.values()
+    (legend,) = fig.legend
+    assert legend in fig.right and legend not in fig.center
+    labels = [getattr(i.label, "value", None) or "@" + i.label.field for i in legend.items]
+    assert labels == ["@label", "trajectory", "@legend"]
+    assert legend.items[0].renderers == [by_source["nullclines"]]
+    assert legend.items[2].renderers == [by_source["fixed_points"]]
+    assert "legend" in sources["fixed_points"].data
+
+
+def test_network_matrices_run_upward_and_name_regions():
+    figures, sources, mappers = _plots.network_figures()
+    from bokeh.models import ColorBar
+    from bokeh.palettes import RdBu11
+
+    fc = mappers["fc"]
+    assert fc.low < fc.high
+    assert fc.palette[-1] == RdBu11[0] and fc.palette[0] == RdBu11[-1]  # +1 blue, -1 red, as before
+    titles = {name: figures[name].select_one(ColorBar).title for name in ("connectivity", "fc")}
+    assert titles == {"connectivity": "weight", "fc": "Pearson r"}
+    labels = [f"R{i}" for i in range(8)]
+    _plots.matrix_ticks(figures["fc"], labels)
+    axis = figures["fc"].xaxis[0]
+    assert list(axis.ticker.ticks) == list(range(8)) and axis.major_label_overrides[7] == "R7"
+    assert (figures["fc"].y_range.start, figures["fc"].y_range.end) == (7.5, -0.5)
+    _plots.matrix_ticks(figures["fc"], [f"R{i}" for i in range(80)])
+    assert len(figures["fc"].yaxis[0].ticker.ticks) <= 16
+    assert figures["order"].yaxis[0].axis_label
+    for name in ("regions", "coupling_sweep"):
+        (legend,) = figures[name].legend
+        assert legend in figures[name].right
+    _plots.set_lines(figures["regions"], sources["regions"], "t", labels)
+    (legend,) = figures["regions"].legend
+    assert [i.label.value for i in legend.items] == labels and legend.nrows == 8
+    for name in ("fc_pred", "fc_target"):
+        assert _plots.fit_figures()[2][name].low < _plots.fit_figures()[2][name].high
+
+
+def test_a_transient_does_not_pass_for_the_peak():
+    fs, n = 1e4, 10_000
+    t = np.arange(n) / fs
+    x = 25 * (1 - np.exp(-t / 0.05)) + 0.3 * np.sin(2 * np.pi * 10.0 * t)  # a rise, then alpha
+    segment = _plots.spectrum_segment(x)
+    freq, psd = _plots.power_spectrum(x, 1 / fs, segment)
+    assert _plots.spectrum_view(freq, [psd])[0] < 1.0
+    lowest = _plots.trend_frequency(segment, 1 / fs)
+    assert _plots.spectrum_view(freq, [psd], lowest=lowest)[0] == pytest.approx(10.0, abs=0.5)
