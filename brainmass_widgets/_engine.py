@@ -849,6 +849,17 @@ class CachedSimulator:
             out.pop(name, None)
         return out
 
+    def _value_columns(self, columns: Mapping[str, Any], what: str) -> dict[str, np.ndarray]:
+        """Each named sequence of values in the model's units, checked to be a non-empty 1-D array
+        (``what`` begins the error message: ``"grid axis"``, ``"points of"``)."""
+        out = {}
+        for name, raw in columns.items():
+            arr = self._model.canon(name, raw)
+            if arr.ndim != 1 or arr.size == 0:
+                raise ValueError(f"{what} {name!r} must be a non-empty 1-D array; got shape {arr.shape}")
+            out[name] = arr
+        return out
+
     def _canon_checked(self, name: str, value: Any) -> np.ndarray:
         arr = self._model.canon(name, value)
         self._check_shape(name, arr.shape)
@@ -1149,12 +1160,7 @@ class CachedSimulator:
             raise ValueError("points must be a dict of parameter names to 1-D arrays of values")
         names = tuple(points)
         values = self._params(params, skip=names)
-        columns = {}
-        for name in names:
-            arr = self._model.canon(name, points[name])
-            if arr.ndim != 1 or arr.size == 0:
-                raise ValueError(f"points of {name!r} must be a non-empty 1-D array; got shape {arr.shape}")
-            columns[name] = arr
+        columns = self._value_columns(points, "points of")
         total = columns[names[0]].size
         if any(arr.size != total for arr in columns.values()):
             raise ValueError("every parameter in points needs the same number of values; got "
@@ -1240,12 +1246,7 @@ class CachedSimulator:
             raise ValueError("grid must be a dict of one or two parameter names to 1-D arrays of values")
         names = tuple(grid)
         values = self._params(params, skip=names)
-        axes = {}
-        for name in names:
-            arr = self._model.canon(name, grid[name])
-            if arr.ndim != 1 or arr.size == 0:
-                raise ValueError(f"grid axis {name!r} must be a non-empty 1-D array; got shape {arr.shape}")
-            axes[name] = arr
+        axes = self._value_columns(grid, "grid axis")
         init_vals = self._init(init)
         monitor = self._monitors(monitor)[0]
         if duration is None:
