@@ -98,6 +98,28 @@ def _source(name, column):
     }}"""
 
 
+def _columns(name, column):
+    """The ``column`` of the source ``name`` in every Bokeh document of the page (a re-rendered
+    output leaves its earlier view's document behind, which no longer follows the kernel)."""
+    return f"""() => ((window.Bokeh && window.Bokeh.documents) || [])
+      .map(doc => doc.get_model_by_name("{name}"))
+      .filter(src => src && src.data["{column}"])
+      .map(src => Array.from(src.data["{column}"], v => (v && v.length !== undefined) ? Array.from(v) : v))"""
+
+
+def _wait_any(page, name, column, test, what):
+    """Wait until some document's ``column`` of ``name`` passes the JS predicate ``test`` and
+    return it; on a timeout, fail with what every document and the status line held."""
+    try:
+        page.wait_for_function(f"() => ({_columns(name, column)})().some({test})")
+    except PlaywrightTimeout:
+        held = page.evaluate(f"() => ({_columns(name, column)})().map(c => c.map(v => v && v.length))")
+        status = page.locator(".jp-OutputArea-output .bmw-status").all_text_contents()
+        raise AssertionError(f"no view showed {what}; lengths per document: {held}; "
+                             f"status: {status}") from None
+    return page.evaluate(f"() => ({_columns(name, column)})().find({test})")
+
+
 def test_phase_plane_tap_launches_a_trajectory_in_jupyterlab(lab, page):
     page.set_default_timeout(120_000)
     run_notebook(page, lab, "phase")
@@ -111,10 +133,11 @@ def test_phase_plane_tap_launches_a_trajectory_in_jupyterlab(lab, page):
             break
         except PlaywrightTimeout:
             continue
-    last = f"(() => {{ const xs = ({trajectories})(); return xs && xs[xs.length - 1]; }})()"
-    page.wait_for_function(f"() => {{ const x = {last}; return x && x.length === 2001; }}")
-    xs = page.evaluate(f"() => Array.from({last})")
-    ref = bw.CachedSimulator("HopfStep").run(200 * u.ms, init={"x": start[0], "y": start[1]}, monitors=["x"])
+    full = "xs => xs.length && xs[xs.length - 1].length === 2001"
+    xs = _wait_any(page, "trajectories", "xs", full, "a whole trajectory")[-1]
+    ys = _wait_any(page, "trajectories", "ys", full, "a whole trajectory")[-1]
+    assert np.allclose([xs[0], ys[0]], start, atol=1e-6)
+    ref = bw.CachedSimulator("HopfStep").run(200 * u.ms, init={"x": xs[0], "y": ys[0]}, monitors=["x"])
     np.testing.assert_allclose(xs[1:], np.asarray(ref["x"])[:, 0], rtol=1e-4, atol=1e-5)
 
 
@@ -144,8 +167,7 @@ def test_fit_explorer_streams_the_engine_loss_in_jupyterlab(lab, page):
             break
         except PlaywrightTimeout:
             continue
-    page.wait_for_function(f"() => {{ const v = ({loss})(); return v && v.length === 30; }}")
-    shown = page.evaluate(f"() => Array.from(({loss})())")
+    shown = _wait_any(page, "loss", "loss", "v => v.length === 30", "the 30 steps of the fit")
     c = bw.FitController(n_steps=30)
     out = c.fitter.fit(c.target_data(), initial=c.options["initial"], lr=c.options["lr"], n_steps=30)
     np.testing.assert_allclose(shown, out.history, rtol=1e-5)
