@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _plots, _scaleout
-from ._catalog import ModelSpec
+from ._catalog import ModelSpec, model_spec
 from ._code import run_script, sweep_script
 from ._engine import STATE_LOCK, CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
 from ._limits import Slot, check_count, compute_pool, limits
@@ -568,6 +568,18 @@ _OPTIONS = ("model", "in_size", "dt", "duration", "transient", "monitors", "nois
 # ----------------------------------------------------------------------------- model controller
 
 
+def _noise_option(model: str, noise: Any) -> bool | str | tuple[str, ...]:
+    """The ``noise`` of :class:`CachedSimulator` for a controller's ``noise`` option: ``None`` and
+    ``True`` give the catalogue's default noisy states (``True``: every state, where it names none)."""
+    if noise is None or noise is True:
+        return model_spec(model).default_noise or bool(noise)
+    if isinstance(noise, str):
+        return noise
+    if isinstance(noise, (list, tuple)):
+        return tuple(noise) or False
+    return bool(noise)
+
+
 class ModelController(_Stateful):
     """State and computation of one model explorer.
 
@@ -583,8 +595,12 @@ class ModelController(_Stateful):
         Step, run length and unrecorded lead (catalogue defaults; no transient).
     monitors : sequence of str, optional
         Recorded and plotted states (default: the model's default monitor).
-    noise : bool, default False
-        Ornstein-Uhlenbeck noise on every state that takes it (adds ``noise_sigma``, ``noise_tau``).
+    noise : bool, str or sequence of str, optional
+        Ornstein-Uhlenbeck noise (adds ``noise_sigma``, ``noise_tau``). ``None`` (the default): the
+        model's default view, noise on the catalogue's ``ModelSpec.default_noise`` states (none for
+        most models) with its ``default_noise_params``; ``True``: those states too, or every state
+        that takes noise where the catalogue names none; ``False``: none; names: those states.
+        Switching ``model`` resets it to ``None`` unless given too.
     seed : int, default 0
         RNG seed.
     batch_size : int, optional
@@ -618,9 +634,10 @@ class ModelController(_Stateful):
 
     def __init__(self, model: str = "HopfStep", *, params: Mapping[str, Any] | None = None,
                  in_size: Any = 1, dt: Any = None, duration: Any = None, transient: Any = None,
-                 monitors: Sequence[str] | None = None, noise: bool = False, seed: int = 0,
-                 batch_size: int | None = None, regions: int = 4, sample_every: int | None = None,
-                 phase: Sequence[str] | None = None, init: Mapping[str, Any] | None = None,
+                 monitors: Sequence[str] | None = None, noise: bool | str | Sequence[str] | None = None,
+                 seed: int = 0, batch_size: int | None = None, regions: int = 4,
+                 sample_every: int | None = None, phase: Sequence[str] | None = None,
+                 init: Mapping[str, Any] | None = None,
                  stream_steps: int = 20000, chunk_steps: int = 5000, rollover: int | None = None,
                  dispatch: Dispatch | None = None, autorun: bool = True, session: Session | None = None):
         super().__init__(dispatch, "brainmass-widgets model", session)
@@ -662,7 +679,8 @@ class ModelController(_Stateful):
         dt = _quantity(state["dt"], u.ms, "dt")
         if model_changed and "dt" not in new:
             dt = None
-        noise = bool(state["noise"])
+        noise = None if model_changed and "noise" not in new else state["noise"]
+        noise = _noise_option(state["model"], noise)
         state["in_size"] = _in_size(state["in_size"])
         sim = CachedSimulator(state["model"], in_size=state["in_size"], dt=dt, noise=noise, cache=_CACHE)
         spec = sim.spec
@@ -678,6 +696,8 @@ class ModelController(_Stateful):
         state["noise"] = noise
         params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
         defaults = sim._model.defaults()
+        if sim._model.noisy and set(sim._model.noisy) <= set(spec.default_noise):
+            defaults.update({k: v for k, v in spec.default_noise_params.items() if k in defaults})
         state["params"] = {**defaults, **params}
         sim._params(state["params"])
         monitors = sim._monitors(state["monitors"])

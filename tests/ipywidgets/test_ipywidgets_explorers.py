@@ -72,9 +72,13 @@ def test_model_switch_rebuilds_sliders_and_plots(explorer, spec):
     explorer._model.value = spec.name
     assert explorer.wait(180)
     assert explorer.status.kind in ("done", "diverged"), explorer.status
-    assert list(explorer.sliders) == list(spec.params)
+    noisy = ["noise_sigma", "noise_tau"] if spec.default_noise else []
+    assert list(explorer.sliders) == [*spec.params, *noisy]
     assert explorer.option_widgets["monitors"].options == spec.states
-    ref = run(spec.name, monitors=[spec.default_monitor, *spec.states[:2]])
+    assert explorer.option_widgets["noise"].value == bool(spec.default_noise)
+    sim = bw.CachedSimulator(spec.name, noise=spec.default_noise or False)
+    ref = sim.run(spec.duration, monitors=[spec.default_monitor, *spec.states[:2]],
+                  params=dict(spec.default_noise_params), seed=0)
     col = f"{spec.default_monitor}[0]"
     assert explorer.controller.lines == (col,)
     np.testing.assert_allclose(explorer.sources["trajectory"].data[col],
