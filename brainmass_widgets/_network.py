@@ -33,6 +33,13 @@ COUPLINGS = ("diffusive", "additive", "sigmoidal", "tanh")
 
 K_PARAM = ParamSpec("k", 0.5, None, 0.0, 3.0, 0.01, "Global coupling strength (scales every connection).")
 
+#: Node models in the Hopf normal form (states ``x``, ``y`` turning about the origin): each region
+#: of a network of them starts at its own random phase (:meth:`NetworkModel.initial_state`).
+PHASE_NODES = ("HopfStep", "StuartLandauStep")
+
+#: Radius of those random starts: the catalogue's HopfStep start, x = 0.5.
+_START_RADIUS = 0.5
+
 
 @dataclass(frozen=True, eq=False)
 class Connectome:
@@ -284,6 +291,31 @@ class NetworkModel:
             return _DrivenNetwork(node, self.spec.inputs(node_values), conn=self.connectome.weights,
                                   distance=distance, speed=speed, coupling=self.coupling,
                                   coupled_var=self.coupled_var, k=k)
+
+    def initial_state(self, seed: int = 0) -> dict[str, Any]:
+        """Initial node states, reproducible from ``seed`` (pass them as ``init``).
+
+        A node in the Hopf normal form (``HopfStep``, ``StuartLandauStep``) starts every region
+        on the circle of radius 0.5 at an independent, uniformly random phase, so that uncoupled
+        regions are not locked in phase by a shared start (the catalogue starts them all at
+        x = 0.5); the values are rounded to 4 decimals, so that a generated script writes them
+        out exactly.
+        Other nodes take the catalogue's initial values (the same in every region).
+
+        Examples
+        --------
+        >>> import brainunit as u, brainmass_widgets as bw
+        >>> net = bw.NetworkModel("HopfStep", noise=True)
+        >>> res = bw.CachedSimulator(net).run(100 * u.ms, params={"a": -0.05}, init=net.initial_state(3),
+        ...                                   seed=3)
+        """
+        if self.spec.name not in PHASE_NODES:
+            return dict(self.spec.init)
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        phase = np.random.default_rng(int(seed)).uniform(0.0, 2 * np.pi, self.n)
+        return {"x": np.round(_START_RADIUS * np.cos(phase), 4),
+                "y": np.round(_START_RADIUS * np.sin(phase), 4)}
 
     def __repr__(self) -> str:
         return (f"NetworkModel({self.spec.name!r}, {self.n} regions, coupled_var={self.coupled_var!r}, "

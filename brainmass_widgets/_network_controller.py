@@ -41,6 +41,11 @@ _OPTIONS = _STRUCTURE + ("params", "duration", "transient", "seed", "sweep")
 _MAX_LINES = 16
 #: Points of one compiled block of the coupling sweep.
 _SWEEP_BLOCK = 8
+#: The explorer's parameter defaults where they differ from the catalogue's (a single node's).
+#: HopfStep: just below the Hopf bifurcation (a = -0.05; the catalogue's a = 0.25 is a limit cycle),
+#: driven by the noise: the fluctuating regime of whole-brain Hopf models (Deco et al. 2017), where
+#: uncoupled regions are independent (FC near 0) and FC grows with the coupling k.
+_NODE_DEFAULTS: dict[str, dict[str, float]] = {"HopfStep": {"a": -0.05}}
 
 
 def fc_and_sync(x: jnp.ndarray) -> jnp.ndarray:
@@ -58,6 +63,12 @@ class NetworkController(_Stateful):
     R(t). :meth:`sweep` fills mean FC and mean R against one parameter, block by block, on a second
     worker; a tap on a point loads its value.
 
+    By default every HopfStep region sits just below the Hopf bifurcation (``a = -0.05``) and is
+    driven by its own noise, and each region starts at an independent random phase drawn from
+    ``seed`` (:meth:`~brainmass_widgets.NetworkModel.initial_state`): uncoupled regions
+    (``k = 0``) are then uncorrelated (mean FC near 0) and FC rises with ``k``, as in
+    whole-brain Hopf models.
+
     Parameters
     ----------
     node : str, default "HopfStep"
@@ -67,10 +78,13 @@ class NetworkController(_Stateful):
     coupled_var, coupling, speed, noise
         As for :class:`~brainmass_widgets.NetworkModel` (noise on by default: FC needs it).
     params : dict, optional
-        Parameter values (the node's, ``k``, ``noise_sigma``, ``noise_tau``).
+        Parameter values (the node's, ``k``, ``noise_sigma``, ``noise_tau``); the rest take the
+        catalogue's defaults, except HopfStep's ``a``, -0.05 here (noise-driven, below the
+        bifurcation).
     duration, transient : brainunit.Quantity or float (ms), optional
         Run length (default 2 s) and the lead left out of FC and R (default 200 ms).
     seed : int, default 0
+        Seed of the noise and of the regions' random initial phases.
     sweep : (str, float, float, int), optional
         Swept parameter, from, to, points (default ``("k", 0, 2, 16)``).
     session : Session, optional
@@ -140,7 +154,7 @@ class NetworkController(_Stateful):
             net, sim = old["net"], old["sim"]
         state["coupled_var"], state["speed"], state["noise"] = net.coupled_var, net.speed, net.noise
         params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
-        state["params"] = {**sim._model.defaults(), **params}
+        state["params"] = {**sim._model.defaults(), **_NODE_DEFAULTS.get(net.spec.name, {}), **params}
         sim._params(state["params"])
         state["duration"] = _quantity(state["duration"], u.ms, "duration")
         state["transient"] = _quantity(state["transient"], u.ms, "transient")
@@ -155,6 +169,7 @@ class NetworkController(_Stateful):
                                (4, "values (FC and R in float64)")))
         limits().check_work(what, ((n_steps, "steps"), regions))
         sim._seed(state["seed"])
+        state["init"] = net.initial_state(state["seed"])
         name, lo, hi, points = state["sweep"]
         if name not in sim.param_names:
             raise ValueError(f"unknown parameter {name!r} to sweep; valid: {', '.join(sim.param_names)}")
@@ -259,7 +274,7 @@ class NetworkController(_Stateful):
         pieces: list[SimResult] = []
         try:
             stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, params=state["params"],
-                                monitors=[var], seed=state["seed"])
+                                monitors=[var], init=state["init"], seed=state["seed"])
             first = True
             for piece in _pieces(stream, notice, token):
                 pieces.append(piece)
@@ -364,8 +379,9 @@ class NetworkController(_Stateful):
                     return
                 with compile_notice(notice):
                     res = sim.sweep({name: grid}, duration=state["duration"], transient=state["transient"],
-                                    params=params, monitor=state["net"].coupled_var, metric=fc_and_sync,
-                                    seed=state["seed"], on_chunk=on_chunk, chunk_size=_SWEEP_BLOCK)
+                                    params=params, init=state["init"], monitor=state["net"].coupled_var,
+                                    metric=fc_and_sync, seed=state["seed"], on_chunk=on_chunk,
+                                    chunk_size=_SWEEP_BLOCK)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return
@@ -409,7 +425,7 @@ class NetworkController(_Stateful):
         net = state["net"]
         example = net.connectome.digest == _example_digest()
         return network_script(net, dt=state["sim"].dt, duration=state["duration"], params=state["params"],
-                              init=dict(net.spec.init), monitors=(net.coupled_var,), seed=state["seed"],
+                              init=state["init"], monitors=(net.coupled_var,), seed=state["seed"],
                               example=example)
 
 

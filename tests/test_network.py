@@ -75,6 +75,24 @@ def test_uncoupled_regions_are_independent_and_fc_rises_with_k():
     assert fc[2] == pytest.approx(c[~np.eye(8, dtype=bool)].mean(), abs=1e-4)
 
 
+def test_initial_state_puts_hopf_regions_at_independent_phases():
+    net = bw.NetworkModel("HopfStep")
+    start = net.initial_state(7)
+    np.testing.assert_allclose(np.hypot(start["x"], start["y"]), 0.5, atol=1e-4)  # the catalogue's radius
+    assert len(np.unique(np.round(np.arctan2(start["y"], start["x"]), 3))) == net.n
+    np.testing.assert_array_equal(net.initial_state(7)["y"], start["y"])
+    assert not np.allclose(net.initial_state(8)["x"], start["x"])
+    # random starts alone, without noise or coupling, decorrelate limit cycles (a > 0): the mean FC is
+    # that of fixed phase lags, (N R^2 - 1) / (N - 1), 0 on average; identical starts give 1
+    res = bw.CachedSimulator(net).run(500 * u.ms, params={"k": 0.0, "a": 0.25}, init=start,
+                                      transient=100 * u.ms)
+    c = np.corrcoef(mag(res["x"]).T)
+    assert abs(c[~np.eye(8, dtype=bool)].mean()) < 0.3
+    assert bw.NetworkModel("WilsonCowanStep").initial_state(7) == dict(bw.model_spec("WilsonCowanStep").init)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        net.initial_state(-1)
+
+
 def test_order_parameter():
     t = np.linspace(0, 1, 2000, endpoint=False)
     same = np.stack([np.sin(2 * np.pi * 10 * t)] * 4, axis=1)

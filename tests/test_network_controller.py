@@ -25,8 +25,9 @@ def controller():
 
 def test_sources_hold_the_run_its_fc_and_order_parameter(controller):
     c = controller
-    ref = bw.CachedSimulator(bw.NetworkModel("HopfStep", speed=5.0, noise=True)).run(
-        1000 * u.ms, params={"a": -0.05, "noise_sigma": 0.02, "k": 0.5}, monitors=["x"])
+    net = bw.NetworkModel("HopfStep", speed=5.0, noise=True)
+    ref = bw.CachedSimulator(net).run(1000 * u.ms, params={"a": -0.05, "noise_sigma": 0.02, "k": 0.5},
+                                      monitors=["x"], init=net.initial_state(0))
     x = mag(ref["x"])
     labels = c.network.connectome.labels
     for i, label in enumerate(labels):
@@ -101,6 +102,54 @@ def test_bad_input_is_refused_and_nothing_changes(controller):
     with pytest.raises(ValueError, match="unknown option 'colour'"):
         c.configure(colour="red")
     assert c.options == before and c.status.kind == "error"
+
+
+def _mean_fc_and_r(c):
+    fc = np.asarray(c.sources["fc"].data["value"]).reshape(8, 8)
+    x = np.stack([c.sources["regions"].data[label] for label in c.network.connectome.labels], axis=1)
+    return fc[~np.eye(8, dtype=bool)].mean(), order_parameter(x[2000:].astype(np.float64)).mean()
+
+
+def test_at_the_defaults_uncoupled_regions_are_uncorrelated_and_fc_rises_with_k():
+    # Defaults: HopfStep at a = -0.05 (damping rate 0.05 / ms, oscillating at w = 0.2 rad / ms), noise on,
+    # independent random phases, 2 s runs less a 200 ms transient.
+    c = bw.NetworkController()
+    assert c.wait(300)
+    assert c.params["a"] == -0.05 and c.options["noise"] and c.params["k"] == 0.5
+    start = c.network.initial_state(0)
+    assert np.ptp(np.arctan2(start["y"], start["x"])) > 1.0  # the regions do not share a start
+    results = {}
+    for k in (0.0, 1.0):
+        c.set(k=k)
+        assert c.wait(120) and c.status.kind == "done"
+        results[k] = _mean_fc_and_r(c)
+    (fc0, r0), (fc1, r1) = results[0.0], results[1.0]
+    # k = 0: independent regions. Each pair's sample r scatters by about sqrt(tau_c / T), with
+    # tau_c = 1 / (2 |a|) = 10 ms and T = 1.8 s: 0.075 per pair, ~0.015 for the mean of 28 pairs.
+    assert abs(fc0) < 0.1
+    # Random phases of 8 regions: E[R] ~ sqrt(pi / (4 * 8)) = 0.31, far from 1.
+    assert r0 < 0.45
+    # k = 1: the coupling rate k w (mean off-diagonal w = 0.5) is ten times the damping |a|, so the
+    # regions are driven mostly by one another: FC far above the uncoupled scatter.
+    assert fc1 > 0.3 and fc1 > fc0 + 0.25 and r1 > r0
+    c.close()
+
+
+def test_seeds_draw_different_starts_each_uncoupled_run_uncorrelated():
+    c = bw.NetworkController(params={"k": 0.0}, duration=2000.0, autorun=False)
+    traces = {}
+    for seed in (1, 2):
+        c.configure(seed=seed)
+        c.run()
+        assert c.wait(120) and c.status.kind == "done"
+        fc0, _ = _mean_fc_and_r(c)
+        assert abs(fc0) < 0.1
+        traces[seed] = mag(c.result["x"])
+    assert not np.allclose(traces[1], traces[2])
+    net = c.network
+    assert not np.allclose(net.initial_state(1)["x"], net.initial_state(2)["x"])
+    np.testing.assert_array_equal(net.initial_state(2)["x"], net.initial_state(2)["x"])
+    c.close()
 
 
 def test_a_node_change_resets_its_parameters_and_coupled_variable():
