@@ -1144,6 +1144,7 @@ class SweepController(_Base):
         except Exception as exc:
             raise self._fail(exc) from exc
         self._state = state
+        self._post(lambda: self._label(state))
 
     def code(self) -> str:
         """A plain-brainmass loop over the grid computing the same metric; it leaves the grid of
@@ -1397,24 +1398,37 @@ class SweepController(_Base):
         out.shown = mean_regions(band[0])
         return out
 
+    def _label(self, state: Mapping[str, Any]) -> None:
+        """Title, axis labels and legend of the figure that a sweep with ``state`` fills."""
+        names = list(state["axes"])
+        spec = state["sim"].spec
+        if len(names) == 1:
+            fig = self.figures["sweep"]
+            fig.xaxis.axis_label = spec.params[names[0]].label
+            unit = "Hz" if state["metric"] == "frequency" else spec.state_units.get(state["monitor"])
+            fig.yaxis.axis_label = f"{state['metric']} of {state['monitor']}" + (
+                f" [{unit}]" if unit is not None else "")
+            fig.title.text = f"{spec.name}: {state['metric']} vs {names[0]}" + (
+                " (gaps: no oscillation)" if state["metric"] == "frequency" else "")
+            shown = "max" if state["metric"] == "minmax" else state["metric"]
+            _plots.name_sweep_metric(fig, f"{shown} of {state['monitor']}")
+            _plots.set_extent(fig, x=state["axes"][names[0]][:2])
+            return
+        fig = self.figures["heatmap"]
+        _plots.set_extent(fig, x=state["axes"][names[0]][:2], y=state["axes"][names[1]][:2])
+        fig.xaxis.axis_label = spec.params[names[0]].label
+        fig.yaxis.axis_label = spec.params[names[1]].label
+        fig.title.text = f"{spec.name}: {state['metric']} of {state['monitor']}" + (
+            " (grey: no oscillation)" if state["metric"] == "frequency" else "")
+
     def _draw(self, state: Mapping[str, Any], grid: Mapping[str, np.ndarray],
               res: SweepResult | None) -> None:
         names = list(grid)
-        p0 = state["sim"].spec.params[names[0]]
         if len(names) == 1:
             x = grid[names[0]]
             nan = np.full(x.size, np.nan)
             if res is None:
-                fig = self.figures["sweep"]
-                fig.xaxis.axis_label = p0.label
-                unit = "Hz" if state["metric"] == "frequency" else state["sim"].spec.state_units.get(
-                    state["monitor"])
-                fig.yaxis.axis_label = f"{state['metric']} of {state['monitor']}" + (
-                    f" [{unit}]" if unit is not None else "")
-                fig.title.text = f"{state['sim'].spec.name}: {state['metric']} vs {names[0]}" + (
-                    " (gaps: no oscillation)" if state["metric"] == "frequency" else "")
-                shown = "max" if state["metric"] == "minmax" else state["metric"]
-                _plots.name_sweep_metric(fig, f"{shown} of {state['monitor']}")
+                self._label(state)
                 self.sources["sweep"].data = {"x": x, "y": nan, "lo": nan.copy(), "hi": nan.copy()}
                 return
             _plots.patch_changed(self.sources["sweep"], {"y": res.shown, "lo": res.lo, "hi": res.hi})
@@ -1425,11 +1439,7 @@ class SweepController(_Base):
         h = (b[1] - b[0]) if b.size > 1 else 1.0
         if res is None:
             value = np.full(xx.size, np.nan)
-            fig = self.figures["heatmap"]
-            fig.xaxis.axis_label = p0.label
-            fig.yaxis.axis_label = state["sim"].spec.params[names[1]].label
-            fig.title.text = f"{state['sim'].spec.name}: {state['metric']} of {state['monitor']}" + (
-                " (grey: no oscillation)" if state["metric"] == "frequency" else "")
+            self._label(state)
         else:
             value = (res.hi - res.lo) if state["metric"] == "minmax" else res.shown
             value = np.asarray(value, dtype=float).reshape(-1)

@@ -28,6 +28,7 @@ from bokeh.models import (
     Range1d,
     Span,
     TapTool,
+    Title,
     VeeHead,
 )
 from bokeh.palettes import Category10_10, RdBu11, Viridis256
@@ -35,6 +36,7 @@ from bokeh.plotting import figure
 from scipy.signal import welch
 
 __all__ = [
+    "await_data",
     "fit_figures",
     "patch_changed",
     "heatmap_figure",
@@ -52,6 +54,7 @@ __all__ = [
     "show_spectrum",
     "spectrum_figure",
     "spectrum_view",
+    "set_extent",
     "trend_frequency",
     "spectrum_points",
     "spectrum_levels",
@@ -117,6 +120,69 @@ def _side_legend(**style: object) -> Legend:
                   spacing=1, padding=4, margin=4, **style)
 
 
+def await_data(fig, source: ColumnDataSource, column: str, hint: str,
+               x: tuple[float, float] = (0.0, 1.0), y: tuple[float, float] = (0.0, 1.0)) -> Title:
+    """Until ``source[column]`` holds a finite value, show ``hint`` (what to press) under the
+    title of ``fig``, hide its legends and give its axes the extent ``x`` by ``y``; an empty figure
+    then shows ticked, labelled axes instead of a blank box. Emptied again, the hint comes back.
+
+    Parameters
+    ----------
+    fig : bokeh.plotting.figure
+    source : ColumnDataSource
+        The data the figure waits for.
+    column : str
+        The column whose first finite value counts as data (a sweep starts with NaN values).
+    hint : str
+        For example ``"Press Run to compute the sweep"``.
+    x, y : tuple of float
+        Axis extent while empty (positive for a log axis).
+
+    Returns
+    -------
+    Title
+        The hint, visible while the figure waits.
+    """
+    title = Title(text=hint, text_font_style="italic", text_color="#666666", name="hint")
+    fig.add_layout(title, "above")
+    extent = ColumnDataSource(data={"x": list(x), "y": list(y)}, tags=[*x, *y])
+    fig.scatter(x="x", y="y", source=extent, alpha=0, name="extent")
+
+    def follow(_attr: str, _old: object, new: Mapping[str, Sequence]) -> None:
+        values = np.asarray(new.get(column, []), dtype=float) if len(new.get(column, [])) else np.empty(0)
+        waiting = not np.isfinite(values).any()
+        if title.visible != waiting:
+            title.visible = waiting
+            x0, x1, y0, y1 = extent.tags
+            extent.data = {"x": [x0, x1], "y": [y0, y1]} if waiting else {"x": [], "y": []}
+            _show_legends(fig)
+
+    follow("data", None, source.data)
+    _show_legends(fig)
+    source.on_change("data", follow)
+    return title
+
+
+def set_extent(fig, x: tuple[float, float] | None = None, y: tuple[float, float] | None = None) -> None:
+    """Change the axis extent that a figure of :func:`await_data` shows while it waits (the swept
+    range, say); ``None`` keeps an axis as it is."""
+    extent = fig.select_one({"name": "extent"}).data_source
+    x0, x1, y0, y1 = extent.tags
+    x0, x1 = x if x is not None else (x0, x1)
+    y0, y1 = y if y is not None else (y0, y1)
+    extent.tags = [float(x0), float(x1), float(y0), float(y1)]
+    if len(extent.data["x"]):
+        extent.data = {"x": [x0, x1], "y": [y0, y1]}
+
+
+def _show_legends(fig) -> None:
+    """Show ``fig``'s legends unless it waits for data (:func:`await_data`) or a legend is tagged
+    ``"single"`` (one line needs none)."""
+    waiting = any(isinstance(m, Title) and m.name == "hint" and m.visible for m in fig.above)
+    for legend in fig.legend:
+        legend.visible = not waiting and "single" not in legend.tags
+
+
 def _source(name: str, columns: Sequence[str]) -> ColumnDataSource:
     return ColumnDataSource(data={c: [] for c in columns}, name=name)
 
@@ -154,10 +220,11 @@ def set_lines(fig, source: ColumnDataSource, x: str, names: Sequence[str], band:
             renderers.append(fig.varea(x=x, y1=lo, y2=hi, source=source, fill_color=color, fill_alpha=0.2))
         renderers.append(fig.line(x=x, y=name, source=source, line_color=color, line_width=1.5,
                                   legend_label=name))
-    fig.renderers = renderers
+    fig.renderers = [r for r in fig.renderers if r.name == "extent"] + renderers
     if fig.legend:
         fig.legend[0].items = [item for item in fig.legend[0].items if item.renderers[0] in renderers]
-        fig.legend[0].visible = len(names) > 1
+        fig.legend[0].tags = [] if len(names) > 1 else ["single"]
+        _show_legends(fig)
         fig.legend[0].click_policy = "hide"
         if fig.legend[0] in fig.center:
             fig.legend[0].location = "top_right"
@@ -454,6 +521,7 @@ def sweep_figure() -> tuple:
     fig.add_tools(HoverTool(renderers=[dots], tooltips=[("value", "@x"), ("metric", "@y"),
                                                          ("min..max", "@lo .. @hi")]))
     fig.legend[0].location = "top_left"
+    await_data(fig, source, "y", "Press Run to compute the sweep")
     return fig, source
 
 
@@ -488,6 +556,7 @@ def heatmap_figure() -> tuple:
     fig.select_one(TapTool).renderers = [cells]
     fig.add_tools(HoverTool(renderers=[cells], tooltips=[("x", "@x"), ("y", "@y"), ("value", "@value")]))
     fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker()), "right")
+    await_data(fig, source, "value", "Press Run to compute the sweep")
     return fig, source, mapper
 
 
@@ -542,6 +611,7 @@ def phase_plane_figure() -> tuple:
                                     code="click.data = {x: [cb_obj.x], y: [cb_obj.y], at: [Date.now()]};"))
     series = figure(title="Latest trajectory", x_axis_label="t [ms]", tools=_TOOLS, height=200,
                     sizing_mode="stretch_width", min_width=320)
+    await_data(series, sources["timeseries"], "t", "Tap the phase plane to launch a trajectory")
     return fig, series, sources
 
 
@@ -628,6 +698,7 @@ def network_figures() -> tuple[dict, dict, dict]:
     fig.select_one(TapTool).renderers = dots
     fig.add_tools(HoverTool(renderers=dots, tooltips=[("value", "@x"), ("mean FC", "@fc"),
                                                       ("mean R", "@sync")]))
+    await_data(fig, sources["coupling_sweep"], "fc", "Press Run sweep to sweep the coupling")
     figures["coupling_sweep"] = fig
     return figures, sources, mappers
 
@@ -652,9 +723,11 @@ def fit_figures() -> tuple[dict, dict, dict]:
     fig.line(x="step", y="best", source=sources["loss"], line_color=Category10_10[1], line_dash="dashed",
              legend_label="best so far")
     fig.legend[0].location = "top_right"
+    await_data(fig, sources["loss"], "loss", "Press Fit to start fitting", y=(0.1, 1.0))
     figures["loss"] = fig
     sources["paths"] = _source("paths", ["step"])
     figures["paths"] = figure(title="Fitted parameters", x_axis_label="step", tools=_TOOLS, **_SIZE)
+    await_data(figures["paths"], sources["paths"], "step", "Press Fit to start fitting")
     sources["fit"] = _source("fit", ["t", "target", "prediction"])
     fig = figure(title="Prediction over target", x_axis_label="t [ms]", tools=_TOOLS, **_SIZE)
     fig.line(x="t", y="target", source=sources["fit"], line_color="black", line_width=2, alpha=0.5,
@@ -662,6 +735,7 @@ def fit_figures() -> tuple[dict, dict, dict]:
     fig.line(x="t", y="prediction", source=sources["fit"], line_color=Category10_10[3], line_width=1.5,
              legend_label="prediction")
     fig.legend[0].location = "top_right"
+    await_data(fig, sources["fit"], "target", "Press Fit to start fitting")
     figures["fit"] = fig
     for name, title in (("fc_pred", "Predicted FC"), ("fc_target", "Target FC")):
         mappers[name] = fc_mapper()

@@ -420,3 +420,23 @@ def test_a_sweep_bomb_is_refused_from_its_zip_directory_and_the_controller_stays
         assert str(error) == message.format(name) and peak < 5 * 2**20
         assert c.options == before and c.status.kind == "error"
     c.close()
+
+
+def test_a_sweep_says_press_run_until_its_first_values_arrive():
+    c = SweepController("HopfStep", axes={"a": (0.0, 1.0, 4)}, duration=50.0)
+    hint = next(m for m in c.figures["sweep"].above if m.name == "hint")
+    assert hint.visible and c.figures["sweep"].xaxis.axis_label
+    c.run()
+    assert c.wait(120)
+    assert not hint.visible
+    c.close()
+
+
+def test_a_waiting_sweep_spans_its_swept_range():
+    c = SweepController("HopfStep", axes={"a": (-1.0, 1.5, 8)}, duration=50.0)
+    extent = c.figures["sweep"].select_one({"name": "extent"}).data_source
+    assert list(extent.data["x"]) == [-1.0, 1.5]
+    c.configure(axes={"a": (0.0, 1.0, 4), "w": (0.1, 0.5, 3)})
+    extent = c.figures["heatmap"].select_one({"name": "extent"}).data_source
+    assert list(extent.data["x"]) == [0.0, 1.0] and list(extent.data["y"]) == [0.1, 0.5]
+    c.close()

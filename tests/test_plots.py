@@ -185,3 +185,54 @@ def test_a_transient_does_not_pass_for_the_peak():
     assert _plots.spectrum_view(freq, [psd])[0] < 1.0
     lowest = _plots.trend_frequency(segment, 1 / fs)
     assert _plots.spectrum_view(freq, [psd], lowest=lowest)[0] == pytest.approx(10.0, abs=0.5)
+
+
+def _hint(fig):
+    return next(m for m in fig.above if m.name == "hint")
+
+
+def _extent(fig):
+    return fig.select_one({"name": "extent"}).data_source.data
+
+
+@pytest.mark.parametrize("make", [lambda: _plots.sweep_figure(), lambda: _plots.heatmap_figure()[:2]])
+def test_an_empty_figure_says_what_to_press_until_a_finite_value_arrives(make):
+    fig, src = make()
+    column = "y" if src.name == "sweep" else "value"
+    assert _hint(fig).visible and "Press Run" in _hint(fig).text
+    assert len(_extent(fig)["x"]) == 2 and np.isfinite(_extent(fig)["y"]).all()
+    assert not any(legend.visible for legend in fig.legend)
+    others = {c: np.arange(3.0) for c in src.data if c != column}
+    src.data = {**others, column: np.full(3, np.nan)}  # a run started: its cells are not computed yet
+    assert _hint(fig).visible
+    src.patch({column: [(1, 0.5)]})
+    assert not _hint(fig).visible and len(_extent(fig)["x"]) == 0
+    assert all(legend.visible for legend in fig.legend)
+    src.data = {c: [] for c in src.data}
+    assert _hint(fig).visible and len(_extent(fig)["x"]) == 2
+
+
+def test_set_lines_keeps_the_extent_and_a_waiting_figure_shows_no_legend():
+    figures, sources, _ = _plots.fit_figures()
+    fig, src = figures["paths"], sources["paths"]
+    _plots.set_lines(fig, src, "step", ["a", "w"])
+    assert fig.select_one({"name": "extent"}) in fig.renderers
+    assert _hint(fig).visible and not fig.legend[0].visible
+    src.stream({"step": [0], "a": [0.1], "w": [0.2]})
+    assert not _hint(fig).visible and fig.legend[0].visible
+    _plots.set_lines(fig, src, "step", ["a"])
+    assert _hint(fig).visible and not fig.legend[0].visible
+    src.stream({"step": [0], "a": [0.1]})
+    assert not fig.legend[0].visible  # one line needs no legend
+    assert _plots.await_data(*_plots.trajectory_figure(), "t", "x").visible  # an empty source waits
+
+
+def test_every_figure_that_starts_empty_says_what_to_press():
+    figures, sources, _ = _plots.fit_figures()
+    hints = {name: _hint(figures[name]).text for name in ("loss", "paths", "fit")}
+    assert all("Press Fit" in h for h in hints.values())
+    _, series, plane_sources = _plots.phase_plane_figure()
+    assert "Tap the phase plane" in _hint(series).text
+    net, _, _ = _plots.network_figures()
+    assert "Press Run sweep" in _hint(net["coupling_sweep"]).text
+    assert min(_extent(figures["loss"])["y"]) > 0  # the loss axis is logarithmic
