@@ -16,8 +16,23 @@ from ._fit import OBJECTIVES
 from ._network import Connectome, load_connectome
 from ._network_controller import _example_digest
 
-__all__ = ["PAGE_AXES", "PAGE_VALUES", "ExplorerBase", "FitExplorerBase", "NetworkExplorerBase",
-           "PhasePlaneExplorerBase", "SweepExplorerBase", "page_bytes", "page_grid", "page_name", "save_page"]
+__all__ = ["PAGE_AXES", "PAGE_VALUES", "RUN_OPTIONS", "ExplorerBase", "FitExplorerBase",
+           "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase", "page_bytes", "page_grid",
+           "page_name", "save_page"]
+
+RUN_OPTIONS: dict[str, tuple[type, str, str]] = {
+    "duration": (float, "duration [ms]", "Length of each run, the transient included."),
+    "dt": (float, "dt [ms]", "Integration time step."),
+    "transient": (float, "transient [ms]", "Computed first and left out of the plots."),
+    "in_size": (int, "regions simulated (in_size)", "How many copies of the node the model simulates."),
+    "regions": (int, "regions plotted", "How many of the simulated regions the plots draw."),
+    "seed": (int, "seed", "Seed of the random initial states and the noise."),
+    "batch_size": (int, "noisy runs (0: just one)", "0 or 1: one run; n > 1: the mean ± std band of n "
+                                                    "runs, each with its own noise (turn noise on)."),
+    "noise": (bool, "noise (Ornstein-Uhlenbeck)", "Ornstein-Uhlenbeck noise; adds the parameters "
+                                                  "noise_sigma and noise_tau."),
+}
+"""Type, label and tooltip of each run option of a Model explorer, the same in both front ends."""
 
 PAGE_AXES = 2
 """Parameters varied by the default grid of "Save as page"."""

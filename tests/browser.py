@@ -126,10 +126,13 @@ def query(page):
 
 
 def engine(name="HopfStep", **params):
+    """The default monitor's first region of a plain engine run of the app's default view of
+    ``name`` (with the catalogue's default noise, seed 0) at ``params``."""
     spec = bw.model_spec(name)
     duration = params.pop("duration", None)
     duration = spec.duration if duration is None else duration * u.ms
-    res = bw.CachedSimulator(name).run(duration, params=params)
+    sim = bw.CachedSimulator(name, noise=spec.default_noise or False)
+    res = sim.run(duration, params={**spec.default_noise_params, **params}, seed=0)
     return np.asarray(u.get_magnitude(res[spec.default_monitor]))[:, 0]
 
 

@@ -17,7 +17,7 @@ from jupyter_bokeh.widgets import BokehModel
 
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
-from .._frontend import ExplorerBase, SweepExplorerBase, save_page
+from .._frontend import RUN_OPTIONS, ExplorerBase, SweepExplorerBase, save_page
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -79,6 +79,15 @@ def _float_slider(label: str, low: float, high: float, step: float, value: Any,
                            continuous_update=True, style=_LABEL, layout=_ROW, readout_format=".4g")
     _set_slider(slider, value)
     return slider
+
+
+def _option_widget(name: str) -> w.Widget:
+    """The input of one run option of :data:`~brainmass_widgets._frontend.RUN_OPTIONS`."""
+    kind, label, doc = RUN_OPTIONS[name]
+    if kind is bool:
+        return w.Checkbox(description=label, tooltip=doc, indent=False)
+    widget = w.FloatText if kind is float else w.IntText
+    return widget(description=label, tooltip=doc, style=_LABEL, layout=_ROW)
 
 
 def _param_slider(p: Any, value: Any) -> w.FloatSlider:
@@ -185,17 +194,7 @@ class ModelExplorer(_Explorer):
         self._sliders: dict[str, w.FloatSlider] = {}
         self._param_box = w.VBox()
         opts = c.options
-        self._opt = {
-            "duration": w.FloatText(description="duration [ms]", style=_LABEL, layout=_ROW),
-            "dt": w.FloatText(description="dt [ms]", style=_LABEL, layout=_ROW),
-            "transient": w.FloatText(description="transient [ms]", style=_LABEL, layout=_ROW),
-            "in_size": w.IntText(description="regions (in_size)", style=_LABEL, layout=_ROW),
-            "regions": w.IntText(description="regions shown", style=_LABEL, layout=_ROW),
-            "seed": w.IntText(description="seed", style=_LABEL, layout=_ROW),
-            "batch_size": w.IntText(description="ensemble size", style=_LABEL, layout=_ROW,
-                                    tooltip="0: one run; n > 1: mean ± std of n noisy runs"),
-            "noise": w.Checkbox(description="noise (Ornstein-Uhlenbeck)", indent=False),
-        }
+        self._opt = {name: _option_widget(name) for name in RUN_OPTIONS}
         self._monitors = w.SelectMultiple(description="monitors", style=_LABEL, layout=_ROW, rows=3)
         self._phase = (w.Dropdown(description="phase x", style=_LABEL, layout=_ROW),
                        w.Dropdown(description="phase y", style=_LABEL, layout=_ROW))

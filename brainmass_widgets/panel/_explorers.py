@@ -22,7 +22,7 @@ from panel.viewable import Viewer
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
 from .._engine import SweepResult
-from .._frontend import ExplorerBase, SweepExplorerBase, page_bytes, page_name, save_page
+from .._frontend import RUN_OPTIONS, ExplorerBase, SweepExplorerBase, page_bytes, page_name, save_page
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -31,6 +31,15 @@ _NOTICE_STYLE = {"background": "#fff3cd", "color": "#664d03", "padding": "4px 10
 _OPTIONS = ("duration", "dt", "transient", "in_size", "regions", "noise", "seed", "batch_size")
 _READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bmw-upload")
 """Where served sessions read uploaded files: off the event loop they share, two at a time."""
+
+
+def _option_widget(name: str) -> pn.widgets.Widget:
+    """The input of one run option of :data:`~brainmass_widgets._frontend.RUN_OPTIONS`."""
+    kind, label, doc = RUN_OPTIONS[name]
+    if kind is bool:
+        return pn.widgets.Checkbox(label=label, css_classes=[f"bmw-opt-{name}"])
+    widget = pn.widgets.FloatInput if kind is float else pn.widgets.IntInput
+    return widget(label=label, description=doc, css_classes=[f"bmw-opt-{name}"])
 
 
 class _Slider(pn.widgets.FloatSlider):
@@ -308,14 +317,7 @@ class ModelExplorer(_Panel):
         self._option_widgets = {
             "model": pn.widgets.Select(label="model", options=self.param.model.objects, value=c.spec.name,
                                        css_classes=["bmw-model"]),
-            "duration": pn.widgets.FloatInput(label="duration [ms]", css_classes=["bmw-opt-duration"]),
-            "dt": pn.widgets.FloatInput(label="dt [ms]", css_classes=["bmw-opt-dt"]),
-            "transient": pn.widgets.FloatInput(label="transient [ms]", css_classes=["bmw-opt-transient"]),
-            "in_size": pn.widgets.IntInput(label="regions (in_size)", css_classes=["bmw-opt-in_size"]),
-            "regions": pn.widgets.IntInput(label="regions drawn", css_classes=["bmw-opt-regions"]),
-            "seed": pn.widgets.IntInput(label="seed", css_classes=["bmw-opt-seed"]),
-            "batch_size": pn.widgets.IntInput(label="ensemble size", css_classes=["bmw-opt-batch_size"]),
-            "noise": pn.widgets.Checkbox(label="noise (Ornstein-Uhlenbeck)", css_classes=["bmw-opt-noise"]),
+            **{name: _option_widget(name) for name in RUN_OPTIONS},
         }
         for name, widget in self._option_widgets.items():
             widget.param.watch(self._widget_handler(name), "value")

@@ -247,3 +247,18 @@ def test_served_updates_wait_for_the_page_then_apply_in_order(explorer):
     assert applied == [0, 1, 2, 3, 4, 5]
     explorer._drain()  # a stray drain on an empty queue does nothing
     assert applied == [0, 1, 2, 3, 4, 5] and not explorer._drain_scheduled
+
+
+def test_run_options_read_the_same_in_both_front_ends():
+    from brainmass_widgets.ipywidgets import ModelExplorer as NotebookExplorer
+
+    served = ModelExplorer("HopfStep", autorun=False)
+    notebook = NotebookExplorer("HopfStep", autorun=False)
+    for name in ("duration", "dt", "transient", "in_size", "regions", "seed", "batch_size", "noise"):
+        panel_widget, lab_widget = served.option_widgets[name], notebook.option_widgets[name]
+        assert panel_widget.name == lab_widget.description, name
+        if name != "noise":  # Panel's Checkbox has no tooltip
+            assert panel_widget.description and panel_widget.description == lab_widget.tooltip, name
+    assert "0" in served.option_widgets["batch_size"].name  # what 0 means is in the label itself
+    served.controller.close()
+    notebook.close()
