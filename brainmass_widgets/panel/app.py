@@ -161,7 +161,9 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
         if event.new == 3 and "network" not in template.explorers:
             network = None
             if spec.name in {s.name for s in network_models()}:
-                scalars = {k: v for k, v in explorer.controller.params.items() if np.ndim(v) == 0}
+                # the values moved on the Model tab; the rest keep the network's own defaults
+                scalars = {k: v for k, v in explorer.controller.params.items() if np.ndim(v) == 0
+                           and k in spec.params and not np.isclose(float(v), spec.params[k].default)}
                 try:
                     network = NetworkExplorer(spec.name, params=scalars, session=session)
                 except ValueError:

@@ -299,3 +299,22 @@ def test_sweep_tab_runs_on_the_dask_cluster_and_saves_and_opens_the_sweep(dask_a
         assert column(fresh, "sweep", "y") == pytest.approx(y, rel=1e-6)
     finally:
         fresh.close()
+
+
+def test_network_tab_takes_only_the_values_moved_on_the_model_tab():
+    from brainmass_widgets.panel.app import create_app
+
+    app = create_app("HopfStep")
+    model = app.explorers["model"]
+    assert model.wait(120)
+    model.sliders["w"].value = 0.3
+    assert model.wait(120)
+    app.tabs.active = 3
+    network = app.explorers["network"]
+    assert network.wait(300)
+    params = network.controller.options["params"]
+    assert params["w"] == pytest.approx(0.3)  # moved on the Model tab: carried over
+    default = bw.NetworkController(autorun=False).options["params"]["a"]
+    assert params["a"] == pytest.approx(default) and default < 0  # left alone: the network's default
+    for explorer in app.explorers.values():
+        explorer.controller.close()
