@@ -28,7 +28,7 @@ from ._controller import (
 from ._engine import CachedSimulator, compile_notice
 from ._limits import limits
 from ._phase import FixedPoint, PhasePlane
-from ._plots import NULLCLINE_COLORS, STABILITY_COLORS, phase_plane_figure, set_lines
+from ._plots import NULLCLINE_COLORS, STABILITY_COLORS, phase_plane_figure, set_extent, set_lines
 
 __all__ = ["PhasePlaneController"]
 
@@ -224,6 +224,8 @@ class PhasePlaneController(_Stateful):
                 set_lines(self.figures["timeseries"], self.sources["timeseries"], "t", list(plane.states))
 
             self._post(relabel)
+        duration = float(u.get_magnitude(state["duration"].to(u.ms)))
+        self._post(lambda: set_extent(self.figures["timeseries"], x=(0.0, duration)))
         listeners = list(self._state_listeners)
         if listeners and old is not None:
             self._post(lambda: [cb() for cb in listeners])

@@ -106,3 +106,10 @@ def test_bad_input_is_refused_and_nothing_changes():
         c.launch(float("inf"), 0.0)
     assert c.options == before
     assert c.status.kind == "error"
+
+
+def test_before_a_tap_the_time_series_spans_the_trajectory_length():
+    c = bw.PhasePlaneController("HopfStep", duration=150.0)
+    extent = c.figures["timeseries"].select_one({"name": "extent"}).data_source
+    assert list(extent.data["x"]) == [0.0, 150.0]
+    c.close()
