@@ -32,7 +32,7 @@ from ._engine import CachedSimulator, SimResult, compile_notice
 from ._limits import limits
 from ._metrics import fc, sync
 from ._network import Connectome, NetworkModel, load_connectome, order_parameter
-from ._plots import matrix_ticks, network_figures, patch_changed, set_lines
+from ._plots import matrix_ticks, network_figures, patch_changed, set_extent, set_lines
 
 __all__ = ["NetworkController"]
 
@@ -208,6 +208,8 @@ class NetworkController(_Stateful):
             self._sweep_result = None
             label = state["sim"]._model.params[state["sweep"][0]].label
             self._post(lambda: self._clear_sweep(label))
+        low, high = state["sweep"][1:3]
+        self._post(lambda: set_extent(self.figures["coupling_sweep"], x=(low, high)))
         listeners = list(self._state_listeners)
         if listeners and old is not None:
             self._post(lambda: [cb() for cb in listeners])

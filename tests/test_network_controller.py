@@ -176,3 +176,10 @@ def test_a_long_coupling_sweep_can_be_cancelled():
     done = np.isfinite(c.sweep_result[:, 0])
     assert 0 < done.sum() < 64
     c.close()
+
+
+def test_before_a_sweep_the_coupling_axis_spans_the_swept_range():
+    c = bw.NetworkController(autorun=False, sweep=("k", 0.0, 1.5, 8))
+    extent = c.figures["coupling_sweep"].select_one({"name": "extent"}).data_source
+    assert list(extent.data["x"]) == [0.0, 1.5]
+    c.close()
