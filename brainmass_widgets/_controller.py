@@ -650,6 +650,9 @@ class ModelController(_Stateful):
         for name, factory in (("trajectory", _plots.trajectory_figure), ("phase", _plots.phase_figure),
                               ("spectrum", _plots.spectrum_figure)):
             self.figures[name], self.sources[name] = factory()
+        for name, column in (("trajectory", "t"), ("phase", "u"), ("spectrum", "f")):
+            _plots.await_data(self.figures[name], self.sources[name], column, "Waiting for the first run",
+                              y=(0.1, 1.0) if name == "spectrum" else (0.0, 1.0))
         self._lines: tuple = ()
         self._band = False
         self._commit(self._validate(dict(model=model, params=dict(params or {}), in_size=in_size, dt=dt,

@@ -32,7 +32,7 @@ from ._engine import CachedSimulator, SimResult, compile_notice
 from ._limits import limits
 from ._metrics import fc, sync
 from ._network import Connectome, NetworkModel, load_connectome, order_parameter
-from ._plots import matrix_ticks, network_figures, patch_changed, set_extent, set_lines
+from ._plots import await_data, matrix_ticks, network_figures, patch_changed, set_extent, set_lines
 
 __all__ = ["NetworkController"]
 
@@ -105,6 +105,8 @@ class NetworkController(_Stateful):
         super().__init__(dispatch, "brainmass-network", session)
         self._sweep_worker = self._second_worker("brainmass-network-sweep")
         self.figures, self.sources, self._mappers = network_figures()
+        for name in ("regions", "order"):
+            await_data(self.figures[name], self.sources[name], "t", "Waiting for the first run")
         self.chunk_steps = int(chunk_steps)
         self.autorun = False
         self._sweep_result: np.ndarray | None = None

@@ -28,7 +28,14 @@ from ._controller import (
 from ._engine import CachedSimulator, compile_notice
 from ._limits import limits
 from ._phase import FixedPoint, PhasePlane
-from ._plots import NULLCLINE_COLORS, STABILITY_COLORS, phase_plane_figure, set_extent, set_lines
+from ._plots import (
+    NULLCLINE_COLORS,
+    STABILITY_COLORS,
+    await_data,
+    phase_plane_figure,
+    set_extent,
+    set_lines,
+)
 
 __all__ = ["PhasePlaneController"]
 
@@ -118,6 +125,7 @@ class PhasePlaneController(_Stateful):
         self._traj_worker = self._second_worker("brainmass-phase-trajectory")
         plane_fig, series_fig, self.sources = phase_plane_figure()
         self.figures = {"plane": plane_fig, "timeseries": series_fig}
+        await_data(plane_fig, self.sources["field"], "x0", "Computing the vector field")
         self._fixed_points: list[FixedPoint] = []
         self._start: dict[str, float] | None = None
         self._last_tap: tuple[float, ...] = ()

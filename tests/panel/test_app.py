@@ -318,3 +318,38 @@ def test_network_tab_takes_only_the_values_moved_on_the_model_tab():
     assert params["a"] == pytest.approx(default) and default < 0  # left alone: the network's default
     for explorer in app.explorers.values():
         explorer.controller.close()
+
+
+PLOT_RANGES = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    if (m.x_range === undefined || m.title === undefined || m.title === null || !m.visible) continue;
+    const hint = (m.above || []).find(a => a.name === "hint" && a.visible);
+    out.push({title: m.title.text, hint: hint ? hint.text : null,
+              ranges: [m.x_range.start, m.x_range.end, m.y_range.start, m.y_range.end]});
+  }
+  return out;
+}"""
+
+
+def test_every_plot_shown_has_axes_and_the_empty_ones_say_what_to_do(app_url, page):
+    page.goto(app_url)
+    wait_column(page, "trajectory", "x[0]")
+    # each tab is left once its first computation is drawn
+    ready = {"Sweep": "() => ({SOURCE})('sweep') !== null",
+             "Phase plane": "() => { const s = ({SOURCE})('fixed_points'); return s && s.data.x.length; }",
+             "Network": "() => { const s = ({SOURCE})('fc'); return s && s.data.value.length === 64; }",
+             "Fit": "() => ({SOURCE})('loss') !== null"}
+    for tab, done in ready.items():
+        page.locator(".bk-tab", has_text=tab).click()
+        page.wait_for_function(done.replace("{SOURCE}", SOURCE), timeout=180_000)
+    plots = page.evaluate(PLOT_RANGES)
+    titles = {p["title"] for p in plots}
+    assert {"Loss", "Fitted parameters", "Latest trajectory", "Synchrony: order parameter R(t)"} <= titles
+    for p in plots:
+        assert all(np.isfinite(v) for v in p["ranges"]), p  # a plot without ranges draws no axes
+    hints = {p["title"]: p["hint"] for p in plots if p["hint"]}
+    assert hints["Loss"] == "Press Fit to start fitting"
+    assert hints["Latest trajectory"] == "Tap the phase plane to launch a trajectory"
+    assert "Press Run" in hints[next(t for t in hints if t.startswith("HopfStep: amplitude"))]
+    assert not any(t.startswith("HopfStep: trajectory") for t in hints)  # it has its run
