@@ -1431,7 +1431,6 @@ class SweepController(_Base):
             x = grid[names[0]]
             nan = np.full(x.size, np.nan)
             if res is None:
-                self._label(state)
                 self.sources["sweep"].data = {"x": x, "y": nan, "lo": nan.copy(), "hi": nan.copy()}
                 return
             _plots.patch_changed(self.sources["sweep"], {"y": res.shown, "lo": res.lo, "hi": res.hi})
@@ -1442,7 +1441,6 @@ class SweepController(_Base):
         h = (b[1] - b[0]) if b.size > 1 else 1.0
         if res is None:
             value = np.full(xx.size, np.nan)
-            self._label(state)
         else:
             value = (res.hi - res.lo) if state["metric"] == "minmax" else res.shown
             value = np.asarray(value, dtype=float).reshape(-1)

@@ -210,8 +210,9 @@ class NetworkController(_Stateful):
             self._sweep_result = None
             label = state["sim"]._model.params[state["sweep"][0]].label
             self._post(lambda: self._clear_sweep(label))
-        low, high = state["sweep"][1:3]
-        self._post(lambda: set_extent(self.figures["coupling_sweep"], x=(low, high)))
+        if old is None or old["sweep"] != state["sweep"]:
+            low, high = state["sweep"][1:3]
+            self._post(lambda: set_extent(self.figures["coupling_sweep"], x=(low, high)))
         listeners = list(self._state_listeners)
         if listeners and old is not None:
             self._post(lambda: [cb() for cb in listeners])

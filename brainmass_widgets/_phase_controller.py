@@ -233,7 +233,8 @@ class PhasePlaneController(_Stateful):
 
             self._post(relabel)
         duration = float(u.get_magnitude(state["duration"].to(u.ms)))
-        self._post(lambda: set_extent(self.figures["timeseries"], x=(0.0, duration)))
+        if old is None or float(u.get_magnitude(old["duration"].to(u.ms))) != duration:
+            self._post(lambda: set_extent(self.figures["timeseries"], x=(0.0, duration)))
         listeners = list(self._state_listeners)
         if listeners and old is not None:
             self._post(lambda: [cb() for cb in listeners])

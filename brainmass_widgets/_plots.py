@@ -149,8 +149,10 @@ def await_data(fig, source: ColumnDataSource, column: str, hint: str,
     fig.scatter(x="x", y="y", source=extent, alpha=0, name="extent")
 
     def follow(_attr: str, _old: object, new: Mapping[str, Sequence]) -> None:
-        values = np.asarray(new.get(column, []), dtype=float) if len(new.get(column, [])) else np.empty(0)
-        waiting = not np.isfinite(values).any()
+        values = new.get(column, [])
+        # a run's column starts with a number: the whole column is scanned only for a sweep's NaNs
+        waiting = not len(values) or not (np.isfinite(float(values[0]))
+                                          or np.isfinite(np.asarray(values, dtype=float)).any())
         if title.visible != waiting:
             title.visible = waiting
             x0, x1, y0, y1 = extent.tags
