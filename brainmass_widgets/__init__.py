@@ -4,7 +4,9 @@ The engine answers a parameter change without recompiling (:class:`CachedSimulat
 long run in pieces, and sweeps parameter grids in one compiled vmap program. The catalogue
 (:func:`catalog`, :func:`model_spec`) describes every supported model for sliders.
 :class:`NetworkModel` couples a node model through a connectome (``brainmass.Network``).
-:class:`PhasePlane` gives a model's vector field, nullclines and fixed points. The controllers
+:class:`PhasePlane` gives a model's vector field, nullclines and fixed points;
+:class:`Bifurcation` its equilibrium branches, fold and Hopf points and limit cycles against a
+parameter. The controllers
 (:class:`ModelController`, :class:`SweepController`, :class:`PhasePlaneController`) hold an
 explorer's state and feed Bokeh sources; the front ends are :mod:`brainmass_widgets.ipywidgets`
 and :mod:`brainmass_widgets.panel`. A shared server sets :class:`Limits` (:func:`set_limits`);
@@ -15,6 +17,7 @@ gradient step; :class:`FitController` shows a fit live.
 
 from importlib.metadata import version as _distribution_version
 
+from ._bifurcation import Bifurcation, BifurcationDiagram, Branch, Curve, SpecialPoint
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._controller import ModelController, Session, Status, SweepController, shared_cache
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
@@ -31,6 +34,9 @@ from ._phase_controller import PhasePlaneController
 
 __all__ = [
     "BACKENDS",
+    "Bifurcation",
+    "BifurcationDiagram",
+    "Branch",
     "LOOPS",
     "METHODS",
     "METRICS",
@@ -42,6 +48,7 @@ __all__ = [
     "CompileCache",
     "ComputePool",
     "Connectome",
+    "Curve",
     "FitController",
     "FitOutcome",
     "FixedPoint",
@@ -57,6 +64,7 @@ __all__ = [
     "PhasePlaneController",
     "Session",
     "SimResult",
+    "SpecialPoint",
     "Status",
     "SweepController",
     "SweepResult",

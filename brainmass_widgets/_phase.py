@@ -271,7 +271,10 @@ class PhasePlane:
 
     # ------------------------------------------------------------------ compiled kernels
 
-    def _values(self, params: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+    def param_values(self, params: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+        """Every parameter as a float32 magnitude in its unit: the defaults updated by ``params``.
+
+        ``ValueError`` names an unknown parameter or a value that is not a finite number."""
         values = {k: p.default for k, p in self.spec.params.items()}
         for k, v in (params or {}).items():
             if k not in self.spec.params:
@@ -293,8 +296,21 @@ class PhasePlane:
             out[k] = v
         return out
 
-    def _traced_derivative(self, values: Mapping[str, Any], states: Mapping[str, Any]) -> dict[str, Any]:
-        """Per-ms derivatives of every state at ``states`` (same-shape 1-D arrays); traced."""
+    def traced_derivative(self, values: Mapping[str, Any], states: Mapping[str, Any]) -> dict[str, Any]:
+        """Per-ms derivatives of every state at ``states``, traceable by JAX.
+
+        Parameters
+        ----------
+        values : Mapping[str, array_like]
+            Every parameter's magnitude (as from :meth:`param_values`); may be traced.
+        states : Mapping[str, array_like]
+            Every state variable, same-shape 1-D arrays (one entry per point), in state units.
+
+        Returns
+        -------
+        dict
+            ``{state: d state / dt}`` as magnitudes in state units per ms.
+        """
         spec = self.spec
         n = next(iter(states.values())).shape[0]
         model, inputs = spec.build(n, values, **self._zero_init), spec.inputs(values)
@@ -327,7 +343,7 @@ class PhasePlane:
 
     def _derivative_program(self, n: int, sig: tuple) -> Callable:
         def make() -> Callable:
-            return jax.jit(lambda values, states: self._traced_derivative(values, states))
+            return jax.jit(lambda values, states: self.traced_derivative(values, states))
 
         return _PROGRAMS.get(self._key("derivative", n, sig), make)
 
@@ -354,7 +370,7 @@ class PhasePlane:
         arrs = {s: np.atleast_1d(np.asarray(states[s], dtype=np.float32)) for s in self.spec.states}
         n = max(a.shape[0] for a in arrs.values())
         arrs = {s: np.broadcast_to(a, (n,)).copy() for s, a in arrs.items()}
-        values = self._values(params)
+        values = self.param_values(params)
         out = self._derivative_program(n, _signature(values))(values, arrs)
         return {k: np.asarray(v) for k, v in out.items()}
 
@@ -416,7 +432,7 @@ class PhasePlane:
                 """Derivative of the two axis variables at one point ``p`` (shape ``(2,)``)."""
                 states = {x_name: p[:1], y_name: p[1:]}
                 states.update({h: jnp.reshape(held[h], (1,)) for h in held_names})
-                d = self._traced_derivative(values, states)
+                d = self.traced_derivative(values, states)
                 return jnp.concatenate([d[x_name], d[y_name]])
 
             def newton(values, held, seed, scale):
@@ -471,7 +487,7 @@ class PhasePlane:
         X, Y = np.meshgrid(xs, ys)
         start = np.stack([X.ravel(), Y.ravel()], axis=1).astype(np.float32)
         span = np.array([xs[-1] - xs[0], ys[-1] - ys[0]], dtype=np.float32)
-        values, held_v = self._values(params), self._held(held)
+        values, held_v = self.param_values(params), self._held(held)
         held_arr = {k: np.float32(v) for k, v in held_v.items()}
         prog = self._newton_program(start.shape[0], _signature(values), iters)
         p, fval, jac = (np.asarray(a, dtype=np.float64) for a in prog(values, held_arr, start, span))

@@ -175,7 +175,7 @@ class PhasePlaneController(_Stateful):
         params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
         state["params"] = {**sim._model.defaults(), **params}
         sim._params(state["params"])
-        plane._values(self._model_params(state["params"], plane))
+        plane.param_values(self._model_params(state["params"], plane))
         state["noise"] = noise
         state["held"] = plane._held(state["held"])
         state["grid"] = _count(state["grid"], "grid", 10, 400)

@@ -1,0 +1,815 @@
+"""Bifurcation diagrams of catalogue models: equilibrium branches by numerical continuation, their
+stability, fold and Hopf points, limit-cycle extents, and fold and Hopf curves in two parameters.
+
+Everything is computed from the model's own right-hand side (:meth:`PhasePlane.traced_derivative`),
+so no equation is typed twice. Branches are followed by pseudo-arclength continuation (a tangent
+predictor and a bordered Newton corrector, with step-size control) compiled as one ``lax.scan`` and
+vmapped over starting points; the Jacobian comes from ``jax.jacfwd``. Continuation works in scaled
+coordinates (the parameter's range maps to [0, 1], each state to its typical size), so one step
+length fits every model. Parameters are traced arguments: moving a second parameter reuses the
+compiled programs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._catalog import ModelSpec
+from ._engine import CachedSimulator, CompileCache, _one_line, _signature
+from ._phase import PhasePlane
+
+__all__ = ["Bifurcation", "BifurcationDiagram", "Branch", "Curve", "SpecialPoint", "bialternate"]
+
+#: Parameter drawn on the horizontal axis when none is named: the model's drive where it has one.
+DEFAULT_PARAMS = {
+    "HopfStep": "a", "StuartLandauStep": "a", "VanDerPolStep": "mu", "FitzHughNagumoStep": "V_inp",
+    "ThresholdLinearStep": "E_inp", "Generic2dOscillatorStep": "I", "WilsonCowanStep": "rE_inp",
+    "JansenRitStep": "E_inp", "WongWangStep": "I_0", "WongWangExcInhStep": "I_ext",
+    "MontbrioPazoRoxinStep": "eta", "CoombesByrneStep": "eta", "LarterBreakspearStep": "Iext",
+    "EpileptorStep": "x0", "LorenzStep": "rho",
+}
+
+_PROGRAMS = CompileCache(64)
+_ITERS = 6          # corrector iterations per continuation step
+_SEED_ITERS = 40    # Newton iterations from each seed of the brute-force search
+_REFINE_ITERS = 30  # Newton iterations locating a fold or Hopf point
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One equilibrium branch, in continuation order.
+
+    Attributes
+    ----------
+    param : numpy.ndarray
+        Parameter values, shape ``(k,)`` (the parameter's unit).
+    states : numpy.ndarray
+        Every state variable at each point, shape ``(k, n_states)`` (state units).
+    eigenvalues : numpy.ndarray
+        Jacobian eigenvalues at each point in 1/ms, shape ``(k, n_states)``, sorted by real part
+        (largest first).
+    stable : numpy.ndarray
+        Whether every eigenvalue has a negative real part, shape ``(k,)``.
+    """
+
+    param: np.ndarray
+    states: np.ndarray
+    eigenvalues: np.ndarray
+    stable: np.ndarray
+
+
+@dataclass(frozen=True)
+class SpecialPoint:
+    """A fold (saddle-node) or Hopf point found on a branch.
+
+    Attributes
+    ----------
+    kind : {"fold", "hopf"}
+    param : float
+        Parameter value (the parameter's unit).
+    state : dict
+        Every state variable there (state units).
+    branch : int
+        Index of the branch in :attr:`BifurcationDiagram.branches`.
+    frequency_hz : float
+        Hopf only: the oscillation frequency at onset, ``|Im lambda| / 2 pi`` in Hz; NaN for a fold.
+    lyapunov : float
+        Hopf only: the first Lyapunov coefficient (in 1/ms per squared state unit); negative for a
+        supercritical Hopf (a small stable cycle is born), positive for a subcritical one. NaN for
+        a fold.
+    """
+
+    kind: Literal["fold", "hopf"]
+    param: float
+    state: dict[str, float]
+    branch: int
+    frequency_hz: float = float("nan")
+    lyapunov: float = float("nan")
+
+    @property
+    def criticality(self) -> str:
+        """``"supercritical"``, ``"subcritical"`` or ``""`` (a fold, or a degenerate Hopf)."""
+        if self.kind != "hopf" or not np.isfinite(self.lyapunov) or self.lyapunov == 0:
+            return ""
+        return "supercritical" if self.lyapunov < 0 else "subcritical"
+
+    @property
+    def label(self) -> str:
+        """A short text for plots: ``"Hopf (super), 31.8 Hz"`` or ``"fold"``."""
+        if self.kind == "fold":
+            return "fold"
+        crit = {"supercritical": " (super)", "subcritical": " (sub)"}.get(self.criticality, "")
+        return f"Hopf{crit}, {self.frequency_hz:.3g} Hz"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A fold or Hopf curve in the plane of two parameters.
+
+    Attributes
+    ----------
+    kind : {"fold", "hopf"}
+    params : tuple of str
+        The horizontal and vertical parameters.
+    values : numpy.ndarray
+        Points of the curve, shape ``(k, 2)``; rows where a Hopf curve passes through a neutral
+        saddle (real eigenvalues ``lambda`` and ``-lambda``, no oscillation) are NaN, so a line
+        drawn through them breaks there.
+    """
+
+    kind: Literal["fold", "hopf"]
+    params: tuple[str, str]
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class BifurcationDiagram:
+    """Equilibria, special points and limit cycles of a model against one parameter.
+
+    Attributes
+    ----------
+    model, param, variable : str
+        Catalogue model, the parameter on the horizontal axis, the state on the vertical axis.
+    param_range : (float, float)
+    params : dict
+        Values of the other parameters (magnitudes in their units).
+    branches : list of Branch
+    special : list of SpecialPoint
+        Sorted by parameter value.
+    cycle_param : numpy.ndarray
+        Parameter values of the limit-cycle sweeps.
+    cycles : dict
+        ``{"up": (min, max), "down": (min, max)}``: the extent of ``variable`` at each of
+        ``cycle_param``, in sweeps started from the attractor at the low end of the range
+        (``"up"``) and at the high end (``"down"``); NaN where the run settles (no cycle).
+    states : tuple of str
+        State variables, the column order of :attr:`Branch.states`.
+    """
+
+    model: str
+    param: str
+    variable: str
+    param_range: tuple[float, float]
+    params: dict[str, float]
+    branches: list[Branch]
+    special: list[SpecialPoint]
+    cycle_param: np.ndarray
+    cycles: dict[str, tuple[np.ndarray, np.ndarray]]
+    states: tuple[str, ...] = field(default=())
+
+    def equilibria_at(self, value: float) -> list[tuple[dict[str, float], bool]]:
+        """Equilibria of the diagram at one parameter value, interpolated along the branches.
+
+        Returns
+        -------
+        list of (dict, bool)
+            ``(state, stable)`` for every crossing of ``value`` by a branch.
+        """
+        out = []
+        for br in self.branches:
+            p = br.param
+            for i in np.nonzero((p[:-1] - value) * (p[1:] - value) <= 0)[0]:
+                w = 0.0 if p[i + 1] == p[i] else (value - p[i]) / (p[i + 1] - p[i])
+                x = br.states[i] + w * (br.states[i + 1] - br.states[i])
+                out.append((dict(zip(self.states, map(float, x), strict=True)), bool(br.stable[i])))
+        return out
+
+
+def bialternate(a: jax.Array) -> jax.Array:
+    """The bialternate product ``2 A (.) I`` of an ``n x n`` matrix, ``n (n - 1) / 2`` square.
+
+    Its eigenvalues are the sums ``lambda_i + lambda_j`` (``i < j``) of the eigenvalues of ``A``,
+    so its determinant vanishes where a complex pair crosses the imaginary axis (a Hopf point) or
+    two real eigenvalues sum to zero (a neutral saddle).
+    """
+    n = a.shape[0]
+    pairs = [(p, q) for p in range(1, n) for q in range(p)]
+    rows = []
+    for p, q in pairs:
+        row = []
+        for r, s in pairs:
+            if r == p and s == q:
+                row.append(a[p, p] + a[q, q])
+            elif r == q:
+                row.append(-a[p, s])
+            elif r != p and s == q:
+                row.append(a[p, r])
+            elif r == p and s != q:
+                row.append(a[q, s])
+            elif s == p:
+                row.append(-a[q, r])
+            else:
+                row.append(jnp.zeros((), a.dtype))
+        rows.append(jnp.stack(row))
+    return jnp.stack(rows)
+
+
+def _pad(n: int) -> int:
+    """Batch sizes rounded up to powers of two, so counts that vary reuse programs."""
+    return 1 << max(0, (n - 1).bit_length())
+
+
+class Bifurcation:
+    """Bifurcation analysis of a catalogue model against one of its parameters.
+
+    Parameters
+    ----------
+    model : str
+        A catalogue model with at least two state variables.
+    param : str, optional
+        The parameter on the horizontal axis (default: the model's drive, e.g. ``E_inp`` for
+        Jansen-Rit, ``a`` for the Hopf oscillator).
+    variable : str, optional
+        The state variable on the vertical axis (default: the model's default monitor).
+
+    Examples
+    --------
+    >>> bif = Bifurcation("HopfStep")
+    >>> d = bif.diagram((-0.5, 0.5))
+    >>> [(p.kind, round(p.param, 3), p.criticality) for p in d.special]
+    [('hopf', 0.0, 'supercritical')]
+    """
+
+    def __init__(self, model: str = "HopfStep", param: str | None = None, variable: str | None = None):
+        self.plane = PhasePlane(model)
+        self.spec: ModelSpec = self.plane.spec
+        self.param = param or DEFAULT_PARAMS.get(self.spec.name, next(iter(self.spec.params)))
+        if self.param not in self.spec.params:
+            raise ValueError(f"{self.param!r} is not a parameter of {self.spec.name}; "
+                             f"valid: {_one_line(self.spec.params)}")
+        self.variable = variable or self.spec.default_monitor
+        if self.variable not in self.spec.states:
+            raise ValueError(f"{self.variable!r} is not a state variable of {self.spec.name}; "
+                             f"valid: {_one_line(self.spec.states)}")
+        self.states: tuple[str, ...] = tuple(self.spec.states)
+        self._sim: CachedSimulator | None = None
+        self._sims: CachedSimulator | None = None
+
+    # ------------------------------------------------------------------ validation
+
+    def param_range(self, value: Sequence[float] | None = None, name: str | None = None) -> tuple[float, float]:
+        """A checked ``(low, high)`` range of a parameter (default: its slider range)."""
+        name = name or self.param
+        if name not in self.spec.params:
+            raise ValueError(f"{name!r} is not a parameter of {self.spec.name}; "
+                             f"valid: {_one_line(self.spec.params)}")
+        if value is None:
+            ps = self.spec.params[name]
+            return float(ps.low), float(ps.high)
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"range of {name!r} must be (low, high); got {value!r}") from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"range of {name!r} must be two finite numbers with low < high; got {value!r}")
+        return lo, hi
+
+    @staticmethod
+    def _count(value: Any, what: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
+            raise ValueError(f"{what} must be an integer from {low} to {high}; got {value!r}")
+        return int(value)
+
+    # ------------------------------------------------------------------ traced pieces
+
+    def _f(self, values: Mapping[str, Any], x: jax.Array) -> jax.Array:
+        """Per-ms derivative of every state at one point ``x`` (shape ``(n,)``); traced."""
+        d = self.plane.traced_derivative(values, {s: x[i:i + 1] for i, s in enumerate(self.states)})
+        return jnp.concatenate([d[s] for s in self.states])
+
+    def _key(self, kind: str, *rest: Any) -> tuple:
+        return (self.spec.model_class, kind) + rest
+
+    def _split(self, z: jax.Array, ctx: Mapping[str, Any], names: tuple[str, ...]) -> tuple[dict, jax.Array]:
+        """Parameter values and physical state from scaled coordinates ``z = (x / scale, p...)``."""
+        n = len(self.states)
+        values = dict(ctx["values"])
+        for i, name in enumerate(names):
+            values[name] = ctx["lo"][i] + z[n + i] * ctx["span"][i]
+        return values, z[:n] * ctx["scale"]
+
+    def _scaled_jacobian(self, values: Mapping[str, Any], x: jax.Array, scale: jax.Array) -> jax.Array:
+        """``D^-1 J D`` with ``D = diag(scale)``: similar to the Jacobian, of order one entries."""
+        jac = jax.jacfwd(lambda y: self._f(values, y))(x)
+        return jac * scale[None, :] / scale[:, None]
+
+    def _system(self, kind: str, names: tuple[str, ...]) -> Callable:
+        """``G(z, ctx)``: equilibria (``kind="eq"``), or equilibria with a vanishing fold or Hopf
+        test function (``"fold"``, ``"hopf"``), in scaled coordinates."""
+        def g(z, ctx):
+            values, x = self._split(z, ctx, names)
+            f = self._f(values, x)
+            if kind == "eq":
+                return f
+            js = self._scaled_jacobian(values, x, ctx["scale"])
+            test = jnp.linalg.det(js) if kind == "fold" else jnp.linalg.det(bialternate(js))
+            return jnp.concatenate([f, test[None]])
+
+        return g
+
+    # ------------------------------------------------------------------ compiled programs
+
+    def _continuation(self, kind: str, names: tuple[str, ...], batch: int, steps: int, sig: tuple) -> Callable:
+        """A vmapped program following curves of ``G = 0`` from ``batch`` starts for ``steps`` steps."""
+        def make() -> Callable:
+            g = self._system(kind, names)
+            k = len(names)
+
+            def jac(z, ctx):
+                return jax.jacfwd(g)(z, ctx)
+
+            def tangent(z, t_prev, ctx):
+                a = jnp.concatenate([jac(z, ctx), t_prev[None]])
+                e = jnp.zeros(z.shape[0], z.dtype).at[-1].set(1.0)
+                t = jnp.linalg.solve(a, e)
+                return t / jnp.linalg.norm(t)
+
+            def correct(zp, t, ctx):
+                def body(_, z):
+                    a = jnp.concatenate([jac(z, ctx), t[None]])
+                    r = jnp.concatenate([g(z, ctx), (t @ (z - zp))[None]])
+                    return z - jnp.linalg.solve(a, r)
+
+                z = jax.lax.fori_loop(0, _ITERS - 1, body, zp)
+                z2 = body(0, z)
+                return z2, jnp.max(jnp.abs(z2 - z))
+
+            def trace(z0, t0, ctx):
+                h0, hmin, hmax = ctx["h"], ctx["h"] / 64, ctx["h"] * 2
+                t = tangent(z0, t0, ctx)
+
+                def step(carry, _):
+                    z, t, h, alive = carry
+                    zn, err = correct(z + h * t, t, ctx)
+                    tn = tangent(zn, t, ctx)
+                    ok = (jnp.all(jnp.isfinite(zn)) & jnp.all(jnp.isfinite(tn)) & (err < 1e-3 * h + 1e-6)
+                          & (jnp.linalg.norm(zn - z) < 2 * h) & (tn @ t > 0.7))
+                    acc = ok & alive
+                    z2, t2 = jnp.where(acc, zn, z), jnp.where(acc, tn, t)
+                    h2 = jnp.where(ok, jnp.minimum(h * 1.3, hmax), h * 0.5)
+                    par = z2[-k:]
+                    inside = jnp.all(par >= 0) & jnp.all(par <= 1) & jnp.all(jnp.abs(z2) < 1e4)
+                    alive2 = alive & (h2 >= hmin) & inside
+                    return (z2, t2, h2, alive2), (zn, acc)
+
+                _, (zs, acc) = jax.lax.scan(step, (z0, t, h0, jnp.array(True)), None, length=steps)
+                return zs, acc
+
+            return jax.jit(jax.vmap(trace, in_axes=(0, 0, None)))
+
+        return _PROGRAMS.get(self._key("continue", kind, names, batch, steps, sig), make)
+
+    def _newton(self, kind: str, names: tuple[str, ...], batch: int, iters: int, sig: tuple) -> Callable:
+        """A vmapped Newton solve of ``G = 0`` with the parameters in ``names`` free only for the
+        fold and Hopf systems; for equilibria the parameter is fixed per start (``z[n:]``)."""
+        def make() -> Callable:
+            g = self._system(kind, names)
+            n = len(self.states)
+
+            def solve(z0, ctx):
+                if kind == "eq":
+                    def f(x):
+                        return g(jnp.concatenate([x, z0[n:]]), ctx)
+                    y0 = z0[:n]
+                else:
+                    def f(y):
+                        return g(jnp.concatenate([y, z0[n + 1:]]), ctx)
+                    y0 = z0[:n + 1]
+
+                def body(_, y):
+                    jm = jax.jacfwd(f)(y)
+                    ok = jnp.abs(jnp.linalg.det(jm)) > 1e-30
+                    step = jnp.where(ok, jnp.linalg.solve(jnp.where(ok, jm, jnp.eye(y.shape[0])), f(y)), 0.0)
+                    # damped: at most half the typical size of each coordinate per iteration
+                    size = jnp.max(jnp.abs(step))
+                    return y - step * jnp.minimum(1.0, 0.5 / jnp.maximum(size, 1e-30))
+
+                y = jax.lax.fori_loop(0, iters, body, y0)
+                last = body(0, y)
+                return jnp.concatenate([last, z0[y0.shape[0]:]]), jnp.max(jnp.abs(last - y))
+
+            return jax.jit(jax.vmap(solve, in_axes=(0, None)))
+
+        return _PROGRAMS.get(self._key("newton", kind, names, batch, iters, sig), make)
+
+    def _jacobians(self, names: tuple[str, ...], batch: int, sig: tuple) -> Callable:
+        """Physical Jacobians (1/ms) at a batch of scaled points."""
+        def make() -> Callable:
+            def one(z, ctx):
+                values, x = self._split(z, ctx, names)
+                return jax.jacfwd(lambda y: self._f(values, y))(x)
+
+            return jax.jit(jax.vmap(one, in_axes=(0, None)))
+
+        return _PROGRAMS.get(self._key("jacobian", names, batch, sig), make)
+
+    def _forms(self, sig: tuple) -> Callable:
+        """Second and third directional derivatives ``B(u, v)`` and ``C(u, v, w)`` of the vector
+        field at one point, each over a batch of real directions."""
+        def make() -> Callable:
+            def b(values, x, u1, u2):
+                d1 = lambda y: jax.jvp(lambda q: self._f(values, q), (y,), (u1,))[1]  # noqa: E731
+                return jax.jvp(d1, (x,), (u2,))[1]
+
+            def c(values, x, u1, u2, u3):
+                return jax.jvp(lambda y: b(values, y, u1, u2), (x,), (u3,))[1]
+
+            return jax.jit(lambda values, x, bu, bv, cu, cv, cw: (
+                jax.vmap(b, in_axes=(None, None, 0, 0))(values, x, bu, bv),
+                jax.vmap(c, in_axes=(None, None, 0, 0, 0))(values, x, cu, cv, cw)))
+
+        return _PROGRAMS.get(self._key("forms", sig), make)
+
+    # ------------------------------------------------------------------ pieces of a diagram
+
+    def _context(self, values: Mapping[str, np.ndarray], names: tuple[str, ...], ranges: Sequence[tuple],
+                 scale: np.ndarray, h: float) -> dict[str, Any]:
+        fixed = {k: v for k, v in values.items() if k not in names}
+        return {"values": fixed, "scale": np.asarray(scale, np.float32),
+                "lo": np.array([r[0] for r in ranges], np.float32),
+                "span": np.array([r[1] - r[0] for r in ranges], np.float32), "h": np.float32(h)}
+
+    def _simulator(self) -> CachedSimulator:
+        if self._sims is None:
+            self._sims = CachedSimulator(self.spec.name, in_size=3)
+        return self._sims
+
+    def _explore(self, values: Mapping[str, np.ndarray], prange: tuple[float, float]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Runs at the low end, the middle and the high end of the range: their trajectories (seeds
+        for the equilibrium search), each state's typical size, and the final states."""
+        ps = np.array([prange[0], 0.5 * (prange[0] + prange[1]), prange[1]], np.float32)
+        params = {**{k: v for k, v in values.items() if k != self.param}, self.param: ps}
+        res = self._simulator().run(self.spec.duration, params=params, monitors=list(self.states))
+        traj = np.stack([np.asarray(u.get_magnitude(res[s]), np.float64) for s in self.states],
+                        axis=-1)  # (time, 3, n)
+        traj = np.where(np.isfinite(traj), traj, np.nan)
+        span = np.nanmax(np.abs(traj), axis=(0, 1))
+        scale = np.where(np.isfinite(span) & (span > 0), span, 1.0)
+        scale = np.maximum(scale, 1e-3 * np.max(scale))
+        return traj, scale.astype(np.float32), traj[-1]
+
+    def _seeds(self, traj: np.ndarray, scale: np.ndarray, prange: tuple[float, float], count: int
+               ) -> np.ndarray:
+        """Scaled Newton starts ``(x / scale, p)``: trajectory samples and random points in the
+        visited box, at ``count`` parameter values across the range."""
+        n = len(self.states)
+        rng = np.random.default_rng(0)
+        flat = traj.reshape(-1, n)
+        flat = flat[np.all(np.isfinite(flat), axis=1)] / scale
+        picks = flat[rng.integers(0, len(flat), 24)] if len(flat) else np.zeros((0, n))
+        lo = np.min(flat, axis=0) if len(flat) else -np.ones(n)
+        hi = np.max(flat, axis=0) if len(flat) else np.ones(n)
+        pad = 0.5 * (hi - lo) + 0.05
+        box = rng.uniform(lo - pad, hi + pad, (8 * n, n))
+        xs = np.concatenate([picks, box, np.zeros((1, n))]).astype(np.float32)
+        pv = np.linspace(0.0, 1.0, count, dtype=np.float32)
+        z = np.concatenate([np.repeat(xs[None], count, 0), np.broadcast_to(pv[:, None, None], (count, len(xs), 1))],
+                           axis=2)
+        return z.reshape(-1, n + 1)
+
+    def _solve(self, kind: str, names: tuple[str, ...], z0: np.ndarray, ctx: Mapping[str, Any], iters: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Newton from every row of ``z0``: the solutions and whether each converged."""
+        batch = _pad(len(z0))
+        zp = np.concatenate([z0, np.repeat(z0[-1:], batch - len(z0), 0)]).astype(np.float32)
+        prog = self._newton(kind, names, batch, iters, _signature(ctx["values"]))
+        z, err = (np.asarray(a) for a in prog(zp, ctx))
+        ok = np.all(np.isfinite(z), axis=1) & (err < 1e-5) & np.all(np.abs(z) < 1e4, axis=1)
+        return z[: len(z0)], ok[: len(z0)]
+
+    def equilibria(self, values: Sequence[float], *, params: Mapping[str, Any] | None = None,
+                   param_range: Sequence[float] | None = None) -> list[np.ndarray]:
+        """Equilibria at each of a list of parameter values by a brute-force search: a vmapped
+        Newton solve from many seeds at every value, independent of continuation.
+
+        Parameters
+        ----------
+        values : sequence of float
+            Values of :attr:`param`.
+        params : Mapping[str, Any], optional
+            The other parameters (defaults otherwise).
+        param_range : (float, float), optional
+            Range whose runs give the seeds' box (default: the span of ``values``, widened).
+
+        Returns
+        -------
+        list of numpy.ndarray
+            Per value, the distinct equilibria found, shape ``(k, n_states)``.
+        """
+        vals = np.asarray(values, dtype=np.float64).ravel()
+        if vals.size == 0 or not np.all(np.isfinite(vals)):
+            raise ValueError(f"values of {self.param!r} must be finite numbers; got {values!r}")
+        lo, hi = float(vals.min()), float(vals.max())
+        prange = self.param_range(param_range) if param_range is not None else (lo, hi if hi > lo else lo + 1.0)
+        values_c = self.plane.param_values(params)
+        traj, scale, _ = self._explore(values_c, prange)
+        ctx = self._context(values_c, (self.param,), [prange], scale, 0.01)
+        seeds = self._seeds(traj, scale, prange, 1)[:, :-1]
+        span = prange[1] - prange[0]
+        out = []
+        for v in vals:
+            z0 = np.concatenate([seeds, np.full((len(seeds), 1), (v - prange[0]) / span, np.float32)], axis=1)
+            z, ok = self._solve("eq", (self.param,), z0, ctx, _SEED_ITERS)
+            out.append(_distinct(z[ok, :-1], 1e-3) * scale)
+        return out
+
+    # ------------------------------------------------------------------ the diagram
+
+    def diagram(self, param_range: Sequence[float] | None = None, *, params: Mapping[str, Any] | None = None,
+                points: int = 200, cycles: int = 40, cycle_time: Any = None) -> BifurcationDiagram:
+        """Equilibrium branches with their stability, fold and Hopf points, and limit-cycle extents.
+
+        Parameters
+        ----------
+        param_range : (float, float), optional
+            Range of :attr:`param` (default: its slider range).
+        params : Mapping[str, Any], optional
+            The other parameters (defaults otherwise).
+        points : int
+            Continuation steps across the range, about (10 to 2000).
+        cycles : int
+            Parameter values of the limit-cycle sweeps (0 to skip them; at most 1000).
+        cycle_time : brainunit.Quantity, optional
+            Run length of each limit-cycle run; its first half is discarded (default: twice the
+            catalogue's duration).
+
+        Returns
+        -------
+        BifurcationDiagram
+        """
+        prange = self.param_range(param_range)
+        points = self._count(points, "points", 10, 2000)
+        cycles = self._count(cycles, "cycles", 0, 1000)
+        values = self.plane.param_values(params)
+        traj, scale, final = self._explore(values, prange)
+        names = (self.param,)
+        ctx = self._context(values, names, [prange], scale, 1.0 / points)
+        branches_z = self._branches(ctx, traj, scale, prange, points)
+        branches, special = self._classify(branches_z, ctx, values)
+        cycle_param, cyc = self._cycles(values, prange, final, cycles, cycle_time)
+        return BifurcationDiagram(
+            model=self.spec.name, param=self.param, variable=self.variable, param_range=prange,
+            params={k: float(v) for k, v in values.items() if k != self.param}, branches=branches,
+            special=sorted(special, key=lambda s: s.param), cycle_param=cycle_param, cycles=cyc,
+            states=self.states)
+
+    def _trace(self, kind: str, names: tuple[str, ...], starts: np.ndarray, directions: np.ndarray,
+               ctx: Mapping[str, Any], steps: int) -> list[np.ndarray]:
+        """Follow curves from each start along each direction: the accepted points of each."""
+        batch = _pad(len(starts))
+        pad = batch - len(starts)
+        z0 = np.concatenate([starts, np.repeat(starts[-1:], pad, 0)]).astype(np.float32)
+        t0 = np.concatenate([directions, np.repeat(directions[-1:], pad, 0)]).astype(np.float32)
+        prog = self._continuation(kind, names, batch, steps, _signature(ctx["values"]))
+        zs, acc = (np.asarray(a) for a in prog(z0, t0, ctx))
+        return [np.concatenate([starts[i:i + 1], zs[i][acc[i]]]) for i in range(len(starts))]
+
+    def _branches(self, ctx: Mapping[str, Any], traj: np.ndarray, scale: np.ndarray,
+                  prange: tuple[float, float], points: int) -> list[np.ndarray]:
+        """Scaled points of every equilibrium branch: continued from the equilibria at the low end
+        of the range, then from any equilibrium of a coarse brute-force search that no branch
+        passes near."""
+        n = len(self.states)
+        names = (self.param,)
+        steps = 3 * points
+        seeds = self._seeds(traj, scale, prange, 9)
+        z, ok = self._solve("eq", names, seeds, ctx, _SEED_ITERS)
+        found = z[ok]
+        if not len(found):
+            return []
+        found = _distinct(found, 1e-3)
+        hmax = 2.0 * float(ctx["h"])
+        forward = np.zeros(n + 1, np.float32)
+        forward[-1] = 1.0
+        branches: list[np.ndarray] = []
+        low = found[found[:, -1] == 0.0]
+        if len(low):
+            for b in self._trace("eq", names, low, np.repeat(forward[None], len(low), 0), ctx, steps):
+                # a branch that starts where an earlier one ends (the far side of a fold) is that one
+                if not any(np.min(np.linalg.norm(k - b[0], axis=1)) <= 2 * hmax for k in branches):
+                    branches.append(b)
+        for _ in range(6):
+            covered = np.concatenate(branches) if branches else np.zeros((0, n + 1))
+            left = [q for q in found if not len(covered) or np.min(np.linalg.norm(covered - q, axis=1)) > 2 * hmax]
+            if not left:
+                break
+            start = np.stack([left[0], left[0]])
+            back, ahead = self._trace("eq", names, start, np.stack([-forward, forward]), ctx, steps)
+            branches.append(np.concatenate([back[::-1], ahead[1:]]))
+        return [b for b in branches if len(b) >= 2]
+
+    def _classify(self, branches_z: list[np.ndarray], ctx: Mapping[str, Any], values: Mapping[str, Any]
+                  ) -> tuple[list[Branch], list[SpecialPoint]]:
+        names = (self.param,)
+        n = len(self.states)
+        scale, lo, span = ctx["scale"], float(ctx["lo"][0]), float(ctx["span"][0])
+        branches, candidates = [], []
+        for bi, zb in enumerate(branches_z):
+            jac = self._jacobians_at(names, zb, ctx)
+            lam = np.linalg.eigvals(jac.astype(np.float64))
+            lam = np.take_along_axis(lam, np.argsort(-lam.real, axis=1, kind="stable"), axis=1)
+            re = lam.real
+            tol = 1e-6 * np.maximum(np.max(np.abs(lam), axis=1, keepdims=True), 1e-12)
+            stable = np.all(re < 0, axis=1)
+            branches.append(Branch(param=lo + zb[:, -1].astype(np.float64) * span,
+                                   states=zb[:, :n].astype(np.float64) * scale, eigenvalues=lam, stable=stable))
+            det = np.prod(lam, axis=1).real
+            complex_unstable = np.sum((re > 0) & (np.abs(lam.imag) > tol), axis=1)
+            for i in range(len(zb) - 1):
+                if np.sign(det[i]) != np.sign(det[i + 1]) and det[i] != 0:
+                    w = det[i] / (det[i] - det[i + 1])
+                    candidates.append(("fold", bi, zb[i] + w * (zb[i + 1] - zb[i])))
+                if abs(int(complex_unstable[i + 1]) - int(complex_unstable[i])) == 2:
+                    a, b = _hopf_margin(lam[i]), _hopf_margin(lam[i + 1])
+                    w = a / (a - b) if a != b else 0.5
+                    candidates.append(("hopf", bi, zb[i] + w * (zb[i + 1] - zb[i])))
+        special = []
+        for kind in ("fold", "hopf"):
+            group = [c for c in candidates if c[0] == kind]
+            if not group:
+                continue
+            guess = np.stack([c[2] for c in group]).astype(np.float32)
+            z, ok = self._solve(kind, names, guess, ctx, _REFINE_ITERS)
+            near = np.linalg.norm(z - guess, axis=1) < 10 * float(ctx["h"])
+            z = np.where((ok & near)[:, None], z, guess)
+            jac = self._jacobians_at(names, z, ctx)
+            seen: list[np.ndarray] = []
+            for (_, bi, _), zi, ji in zip(group, z, jac, strict=True):
+                if any(np.max(np.abs(zi - q)) < 1e-4 for q in seen):
+                    continue  # two crossings refined to one point
+                seen.append(zi)
+                state = dict(zip(self.states, map(float, zi[:n].astype(np.float64) * scale), strict=True))
+                p = lo + float(zi[-1]) * span
+                if kind == "fold":
+                    special.append(SpecialPoint("fold", p, state, bi))
+                    continue
+                lam = np.linalg.eigvals(ji.astype(np.float64))
+                pair = lam[np.abs(lam.imag) > 0]
+                if not len(pair):
+                    continue
+                omega = float(np.abs(pair[np.argmin(np.abs(pair.real))].imag))
+                l1 = self._lyapunov({**values, self.param: np.float32(p)}, zi[:n] * scale, ji, omega)
+                special.append(SpecialPoint("hopf", p, state, bi, frequency_hz=omega / (2 * np.pi) * 1000.0,
+                                            lyapunov=l1))
+        return branches, special
+
+    def _jacobians_at(self, names: tuple[str, ...], z: np.ndarray, ctx: Mapping[str, Any]) -> np.ndarray:
+        batch = _pad(len(z))
+        zp = np.concatenate([z, np.repeat(z[-1:], batch - len(z), 0)]).astype(np.float32)
+        return np.asarray(self._jacobians(names, batch, _signature(ctx["values"]))(zp, ctx))[: len(z)]
+
+    def _lyapunov(self, values: Mapping[str, Any], x: np.ndarray, jac: np.ndarray, omega: float) -> float:
+        """First Lyapunov coefficient at a Hopf point (Kuznetsov, *Elements of Applied Bifurcation
+        Theory*, eq. 3.20), from the model's second and third derivatives by ``jax.jvp``."""
+        a = jac.astype(np.complex128)
+        lam, vr = np.linalg.eig(a)
+        q = vr[:, np.argmin(np.abs(lam - 1j * omega))]
+        lam_t, vl = np.linalg.eig(a.T)
+        p = vl[:, np.argmin(np.abs(lam_t + 1j * omega))]
+        p = p / np.conj(np.vdot(p, q))  # <p, q> = conj(p) . q = 1
+        forms = self._forms(_signature(values))
+        x = np.asarray(x, np.float32)
+
+        def multilinear(*args: np.ndarray) -> np.ndarray:
+            """B(args) or C(args) for complex arguments, by expanding into real directions."""
+            terms = list(itertools.product(*[((v.real, 1.0), (v.imag, 1j)) for v in args]))
+            dirs = [np.stack([t[i][0] for t in terms]).astype(np.float32) for i in range(len(args))]
+            coef = np.array([np.prod([t[i][1] for i in range(len(args))]) for t in terms])
+            if len(args) == 2:
+                out = np.asarray(forms(values, x, dirs[0], dirs[1], dirs[0], dirs[0], dirs[0])[0])
+            else:
+                out = np.asarray(forms(values, x, dirs[0], dirs[0], dirs[0], dirs[1], dirs[2])[1])
+            return (coef[:, None] * out.astype(np.float64)).sum(axis=0)
+
+        qb = np.conj(q)
+        c = multilinear(q, q, qb)
+        r = np.linalg.solve(a, multilinear(q, qb))
+        s = np.linalg.solve(2j * omega * np.eye(len(x)) - a, multilinear(q, q))
+        total = np.vdot(p, c) - 2 * np.vdot(p, multilinear(q, r)) + np.vdot(p, multilinear(qb, s))
+        return float(total.real / (2 * omega))
+
+    def _cycles(self, values: Mapping[str, np.ndarray], prange: tuple[float, float], final: np.ndarray,
+                count: int, cycle_time: Any) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Extent of :attr:`variable` along the range, in minmax sweeps of the engine started from
+        the attractors reached at the low and at the high end of the range."""
+        grid = np.linspace(prange[0], prange[1], count, dtype=np.float32)
+        if count == 0:
+            return grid, {}
+        if self._sim is None:
+            self._sim = CachedSimulator(self.spec.name)
+        duration = cycle_time if cycle_time is not None else 2 * self.spec.duration
+        fixed = {k: v for k, v in values.items() if k != self.param}
+        out = {}
+        for name, node in (("up", 0), ("down", 2)):
+            init = {s: float(final[node, i]) for i, s in enumerate(self.states) if np.isfinite(final[node, i])}
+            sw = self._sim.sweep({self.param: grid}, duration=duration, params=fixed, init=init,
+                                 transient=duration / 2, monitor=self.variable, metric="minmax")
+            vals = np.asarray(sw.values, dtype=np.float64).reshape(count, 2)
+            mn, mx = vals[:, 0], vals[:, 1]
+            flat = (mx - mn) <= 1e-3 * max(float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0, 1e-9)
+            out[name] = (np.where(flat, np.nan, mn), np.where(flat, np.nan, mx))
+        return grid.astype(np.float64), out
+
+    # ------------------------------------------------------------------ codim-2
+
+    def curves(self, diagram: BifurcationDiagram, second: str, second_range: Sequence[float] | None = None, *,
+               points: int = 200) -> list[Curve]:
+        """Fold and Hopf curves in the plane of :attr:`param` and ``second``, continued from the
+        special points of ``diagram`` (which was computed at the current value of ``second``).
+
+        Parameters
+        ----------
+        diagram : BifurcationDiagram
+        second : str
+            The second parameter (vertical axis).
+        second_range : (float, float), optional
+            Its range (default: its slider range).
+        points : int
+            Continuation steps across the plane, about.
+
+        Returns
+        -------
+        list of Curve
+        """
+        if second == self.param:
+            raise ValueError(f"the second parameter must differ from {self.param!r}")
+        srange = self.param_range(second_range, second)
+        points = self._count(points, "points", 10, 2000)
+        n = len(self.states)
+        values = self.plane.param_values({**diagram.params, self.param: diagram.param_range[0]})
+        s_now = float(values[second])
+        if not srange[0] <= s_now <= srange[1]:
+            raise ValueError(f"{second} = {s_now:g} lies outside its range {srange}")
+        names = (self.param, second)
+        _, scale, _ = self._explore(values, diagram.param_range)
+        ctx = self._context(values, names, [diagram.param_range, srange], scale, 1.0 / points)
+        out = []
+        for kind in ("fold", "hopf"):
+            pts = [sp for sp in diagram.special if sp.kind == kind]
+            if not pts:
+                continue
+            starts = np.stack([np.concatenate([
+                np.array([sp.state[s] for s in self.states]) / scale,
+                [(sp.param - diagram.param_range[0]) / (diagram.param_range[1] - diagram.param_range[0]),
+                 (s_now - srange[0]) / (srange[1] - srange[0])]]) for sp in pts]).astype(np.float32)
+            up = np.zeros(n + 2, np.float32)
+            up[-1] = 1.0
+            both = np.concatenate([starts, starts])
+            dirs = np.concatenate([np.repeat(up[None], len(pts), 0), np.repeat(-up[None], len(pts), 0)])
+            traced = self._trace(kind, names, both, dirs, ctx, 3 * points)
+            for i in range(len(pts)):
+                z = np.concatenate([traced[len(pts) + i][::-1], traced[i][1:]])
+                pv = np.stack([diagram.param_range[0] + z[:, n] * (diagram.param_range[1] - diagram.param_range[0]),
+                               srange[0] + z[:, n + 1] * (srange[1] - srange[0])], axis=1).astype(np.float64)
+                if kind == "hopf":
+                    jac = self._jacobians_at(names, z, ctx)
+                    lam = np.linalg.eigvals(jac.astype(np.float64))
+                    oscillating = np.any(np.abs(lam.imag) > 1e-6 * np.max(np.abs(lam), axis=1, keepdims=True),
+                                         axis=1)
+                    pv[~oscillating] = np.nan
+                out.append(Curve(kind, names, pv))
+        return _unique_curves(out)
+
+
+def _hopf_margin(lam: np.ndarray) -> float:
+    """Real part of the complex eigenvalue nearest the imaginary axis."""
+    c = lam[np.abs(lam.imag) > 0]
+    return float(c.real[np.argmin(np.abs(c.real))]) if len(c) else 0.0
+
+
+def _distinct(z: np.ndarray, tol: float) -> np.ndarray:
+    """Rows of ``z`` with near-duplicates (within ``tol`` in every coordinate) dropped."""
+    kept: list[np.ndarray] = []
+    for row in z:
+        if not any(np.all(np.abs(row - k) <= tol) for k in kept):
+            kept.append(row)
+    return np.stack(kept) if kept else np.zeros((0,) + z.shape[1:], z.dtype)
+
+
+def _unique_curves(curves: list[Curve]) -> list[Curve]:
+    """Drop a curve that retraces an earlier one of the same kind (two special points of one
+    diagram can lie on one codim-2 curve)."""
+    kept: list[Curve] = []
+    for c in curves:
+        pts = c.values[np.all(np.isfinite(c.values), axis=1)]
+        same = False
+        for k in kept:
+            other = k.values[np.all(np.isfinite(k.values), axis=1)]
+            if k.kind == c.kind and len(pts) and len(other):
+                span = np.ptp(np.concatenate([pts, other]), axis=0) + 1e-12
+                d = np.min(np.linalg.norm((pts[:, None] - other[None]) / span, axis=2), axis=1)
+                same = np.median(d) < 0.01
+            if same:
+                break
+        if not same:
+            kept.append(c)
+    return kept
