@@ -18,6 +18,7 @@ gradient step; :class:`FitController` shows a fit live.
 from importlib.metadata import version as _distribution_version
 
 from ._bifurcation import Bifurcation, BifurcationDiagram, Branch, Curve, SpecialPoint
+from ._bifurcation_controller import BifurcationController
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._controller import ModelController, Session, Status, SweepController, shared_cache
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
@@ -35,6 +36,7 @@ from ._phase_controller import PhasePlaneController
 __all__ = [
     "BACKENDS",
     "Bifurcation",
+    "BifurcationController",
     "BifurcationDiagram",
     "Branch",
     "LOOPS",

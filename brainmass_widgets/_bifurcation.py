@@ -26,20 +26,38 @@ from ._catalog import ModelSpec
 from ._engine import CachedSimulator, CompileCache, _one_line, _signature
 from ._phase import PhasePlane
 
-__all__ = ["Bifurcation", "BifurcationDiagram", "Branch", "Curve", "SpecialPoint", "bialternate"]
+__all__ = [
+    "Bifurcation",
+    "BifurcationDiagram",
+    "Branch",
+    "Curve",
+    "SpecialPoint",
+    "bialternate",
+    "check_count",
+]
 
 #: Parameter drawn on the horizontal axis when none is named: the model's drive where it has one.
 DEFAULT_PARAMS = {
-    "HopfStep": "a", "StuartLandauStep": "a", "VanDerPolStep": "mu", "FitzHughNagumoStep": "V_inp",
-    "ThresholdLinearStep": "E_inp", "Generic2dOscillatorStep": "I", "WilsonCowanStep": "rE_inp",
-    "JansenRitStep": "E_inp", "WongWangStep": "I_0", "WongWangExcInhStep": "I_ext",
-    "MontbrioPazoRoxinStep": "eta", "CoombesByrneStep": "eta", "LarterBreakspearStep": "Iext",
-    "EpileptorStep": "x0", "LorenzStep": "rho",
+    "HopfStep": "a",
+    "StuartLandauStep": "a",
+    "VanDerPolStep": "mu",
+    "FitzHughNagumoStep": "V_inp",
+    "ThresholdLinearStep": "E_inp",
+    "Generic2dOscillatorStep": "I",
+    "WilsonCowanStep": "rE_inp",
+    "JansenRitStep": "E_inp",
+    "WongWangStep": "I_0",
+    "WongWangExcInhStep": "I_ext",
+    "MontbrioPazoRoxinStep": "eta",
+    "CoombesByrneStep": "eta",
+    "LarterBreakspearStep": "Iext",
+    "EpileptorStep": "x0",
+    "LorenzStep": "rho",
 }
 
 _PROGRAMS = CompileCache(64)
-_ITERS = 6          # corrector iterations per continuation step
-_SEED_ITERS = 40    # Newton iterations from each seed of the brute-force search
+_ITERS = 6  # corrector iterations per continuation step
+_SEED_ITERS = 40  # Newton iterations from each seed of the brute-force search
 _REFINE_ITERS = 30  # Newton iterations locating a fold or Hopf point
 
 
@@ -212,6 +230,14 @@ def bialternate(a: jax.Array) -> jax.Array:
     return jnp.stack(rows)
 
 
+def check_count(value: Any, what: str, low: int, high: int) -> int:
+    """``value`` as an int if it is an integer from ``low`` to ``high``; else ``ValueError``
+    naming ``what``, the value and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
+        raise ValueError(f"{what} must be an integer from {low} to {high}; got {value!r}")
+    return int(value)
+
+
 def _pad(n: int) -> int:
     """Batch sizes rounded up to powers of two, so counts that vary reuse programs."""
     return 1 << max(0, (n - 1).bit_length())
@@ -243,24 +269,30 @@ class Bifurcation:
         self.spec: ModelSpec = self.plane.spec
         self.param = param or DEFAULT_PARAMS.get(self.spec.name, next(iter(self.spec.params)))
         if self.param not in self.spec.params:
-            raise ValueError(f"{self.param!r} is not a parameter of {self.spec.name}; "
-                             f"valid: {_one_line(self.spec.params)}")
+            raise ValueError(
+                f"{self.param!r} is not a parameter of {self.spec.name}; valid: {_one_line(self.spec.params)}"
+            )
         self.variable = variable or self.spec.default_monitor
         if self.variable not in self.spec.states:
-            raise ValueError(f"{self.variable!r} is not a state variable of {self.spec.name}; "
-                             f"valid: {_one_line(self.spec.states)}")
+            raise ValueError(
+                f"{self.variable!r} is not a state variable of {self.spec.name}; "
+                f"valid: {_one_line(self.spec.states)}"
+            )
         self.states: tuple[str, ...] = tuple(self.spec.states)
         self._sim: CachedSimulator | None = None
         self._sims: CachedSimulator | None = None
 
     # ------------------------------------------------------------------ validation
 
-    def param_range(self, value: Sequence[float] | None = None, name: str | None = None) -> tuple[float, float]:
+    def param_range(
+        self, value: Sequence[float] | None = None, name: str | None = None
+    ) -> tuple[float, float]:
         """A checked ``(low, high)`` range of a parameter (default: its slider range)."""
         name = name or self.param
         if name not in self.spec.params:
-            raise ValueError(f"{name!r} is not a parameter of {self.spec.name}; "
-                             f"valid: {_one_line(self.spec.params)}")
+            raise ValueError(
+                f"{name!r} is not a parameter of {self.spec.name}; valid: {_one_line(self.spec.params)}"
+            )
         if value is None:
             ps = self.spec.params[name]
             return float(ps.low), float(ps.high)
@@ -272,17 +304,11 @@ class Bifurcation:
             raise ValueError(f"range of {name!r} must be two finite numbers with low < high; got {value!r}")
         return lo, hi
 
-    @staticmethod
-    def _count(value: Any, what: str, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
-            raise ValueError(f"{what} must be an integer from {low} to {high}; got {value!r}")
-        return int(value)
-
     # ------------------------------------------------------------------ traced pieces
 
     def _f(self, values: Mapping[str, Any], x: jax.Array) -> jax.Array:
         """Per-ms derivative of every state at one point ``x`` (shape ``(n,)``); traced."""
-        d = self.plane.traced_derivative(values, {s: x[i:i + 1] for i, s in enumerate(self.states)})
+        d = self.plane.traced_derivative(values, {s: x[i : i + 1] for i, s in enumerate(self.states)})
         return jnp.concatenate([d[s] for s in self.states])
 
     def _key(self, kind: str, *rest: Any) -> tuple:
@@ -304,6 +330,7 @@ class Bifurcation:
     def _system(self, kind: str, names: tuple[str, ...]) -> Callable:
         """``G(z, ctx)``: equilibria (``kind="eq"``), or equilibria with a vanishing fold or Hopf
         test function (``"fold"``, ``"hopf"``), in scaled coordinates."""
+
         def g(z, ctx):
             values, x = self._split(z, ctx, names)
             f = self._f(values, x)
@@ -317,8 +344,11 @@ class Bifurcation:
 
     # ------------------------------------------------------------------ compiled programs
 
-    def _continuation(self, kind: str, names: tuple[str, ...], batch: int, steps: int, sig: tuple) -> Callable:
+    def _continuation(
+        self, kind: str, names: tuple[str, ...], batch: int, steps: int, sig: tuple
+    ) -> Callable:
         """A vmapped program following curves of ``G = 0`` from ``batch`` starts for ``steps`` steps."""
+
         def make() -> Callable:
             g = self._system(kind, names)
             k = len(names)
@@ -350,8 +380,13 @@ class Bifurcation:
                     z, t, h, alive = carry
                     zn, err = correct(z + h * t, t, ctx)
                     tn = tangent(zn, t, ctx)
-                    ok = (jnp.all(jnp.isfinite(zn)) & jnp.all(jnp.isfinite(tn)) & (err < 1e-3 * h + 1e-6)
-                          & (jnp.linalg.norm(zn - z) < 2 * h) & (tn @ t > 0.7))
+                    ok = (
+                        jnp.all(jnp.isfinite(zn))
+                        & jnp.all(jnp.isfinite(tn))
+                        & (err < 1e-3 * h + 1e-6)
+                        & (jnp.linalg.norm(zn - z) < 2 * h)
+                        & (tn @ t > 0.7)
+                    )
                     acc = ok & alive
                     z2, t2 = jnp.where(acc, zn, z), jnp.where(acc, tn, t)
                     h2 = jnp.where(ok, jnp.minimum(h * 1.3, hmax), h * 0.5)
@@ -370,19 +405,24 @@ class Bifurcation:
     def _newton(self, kind: str, names: tuple[str, ...], batch: int, iters: int, sig: tuple) -> Callable:
         """A vmapped Newton solve of ``G = 0`` with the parameters in ``names`` free only for the
         fold and Hopf systems; for equilibria the parameter is fixed per start (``z[n:]``)."""
+
         def make() -> Callable:
             g = self._system(kind, names)
             n = len(self.states)
 
             def solve(z0, ctx):
                 if kind == "eq":
+
                     def f(x):
                         return g(jnp.concatenate([x, z0[n:]]), ctx)
+
                     y0 = z0[:n]
                 else:
+
                     def f(y):
-                        return g(jnp.concatenate([y, z0[n + 1:]]), ctx)
-                    y0 = z0[:n + 1]
+                        return g(jnp.concatenate([y, z0[n + 1 :]]), ctx)
+
+                    y0 = z0[: n + 1]
 
                 def body(_, y):
                     jm = jax.jacfwd(f)(y)
@@ -394,7 +434,7 @@ class Bifurcation:
 
                 y = jax.lax.fori_loop(0, iters, body, y0)
                 last = body(0, y)
-                return jnp.concatenate([last, z0[y0.shape[0]:]]), jnp.max(jnp.abs(last - y))
+                return jnp.concatenate([last, z0[y0.shape[0] :]]), jnp.max(jnp.abs(last - y))
 
             return jax.jit(jax.vmap(solve, in_axes=(0, None)))
 
@@ -402,6 +442,7 @@ class Bifurcation:
 
     def _jacobians(self, names: tuple[str, ...], batch: int, sig: tuple) -> Callable:
         """Physical Jacobians (1/ms) at a batch of scaled points."""
+
         def make() -> Callable:
             def one(z, ctx):
                 values, x = self._split(z, ctx, names)
@@ -414,6 +455,7 @@ class Bifurcation:
     def _forms(self, sig: tuple) -> Callable:
         """Second and third directional derivatives ``B(u, v)`` and ``C(u, v, w)`` of the vector
         field at one point, each over a batch of real directions."""
+
         def make() -> Callable:
             def b(values, x, u1, u2):
                 d1 = lambda y: jax.jvp(lambda q: self._f(values, q), (y,), (u1,))[1]  # noqa: E731
@@ -422,43 +464,59 @@ class Bifurcation:
             def c(values, x, u1, u2, u3):
                 return jax.jvp(lambda y: b(values, y, u1, u2), (x,), (u3,))[1]
 
-            return jax.jit(lambda values, x, bu, bv, cu, cv, cw: (
-                jax.vmap(b, in_axes=(None, None, 0, 0))(values, x, bu, bv),
-                jax.vmap(c, in_axes=(None, None, 0, 0, 0))(values, x, cu, cv, cw)))
+            return jax.jit(
+                lambda values, x, bu, bv, cu, cv, cw: (
+                    jax.vmap(b, in_axes=(None, None, 0, 0))(values, x, bu, bv),
+                    jax.vmap(c, in_axes=(None, None, 0, 0, 0))(values, x, cu, cv, cw),
+                )
+            )
 
         return _PROGRAMS.get(self._key("forms", sig), make)
 
     # ------------------------------------------------------------------ pieces of a diagram
 
-    def _context(self, values: Mapping[str, np.ndarray], names: tuple[str, ...], ranges: Sequence[tuple],
-                 scale: np.ndarray, h: float) -> dict[str, Any]:
+    def _context(
+        self,
+        values: Mapping[str, np.ndarray],
+        names: tuple[str, ...],
+        ranges: Sequence[tuple],
+        scale: np.ndarray,
+        h: float,
+    ) -> dict[str, Any]:
         fixed = {k: v for k, v in values.items() if k not in names}
-        return {"values": fixed, "scale": np.asarray(scale, np.float32),
-                "lo": np.array([r[0] for r in ranges], np.float32),
-                "span": np.array([r[1] - r[0] for r in ranges], np.float32), "h": np.float32(h)}
+        return {
+            "values": fixed,
+            "scale": np.asarray(scale, np.float32),
+            "lo": np.array([r[0] for r in ranges], np.float32),
+            "span": np.array([r[1] - r[0] for r in ranges], np.float32),
+            "h": np.float32(h),
+        }
 
     def _simulator(self) -> CachedSimulator:
         if self._sims is None:
             self._sims = CachedSimulator(self.spec.name, in_size=3)
         return self._sims
 
-    def _explore(self, values: Mapping[str, np.ndarray], prange: tuple[float, float]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _explore(
+        self, values: Mapping[str, np.ndarray], prange: tuple[float, float]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Runs at the low end, the middle and the high end of the range: their trajectories (seeds
         for the equilibrium search), each state's typical size, and the final states."""
         ps = np.array([prange[0], 0.5 * (prange[0] + prange[1]), prange[1]], np.float32)
         params = {**{k: v for k, v in values.items() if k != self.param}, self.param: ps}
         res = self._simulator().run(self.spec.duration, params=params, monitors=list(self.states))
-        traj = np.stack([np.asarray(u.get_magnitude(res[s]), np.float64) for s in self.states],
-                        axis=-1)  # (time, 3, n)
+        traj = np.stack(
+            [np.asarray(u.get_magnitude(res[s]), np.float64) for s in self.states], axis=-1
+        )  # (time, 3, n)
         traj = np.where(np.isfinite(traj), traj, np.nan)
         span = np.nanmax(np.abs(traj), axis=(0, 1))
         scale = np.where(np.isfinite(span) & (span > 0), span, 1.0)
         scale = np.maximum(scale, 1e-3 * np.max(scale))
         return traj, scale.astype(np.float32), traj[-1]
 
-    def _seeds(self, traj: np.ndarray, scale: np.ndarray, prange: tuple[float, float], count: int
-               ) -> np.ndarray:
+    def _seeds(
+        self, traj: np.ndarray, scale: np.ndarray, prange: tuple[float, float], count: int
+    ) -> np.ndarray:
         """Scaled Newton starts ``(x / scale, p)``: trajectory samples and random points in the
         visited box, at ``count`` parameter values across the range."""
         n = len(self.states)
@@ -472,12 +530,14 @@ class Bifurcation:
         box = rng.uniform(lo - pad, hi + pad, (8 * n, n))
         xs = np.concatenate([picks, box, np.zeros((1, n))]).astype(np.float32)
         pv = np.linspace(0.0, 1.0, count, dtype=np.float32)
-        z = np.concatenate([np.repeat(xs[None], count, 0), np.broadcast_to(pv[:, None, None], (count, len(xs), 1))],
-                           axis=2)
+        z = np.concatenate(
+            [np.repeat(xs[None], count, 0), np.broadcast_to(pv[:, None, None], (count, len(xs), 1))], axis=2
+        )
         return z.reshape(-1, n + 1)
 
-    def _solve(self, kind: str, names: tuple[str, ...], z0: np.ndarray, ctx: Mapping[str, Any], iters: int
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def _solve(
+        self, kind: str, names: tuple[str, ...], z0: np.ndarray, ctx: Mapping[str, Any], iters: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Newton from every row of ``z0``: the solutions and whether each converged."""
         batch = _pad(len(z0))
         zp = np.concatenate([z0, np.repeat(z0[-1:], batch - len(z0), 0)]).astype(np.float32)
@@ -486,8 +546,13 @@ class Bifurcation:
         ok = np.all(np.isfinite(z), axis=1) & (err < 1e-5) & np.all(np.abs(z) < 1e4, axis=1)
         return z[: len(z0)], ok[: len(z0)]
 
-    def equilibria(self, values: Sequence[float], *, params: Mapping[str, Any] | None = None,
-                   param_range: Sequence[float] | None = None) -> list[np.ndarray]:
+    def equilibria(
+        self,
+        values: Sequence[float],
+        *,
+        params: Mapping[str, Any] | None = None,
+        param_range: Sequence[float] | None = None,
+    ) -> list[np.ndarray]:
         """Equilibria at each of a list of parameter values by a brute-force search: a vmapped
         Newton solve from many seeds at every value, independent of continuation.
 
@@ -509,7 +574,9 @@ class Bifurcation:
         if vals.size == 0 or not np.all(np.isfinite(vals)):
             raise ValueError(f"values of {self.param!r} must be finite numbers; got {values!r}")
         lo, hi = float(vals.min()), float(vals.max())
-        prange = self.param_range(param_range) if param_range is not None else (lo, hi if hi > lo else lo + 1.0)
+        prange = (
+            self.param_range(param_range) if param_range is not None else (lo, hi if hi > lo else lo + 1.0)
+        )
         values_c = self.plane.param_values(params)
         traj, scale, _ = self._explore(values_c, prange)
         ctx = self._context(values_c, (self.param,), [prange], scale, 0.01)
@@ -524,8 +591,15 @@ class Bifurcation:
 
     # ------------------------------------------------------------------ the diagram
 
-    def diagram(self, param_range: Sequence[float] | None = None, *, params: Mapping[str, Any] | None = None,
-                points: int = 200, cycles: int = 40, cycle_time: Any = None) -> BifurcationDiagram:
+    def diagram(
+        self,
+        param_range: Sequence[float] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        points: int = 200,
+        cycles: int = 40,
+        cycle_time: Any = None,
+    ) -> BifurcationDiagram:
         """Equilibrium branches with their stability, fold and Hopf points, and limit-cycle extents.
 
         Parameters
@@ -547,8 +621,8 @@ class Bifurcation:
         BifurcationDiagram
         """
         prange = self.param_range(param_range)
-        points = self._count(points, "points", 10, 2000)
-        cycles = self._count(cycles, "cycles", 0, 1000)
+        points = check_count(points, "points", 10, 2000)
+        cycles = check_count(cycles, "cycles", 0, 1000)
         values = self.plane.param_values(params)
         traj, scale, final = self._explore(values, prange)
         names = (self.param,)
@@ -557,13 +631,27 @@ class Bifurcation:
         branches, special = self._classify(branches_z, ctx, values)
         cycle_param, cyc = self._cycles(values, prange, final, cycles, cycle_time)
         return BifurcationDiagram(
-            model=self.spec.name, param=self.param, variable=self.variable, param_range=prange,
-            params={k: float(v) for k, v in values.items() if k != self.param}, branches=branches,
-            special=sorted(special, key=lambda s: s.param), cycle_param=cycle_param, cycles=cyc,
-            states=self.states)
+            model=self.spec.name,
+            param=self.param,
+            variable=self.variable,
+            param_range=prange,
+            params={k: float(v) for k, v in values.items() if k != self.param},
+            branches=branches,
+            special=sorted(special, key=lambda s: s.param),
+            cycle_param=cycle_param,
+            cycles=cyc,
+            states=self.states,
+        )
 
-    def _trace(self, kind: str, names: tuple[str, ...], starts: np.ndarray, directions: np.ndarray,
-               ctx: Mapping[str, Any], steps: int) -> list[np.ndarray]:
+    def _trace(
+        self,
+        kind: str,
+        names: tuple[str, ...],
+        starts: np.ndarray,
+        directions: np.ndarray,
+        ctx: Mapping[str, Any],
+        steps: int,
+    ) -> list[np.ndarray]:
         """Follow curves from each start along each direction: the accepted points of each."""
         batch = _pad(len(starts))
         pad = batch - len(starts)
@@ -571,10 +659,16 @@ class Bifurcation:
         t0 = np.concatenate([directions, np.repeat(directions[-1:], pad, 0)]).astype(np.float32)
         prog = self._continuation(kind, names, batch, steps, _signature(ctx["values"]))
         zs, acc = (np.asarray(a) for a in prog(z0, t0, ctx))
-        return [np.concatenate([starts[i:i + 1], zs[i][acc[i]]]) for i in range(len(starts))]
+        return [np.concatenate([starts[i : i + 1], zs[i][acc[i]]]) for i in range(len(starts))]
 
-    def _branches(self, ctx: Mapping[str, Any], traj: np.ndarray, scale: np.ndarray,
-                  prange: tuple[float, float], points: int) -> list[np.ndarray]:
+    def _branches(
+        self,
+        ctx: Mapping[str, Any],
+        traj: np.ndarray,
+        scale: np.ndarray,
+        prange: tuple[float, float],
+        points: int,
+    ) -> list[np.ndarray]:
         """Scaled points of every equilibrium branch: continued from the equilibria at the low end
         of the range, then from any equilibrium of a coarse brute-force search that no branch
         passes near."""
@@ -599,7 +693,9 @@ class Bifurcation:
                     branches.append(b)
         for _ in range(6):
             covered = np.concatenate(branches) if branches else np.zeros((0, n + 1))
-            left = [q for q in found if not len(covered) or np.min(np.linalg.norm(covered - q, axis=1)) > 2 * hmax]
+            left = [
+                q for q in found if not len(covered) or np.min(np.linalg.norm(covered - q, axis=1)) > 2 * hmax
+            ]
             if not left:
                 break
             start = np.stack([left[0], left[0]])
@@ -607,8 +703,9 @@ class Bifurcation:
             branches.append(np.concatenate([back[::-1], ahead[1:]]))
         return [b for b in branches if len(b) >= 2]
 
-    def _classify(self, branches_z: list[np.ndarray], ctx: Mapping[str, Any], values: Mapping[str, Any]
-                  ) -> tuple[list[Branch], list[SpecialPoint]]:
+    def _classify(
+        self, branches_z: list[np.ndarray], ctx: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> tuple[list[Branch], list[SpecialPoint]]:
         names = (self.param,)
         n = len(self.states)
         scale, lo, span = ctx["scale"], float(ctx["lo"][0]), float(ctx["span"][0])
@@ -620,8 +717,14 @@ class Bifurcation:
             re = lam.real
             tol = 1e-6 * np.maximum(np.max(np.abs(lam), axis=1, keepdims=True), 1e-12)
             stable = np.all(re < 0, axis=1)
-            branches.append(Branch(param=lo + zb[:, -1].astype(np.float64) * span,
-                                   states=zb[:, :n].astype(np.float64) * scale, eigenvalues=lam, stable=stable))
+            branches.append(
+                Branch(
+                    param=lo + zb[:, -1].astype(np.float64) * span,
+                    states=zb[:, :n].astype(np.float64) * scale,
+                    eigenvalues=lam,
+                    stable=stable,
+                )
+            )
             det = np.prod(lam, axis=1).real
             complex_unstable = np.sum((re > 0) & (np.abs(lam.imag) > tol), axis=1)
             for i in range(len(zb) - 1):
@@ -658,8 +761,9 @@ class Bifurcation:
                     continue
                 omega = float(np.abs(pair[np.argmin(np.abs(pair.real))].imag))
                 l1 = self._lyapunov({**values, self.param: np.float32(p)}, zi[:n] * scale, ji, omega)
-                special.append(SpecialPoint("hopf", p, state, bi, frequency_hz=omega / (2 * np.pi) * 1000.0,
-                                            lyapunov=l1))
+                special.append(
+                    SpecialPoint("hopf", p, state, bi, frequency_hz=omega / (2 * np.pi) * 1000.0, lyapunov=l1)
+                )
         return branches, special
 
     def _jacobians_at(self, names: tuple[str, ...], z: np.ndarray, ctx: Mapping[str, Any]) -> np.ndarray:
@@ -697,8 +801,14 @@ class Bifurcation:
         total = np.vdot(p, c) - 2 * np.vdot(p, multilinear(q, r)) + np.vdot(p, multilinear(qb, s))
         return float(total.real / (2 * omega))
 
-    def _cycles(self, values: Mapping[str, np.ndarray], prange: tuple[float, float], final: np.ndarray,
-                count: int, cycle_time: Any) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    def _cycles(
+        self,
+        values: Mapping[str, np.ndarray],
+        prange: tuple[float, float],
+        final: np.ndarray,
+        count: int,
+        cycle_time: Any,
+    ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """Extent of :attr:`variable` along the range, in minmax sweeps of the engine started from
         the attractors reached at the low and at the high end of the range."""
         grid = np.linspace(prange[0], prange[1], count, dtype=np.float32)
@@ -710,19 +820,36 @@ class Bifurcation:
         fixed = {k: v for k, v in values.items() if k != self.param}
         out = {}
         for name, node in (("up", 0), ("down", 2)):
-            init = {s: float(final[node, i]) for i, s in enumerate(self.states) if np.isfinite(final[node, i])}
-            sw = self._sim.sweep({self.param: grid}, duration=duration, params=fixed, init=init,
-                                 transient=duration / 2, monitor=self.variable, metric="minmax")
+            init = {
+                s: float(final[node, i]) for i, s in enumerate(self.states) if np.isfinite(final[node, i])
+            }
+            sw = self._sim.sweep(
+                {self.param: grid},
+                duration=duration,
+                params=fixed,
+                init=init,
+                transient=duration / 2,
+                monitor=self.variable,
+                metric="minmax",
+            )
             vals = np.asarray(sw.values, dtype=np.float64).reshape(count, 2)
             mn, mx = vals[:, 0], vals[:, 1]
-            flat = (mx - mn) <= 1e-3 * max(float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0, 1e-9)
+            flat = (mx - mn) <= 1e-3 * max(
+                float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0, 1e-9
+            )
             out[name] = (np.where(flat, np.nan, mn), np.where(flat, np.nan, mx))
         return grid.astype(np.float64), out
 
     # ------------------------------------------------------------------ codim-2
 
-    def curves(self, diagram: BifurcationDiagram, second: str, second_range: Sequence[float] | None = None, *,
-               points: int = 200) -> list[Curve]:
+    def curves(
+        self,
+        diagram: BifurcationDiagram,
+        second: str,
+        second_range: Sequence[float] | None = None,
+        *,
+        points: int = 200,
+    ) -> list[Curve]:
         """Fold and Hopf curves in the plane of :attr:`param` and ``second``, continued from the
         special points of ``diagram`` (which was computed at the current value of ``second``).
 
@@ -743,7 +870,7 @@ class Bifurcation:
         if second == self.param:
             raise ValueError(f"the second parameter must differ from {self.param!r}")
         srange = self.param_range(second_range, second)
-        points = self._count(points, "points", 10, 2000)
+        points = check_count(points, "points", 10, 2000)
         n = len(self.states)
         values = self.plane.param_values({**diagram.params, self.param: diagram.param_range[0]})
         s_now = float(values[second])
@@ -757,10 +884,21 @@ class Bifurcation:
             pts = [sp for sp in diagram.special if sp.kind == kind]
             if not pts:
                 continue
-            starts = np.stack([np.concatenate([
-                np.array([sp.state[s] for s in self.states]) / scale,
-                [(sp.param - diagram.param_range[0]) / (diagram.param_range[1] - diagram.param_range[0]),
-                 (s_now - srange[0]) / (srange[1] - srange[0])]]) for sp in pts]).astype(np.float32)
+            starts = np.stack(
+                [
+                    np.concatenate(
+                        [
+                            np.array([sp.state[s] for s in self.states]) / scale,
+                            [
+                                (sp.param - diagram.param_range[0])
+                                / (diagram.param_range[1] - diagram.param_range[0]),
+                                (s_now - srange[0]) / (srange[1] - srange[0]),
+                            ],
+                        ]
+                    )
+                    for sp in pts
+                ]
+            ).astype(np.float32)
             up = np.zeros(n + 2, np.float32)
             up[-1] = 1.0
             both = np.concatenate([starts, starts])
@@ -768,13 +906,19 @@ class Bifurcation:
             traced = self._trace(kind, names, both, dirs, ctx, 3 * points)
             for i in range(len(pts)):
                 z = np.concatenate([traced[len(pts) + i][::-1], traced[i][1:]])
-                pv = np.stack([diagram.param_range[0] + z[:, n] * (diagram.param_range[1] - diagram.param_range[0]),
-                               srange[0] + z[:, n + 1] * (srange[1] - srange[0])], axis=1).astype(np.float64)
+                pv = np.stack(
+                    [
+                        diagram.param_range[0] + z[:, n] * (diagram.param_range[1] - diagram.param_range[0]),
+                        srange[0] + z[:, n + 1] * (srange[1] - srange[0]),
+                    ],
+                    axis=1,
+                ).astype(np.float64)
                 if kind == "hopf":
                     jac = self._jacobians_at(names, z, ctx)
                     lam = np.linalg.eigvals(jac.astype(np.float64))
-                    oscillating = np.any(np.abs(lam.imag) > 1e-6 * np.max(np.abs(lam), axis=1, keepdims=True),
-                                         axis=1)
+                    oscillating = np.any(
+                        np.abs(lam.imag) > 1e-6 * np.max(np.abs(lam), axis=1, keepdims=True), axis=1
+                    )
                     pv[~oscillating] = np.nan
                 out.append(Curve(kind, names, pv))
         return _unique_curves(out)

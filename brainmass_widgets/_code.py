@@ -428,3 +428,111 @@ def fit_script(fitter: Any, *, initial: Mapping[str, float], lr: float, n_steps:
 
 _OBJECTIVE_CODE = {"timeseries_rmse": "timeseries_rmse()", "fc_corr": "fc_corr(as_loss=True)",
                    "fc_rmse": "fc_rmse()", "cosine_sim": "cosine_sim(as_loss=True)"}
+
+
+def bifurcation_script(spec: ModelSpec, diagram: Any) -> str:
+    """A script that recomputes a bifurcation diagram's fold and Hopf points with plain brainmass.
+
+    The script builds the brainmass model at a parameter value, takes the time derivative of its
+    states from one short ``update`` step, ``(x(t + dt) - x(t)) / dt`` in float64 (zero exactly at
+    an equilibrium, whatever the integrator), and for each special point of ``diagram`` solves for the
+    equilibrium with ``scipy.optimize.root`` and locates the point itself as the zero of a test
+    function: a fold solves the equilibrium together with a vanishing Jacobian determinant
+    (``scipy.optimize.root``), a Hopf point is the zero of the complex pair's real part along the
+    parameter (``scipy.optimize.brentq``). It prints the parameter value,
+    the equilibrium, and for a Hopf point the frequency at onset in Hz.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The catalogue model.
+    diagram : BifurcationDiagram
+        The diagram whose special points are reproduced.
+
+    Returns
+    -------
+    str
+        Python source; executing it leaves ``(kind, parameter value, equilibrium, frequency_hz)``
+        per special point in ``found``.
+    """
+    param = diagram.param
+    params = {**diagram.params, param: _Expr("p")}
+    lines = ["import brainmass", "import brainstate", "import braintools", "import brainunit as u",
+             "import jax", "import jax.numpy as jnp", "import numpy as np",
+             "from scipy.optimize import brentq, root", "",
+             "# (x(t + dt) - x(t)) / dt tends to the derivative as dt shrinks: a step much shorter than",
+             "# the simulation's leaves the integrator's own error far below the digits printed",
+             f"DT = {_quantity_code(spec.dt)} * 1e-4", f"STATES = {list(diagram.states)!r}", "", "",
+             "def model_at(p):", f"    return brainmass.{spec.model_class.__name__}("]
+    lines.append("        1,")
+    for name, p in spec.params.items():
+        if p.role == "param":
+            lines.append(f"        {name}={_value_code(params[name], p.unit)},")
+    ctor = inspect.signature(spec.model_class.__init__).parameters
+    for state in diagram.states:
+        if f"init_{state}" in ctor:  # every state is set below; a random initialiser cannot be traced
+            zero = _value_code(0.0, spec.state_units.get(state))
+            lines.append(f"        init_{state}=braintools.init.Constant({zero}),")
+    lines.append("    )")
+    update = list(inspect.signature(spec.model_class.update).parameters.values())[1:]
+    inputs = [f"{p.name}={_value_code(params[p.name], spec.params[p.name].unit)}" for p in update
+              if p.name in spec.params and spec.params[p.name].role == "input"]
+    lines += [
+        "", "",
+        "def derivative(x, p):",
+        "    \"\"\"d(state)/dt per ms from one update step of the brainmass model.\"\"\"",
+        "    model = model_at(p)",
+        "    with brainstate.environ.context(dt=DT, i=0, t=0.0 * u.ms):",
+        "        brainstate.nn.init_all_states(model)",
+        "        for i, name in enumerate(STATES):",
+        "            state = getattr(model, name)",
+        "            state.value = jnp.reshape(x[i], (1,)) * u.get_unit(state.value)",
+        f"        model.update({', '.join(inputs)})",
+        "        new = jnp.concatenate([jnp.ravel(u.get_magnitude(getattr(model, name).value))",
+        "                               for name in STATES])",
+        "    return (new - x) / DT.to_decimal(u.ms)",
+        "", "",
+        "jacobian = jax.jit(jax.jacfwd(derivative))",
+        "rhs = jax.jit(derivative)", "", "",
+        "def jac(x, p):",
+        "    return np.asarray(jacobian(jnp.asarray(x, float), p), float)", "", "",
+        "def equilibrium(p, guess):",
+        "    return root(lambda x: np.asarray(rhs(jnp.asarray(x, float), p), float), guess,",
+        "                jac=lambda x: jac(x, p)).x", "", "",
+        "def fold(guess, p0):",
+        "    \"\"\"Equilibrium and parameter where the Jacobian is singular.\"\"\"",
+        "    z = root(lambda z: np.append(np.asarray(rhs(jnp.asarray(z[:-1]), z[-1]), float),",
+        "                                 np.linalg.det(jac(z[:-1], z[-1]))), np.append(guess, p0)).x",
+        "    return z[-1], z[:-1]", "", "",
+        "def hopf_margin(p, guess):",
+        "    \"\"\"Real part of the complex eigenvalue pair nearest the imaginary axis.\"\"\"",
+        "    lam = np.linalg.eigvals(jac(equilibrium(p, guess), p))",
+        "    pair = lam[np.abs(lam.imag) > 0]",
+        "    if not len(pair):  # the pair has turned real: the mean of the two nearest the axis",
+        "        pair = np.sort(lam.real[np.argsort(np.abs(lam.real))[:2]]).mean(keepdims=True) + 0j",
+        "    return float(pair.real[np.argmin(np.abs(pair.real))])",
+        "", "",
+        "# one step's change is tiny next to the state: float64 (here only) keeps its digits",
+        "found = []",
+        "with jax.enable_x64(True):",
+    ]
+    body: list[str] = []
+    span = diagram.param_range[1] - diagram.param_range[0]
+    for sp in diagram.special:
+        guess = "[" + ", ".join(f"{sp.state[s]:.9g}" for s in diagram.states) + "]"
+        lo, hi = sp.param - 0.002 * span, sp.param + 0.002 * span
+        body.append(f"guess = np.array({guess})")
+        if sp.kind == "fold":
+            body += [f"p, x = fold(guess, {sp.param:.9g})", "freq = np.nan"]
+        else:
+            body += [f"p = brentq(lambda q: hopf_margin(q, guess), {lo:.9g}, {hi:.9g}, xtol=1e-9)",
+                      "x = equilibrium(p, guess)",
+                      "lam = np.linalg.eigvals(jac(x, p))",
+                      "lam = lam[np.abs(lam.imag) > 0]",
+                      "freq = float(abs(lam[np.argmin(np.abs(lam.real))].imag)) / (2 * np.pi) * 1000.0"]
+        body += [
+            f"found.append(({sp.kind!r}, p, x, freq))",
+            f"print({sp.kind!r}, '{param} =', p, 'equilibrium', x, 'frequency [Hz]', freq)",
+        ]
+    lines += [f"    {line}" for line in body or ["print('no fold or Hopf point in the diagram')"]]
+    return "\n".join(lines) + "\n"

@@ -16,9 +16,9 @@ from ._fit import OBJECTIVES
 from ._network import Connectome, load_connectome
 from ._network_controller import _example_digest
 
-__all__ = ["PAGE_AXES", "PAGE_VALUES", "RUN_OPTIONS", "ExplorerBase", "FitExplorerBase",
-           "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase", "page_bytes", "page_grid",
-           "page_name", "save_page"]
+__all__ = ["PAGE_AXES", "PAGE_VALUES", "RUN_OPTIONS", "BifurcationExplorerBase", "ExplorerBase",
+           "FitExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase",
+           "page_bytes", "page_grid", "page_name", "save_page"]
 
 RUN_OPTIONS: dict[str, tuple[type, str, str]] = {
     "duration": (float, "duration [ms]", "Length of each run, the transient included."),
@@ -258,6 +258,44 @@ class PhasePlaneExplorerBase(ExplorerBase):
     def fixed_points(self) -> list:
         """Fixed points of the current plane: state values, stability label and eigenvalues."""
         return self._controller.fixed_points
+
+
+class BifurcationExplorerBase(ExplorerBase):
+    """The public face of a bifurcation explorer over a :class:`BifurcationController`."""
+
+    def set(self, **params: Any) -> None:
+        """Set parameter values (sliders follow); the diagram is recomputed.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad parameter or value; nothing changes.
+        """
+        self._controller.set(**params)
+
+    def configure(self, **options: Any) -> None:
+        """Change the model, the parameter and variable on the axes, the ranges, the second
+        parameter, ``points`` or ``cycles`` (see :class:`~brainmass_widgets.BifurcationController`);
+        controls follow."""
+        self._controller.configure(**options)
+
+    def pick(self, value: float) -> dict[str, float] | None:
+        """Pick the branch point at parameter ``value``, as a tap on the diagram does."""
+        return self._controller.pick(value)
+
+    def on_pick(self, callback: Callable[[dict[str, float]], None]) -> None:
+        """Call ``callback(params)`` with every parameter when a point of the diagram is picked."""
+        self._controller.on_pick(callback)
+
+    @property
+    def diagram(self) -> Any:
+        """The latest :class:`~brainmass_widgets.BifurcationDiagram`."""
+        return self._controller.diagram
+
+    @property
+    def curves(self) -> list:
+        """The latest fold and Hopf curves in two parameters."""
+        return self._controller.curves
 
 
 class NetworkExplorerBase(ExplorerBase):

@@ -743,3 +743,66 @@ def fit_figures() -> tuple[dict, dict, dict]:
         mappers[name] = fc_mapper()
         figures[name], sources[name] = _matrix_figure(name, title, mappers[name], "Pearson r")
     return figures, sources, mappers
+
+
+#: Colours of a bifurcation diagram's special points and codim-2 curves.
+BIFURCATION_COLORS = {"fold": "#e65100", "hopf": "#6a1b9a"}
+#: Colours of the limit-cycle extents from the sweeps started at the low and the high end.
+CYCLE_COLORS = {"up": "#00838f", "down": "#c2185b"}
+
+
+def bifurcation_figures() -> tuple[dict, dict]:
+    """A codim-1 bifurcation diagram and a two-parameter plane of fold and Hopf curves.
+
+    Sources (by ``name``): ``"stable"`` and ``"unstable"`` (equilibrium branches, one
+    NaN-separated line each: ``x``, ``y``; drawn solid and dashed), ``"special"`` (``x``, ``y``,
+    ``kind``, ``label``, ``color``), ``"cycles"`` (``x`` and the extents ``up_min``, ``up_max``,
+    ``down_min``, ``down_max``, NaN where the run settles), ``"curves"`` (fold and Hopf curves:
+    ``xs``, ``ys``, ``color``, ``label`` and ``start``, the first parameter value of each),
+    ``"here"`` (the current value of the second parameter as a horizontal line: ``x``,
+    ``y``) and ``"pick"``: a tap on the diagram writes its position there (``x``, ``y``, ``at``), in
+    the browser.
+
+    Returns
+    -------
+    (dict, dict)
+        Figures ``{"diagram", "plane"}`` and the sources by name.
+    """
+    sources = {
+        "stable": _source("stable", ["x", "y"]),
+        "unstable": _source("unstable", ["x", "y"]),
+        "special": _source("special", ["x", "y", "kind", "label", "color"]),
+        "cycles": _source("cycles", ["x", "up_min", "up_max", "down_min", "down_max"]),
+        "curves": _source("curves", ["xs", "ys", "start", "color", "label"]),
+        "here": _source("here", ["x", "y"]),
+        "pick": _source("pick", ["x", "y", "at"]),
+    }
+    fig = figure(title="Bifurcation diagram (tap to pick a parameter value)", tools=_TOOLS, height=400,
+                 sizing_mode="stretch_width", min_width=320)
+    fig.add_layout(_side_legend(), "right")
+    fig.line("x", "y", source=sources["stable"], line_color="black", line_width=2.5,
+             legend_label="stable equilibrium")
+    fig.line("x", "y", source=sources["unstable"], line_color="black", line_width=1.5, line_dash="dashed",
+             legend_label="unstable equilibrium")
+    for name, label, marker in (("up", "cycle max/min (from the low end)", "circle"),
+                                ("down", "cycle max/min (from the high end)", "triangle")):
+        for end in ("min", "max"):
+            fig.scatter("x", f"{name}_{end}", source=sources["cycles"], marker=marker, size=6,
+                        fill_color=CYCLE_COLORS[name] if name == "up" else None,
+                        line_color=CYCLE_COLORS[name], legend_label=label)
+    dots = fig.scatter("x", "y", source=sources["special"], size=13, marker="diamond", fill_color="color",
+                       line_color="black", legend_field="kind")
+    fig.add_tools(HoverTool(renderers=[dots],
+                            tooltips=[("", "@label"), ("parameter", "@x"), ("value", "@y")]))
+    fig.js_on_event("tap", CustomJS(args={"pick": sources["pick"]},
+                                    code="pick.data = {x: [cb_obj.x], y: [cb_obj.y], at: [Date.now()]};"))
+    await_data(fig, sources["stable"], "x", "Computing the equilibrium branches")
+    plane = figure(title="Fold and Hopf curves in two parameters", tools=_TOOLS, height=320,
+                   sizing_mode="stretch_width", min_width=320)
+    plane.add_layout(_side_legend(), "right")
+    plane.multi_line(xs="xs", ys="ys", source=sources["curves"], line_color="color", line_width=2.5,
+                     legend_field="label")
+    plane.line("x", "y", source=sources["here"], line_color="#9e9e9e", line_dash="dotted", line_width=1.5,
+               legend_label="second parameter now")
+    await_data(plane, sources["curves"], "start", "Choose a second parameter to trace fold and Hopf curves")
+    return {"diagram": fig, "plane": plane}, sources

@@ -4,9 +4,11 @@
 >>> ModelExplorer("HopfStep")  # doctest: +SKIP
 """
 
+from ._bifurcation import BifurcationExplorer
 from ._explorers import ModelExplorer, SweepExplorer
 from ._fit import FitExplorer
 from ._network import NetworkExplorer
 from ._phase import PhasePlaneExplorer
 
-__all__ = ["FitExplorer", "ModelExplorer", "NetworkExplorer", "PhasePlaneExplorer", "SweepExplorer"]
+__all__ = ["BifurcationExplorer", "FitExplorer",
+           "ModelExplorer", "NetworkExplorer", "PhasePlaneExplorer", "SweepExplorer"]

@@ -1,4 +1,4 @@
-"""The served app: Model, Sweep, Phase plane, Network and Fit tabs, the backend in the header,
+"""The served app: Model, Sweep, Phase plane, Network, Fit and Bifurcation tabs, the backend in the header,
 state in the URL.
 
 Served by ``brainmass-widgets serve`` at ``/``, or by ``panel serve`` on this file (hence the
@@ -23,6 +23,7 @@ from brainmass_widgets._limits import compute_pool, limits
 from brainmass_widgets._network import network_models
 from brainmass_widgets._phase import planar_models
 from brainmass_widgets._serving import session_registry, visitor_folder
+from brainmass_widgets.panel._bifurcation import BifurcationExplorer
 from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
 from brainmass_widgets.panel._fit import FitExplorer
 from brainmass_widgets.panel._network import NetworkExplorer
@@ -76,13 +77,15 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     Returns
     -------
     panel.Column
-        A header with the JAX backend above tabs "Model", "Sweep", "Phase plane", "Network" and "Fit";
+        A header with the JAX backend above tabs "Model", "Sweep", "Phase plane", "Network", "Fit" and
+        "Bifurcation";
         the Model tab's state follows the URL query and the URL follows it back, so a link
         reproduces the view. Tapping a sweep point loads it in the Model tab. The Sweep, Phase
         plane, Network and Fit tabs are built on their first visit, with the Model tab's model (and,
         for the phase plane and the network, its parameter values) where that model fits. The Fit
         tab's "Use these parameters" sends a single-node fit to the Model tab and a network fit to
-        the Network tab (once that tab is open).
+        the Network tab (once that tab is open). A tap on the bifurcation diagram sends its
+        parameter values to the Model and Phase plane tabs when they show the same model.
     """
     pn.extension()
     query = _query()
@@ -132,8 +135,10 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     phase_tab = pn.Column(sizing_mode="stretch_width")
     network_tab = pn.Column(sizing_mode="stretch_width")
     fit_tab = pn.Column(sizing_mode="stretch_width")
+    bifurcation_tab = pn.Column(sizing_mode="stretch_width")
     tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep_tab), ("Phase plane", phase_tab),
-                   ("Network", network_tab), ("Fit", fit_tab), dynamic=True, sizing_mode="stretch_width")
+                   ("Network", network_tab), ("Fit", fit_tab), ("Bifurcation", bifurcation_tab), dynamic=True,
+                   sizing_mode="stretch_width")
     template = pn.Column(header, tabs, sizing_mode="stretch_width")
     template.explorers = {"model": explorer}
 
@@ -178,6 +183,23 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
             fit.controller.on_state(relink)
             relink()
             fit_tab.objects = [fit]
+
+        if event.new == 5 and "bifurcation" not in template.explorers:
+            planar = spec.name in {s.name for s in planar_models()}
+            bif = (BifurcationExplorer(spec.name, params=dict(explorer.controller.params), session=session)
+                   if planar else BifurcationExplorer(session=session))
+            bif.on_pick(picked)
+            template.explorers["bifurcation"] = bif
+            bifurcation_tab.objects = [bif]
+
+    def picked(params: dict[str, float]) -> None:
+        # A tap on the diagram: its parameter values go to the Model and Phase plane tabs showing
+        # the same model.
+        name = template.explorers["bifurcation"].controller.spec.name
+        for key in ("model", "phase"):
+            target = template.explorers.get(key)
+            if target is not None and target.controller.spec.name == name:
+                target.set(**{k: v for k, v in params.items() if k in target.controller.params})
 
     tabs.param.watch(open_tab, "active")
     template.tabs = tabs

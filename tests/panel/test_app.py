@@ -339,7 +339,8 @@ def test_every_plot_shown_has_axes_and_the_empty_ones_say_what_to_do(app_url, pa
     ready = {"Sweep": "() => ({SOURCE})('sweep') !== null",
              "Phase plane": "() => { const s = ({SOURCE})('fixed_points'); return s && s.data.x.length; }",
              "Network": "() => { const s = ({SOURCE})('fc'); return s && s.data.value.length === 64; }",
-             "Fit": "() => ({SOURCE})('loss') !== null"}
+             "Fit": "() => ({SOURCE})('loss') !== null",
+             "Bifurcation": "() => { const s = ({SOURCE})('special'); return s && s.data.x.length; }"}
     for tab, done in ready.items():
         page.locator(".bk-tab", has_text=tab).click()
         page.wait_for_function(done.replace("{SOURCE}", SOURCE), timeout=180_000)
@@ -353,3 +354,25 @@ def test_every_plot_shown_has_axes_and_the_empty_ones_say_what_to_do(app_url, pa
     assert hints["Latest trajectory"] == "Tap the phase plane to launch a trajectory"
     assert "Press Run" in hints[next(t for t in hints if t.startswith("HopfStep: amplitude"))]
     assert not any(t.startswith("HopfStep: trajectory") for t in hints)  # it has its run
+    assert hints["Fold and Hopf curves (choose a second parameter)"] == \
+        "Choose a second parameter to trace fold and Hopf curves"
+    assert not any(t.startswith("HopfStep: equilibria") for t in hints)  # the diagram is drawn
+
+
+def test_bifurcation_tab_sends_a_picked_value_to_the_model_and_phase_plane_tabs():
+    from brainmass_widgets.panel.app import create_app
+
+    app = create_app("HopfStep")
+    app.tabs.active = 2
+    app.tabs.active = 5
+    bif = app.explorers["bifurcation"]
+    assert bif.wait(300)
+    assert [sp.kind for sp in bif.diagram.special] == ["hopf"]
+    bif.controller.sources["pick"].data = {"x": [0.4], "y": [0.0], "at": [1.0]}
+    picked = bif.controller.picked["a"]
+    assert abs(picked - 0.4) < 0.05
+    for key in ("model", "phase"):
+        assert app.explorers[key].wait(120)
+        assert app.explorers[key].controller.params["a"] == pytest.approx(picked)
+    for explorer in app.explorers.values():
+        explorer.controller.close()
