@@ -100,9 +100,9 @@ class SpecialPoint:
     frequency_hz : float
         Hopf only: the oscillation frequency at onset, ``|Im lambda| / 2 pi`` in Hz; NaN for a fold.
     lyapunov : float
-        Hopf only: the first Lyapunov coefficient (in 1/ms per squared state unit); negative for a
-        supercritical Hopf (a small stable cycle is born), positive for a subcritical one. NaN for
-        a fold.
+        Hopf only: the first Lyapunov coefficient (per squared state unit, with the eigenvector
+        normalised to length one); negative for a supercritical Hopf (a small stable cycle is
+        born), positive for a subcritical one. NaN for a fold.
     """
 
     kind: Literal["fold", "hopf"]
@@ -146,6 +146,38 @@ class Curve:
     kind: Literal["fold", "hopf"]
     params: tuple[str, str]
     values: np.ndarray
+
+
+@dataclass(frozen=True)
+class Regions:
+    """How many equilibria, and how many stable ones, at each point of a grid of two parameters.
+
+    Attributes
+    ----------
+    params : tuple of str
+        The horizontal and vertical parameters.
+    first, second : numpy.ndarray
+        Grid values of each, shapes ``(n1,)`` and ``(n2,)``.
+    count, stable : numpy.ndarray
+        Equilibria found and stable equilibria, shape ``(n2, n1)``.
+    """
+
+    params: tuple[str, str]
+    first: np.ndarray
+    second: np.ndarray
+    count: np.ndarray
+    stable: np.ndarray
+
+    def labels(self) -> np.ndarray:
+        """Each grid point's region as text, e.g. ``"3 equilibria, 2 stable"``; shape ``(n2, n1)``."""
+        return np.vectorize(_region_label)(self.count, self.stable)
+
+
+def _region_label(count: int, stable: int) -> str:
+    if count == 0:
+        return "no equilibrium"
+    noun = "equilibrium" if count == 1 else "equilibria"
+    return f"{count} {noun}, {stable} stable"
 
 
 @dataclass(frozen=True)
@@ -194,7 +226,11 @@ class BifurcationDiagram:
         out = []
         for br in self.branches:
             p = br.param
-            for i in np.nonzero((p[:-1] - value) * (p[1:] - value) <= 0)[0]:
+            # each crossing once: segments are half-open, the last one closed
+            at = (p[:-1] - value) * (p[1:] - value) < 0
+            at |= p[:-1] == value
+            at[-1] |= p[-1] == value
+            for i in np.nonzero(at)[0]:
                 w = 0.0 if p[i + 1] == p[i] else (value - p[i]) / (p[i + 1] - p[i])
                 x = br.states[i] + w * (br.states[i + 1] - br.states[i])
                 out.append((dict(zip(self.states, map(float, x), strict=True)), bool(br.stable[i])))
@@ -715,7 +751,6 @@ class Bifurcation:
             lam = np.linalg.eigvals(jac.astype(np.float64))
             lam = np.take_along_axis(lam, np.argsort(-lam.real, axis=1, kind="stable"), axis=1)
             re = lam.real
-            tol = 1e-6 * np.maximum(np.max(np.abs(lam), axis=1, keepdims=True), 1e-12)
             stable = np.all(re < 0, axis=1)
             branches.append(
                 Branch(
@@ -726,14 +761,15 @@ class Bifurcation:
                 )
             )
             det = np.prod(lam, axis=1).real
-            complex_unstable = np.sum((re > 0) & (np.abs(lam.imag) > tol), axis=1)
+            hopf = _bialternate_sign(lam)
             for i in range(len(zb) - 1):
                 if np.sign(det[i]) != np.sign(det[i + 1]) and det[i] != 0:
                     w = det[i] / (det[i] - det[i + 1])
                     candidates.append(("fold", bi, zb[i] + w * (zb[i + 1] - zb[i])))
-                if abs(int(complex_unstable[i + 1]) - int(complex_unstable[i])) == 2:
+                # a Hopf point or a neutral saddle lies between: told apart after refinement
+                if hopf[i] * hopf[i + 1] < 0:
                     a, b = _hopf_margin(lam[i]), _hopf_margin(lam[i + 1])
-                    w = a / (a - b) if a != b else 0.5
+                    w = a / (a - b) if a * b < 0 else 0.5
                     candidates.append(("hopf", bi, zb[i] + w * (zb[i + 1] - zb[i])))
         special = []
         for kind in ("fold", "hopf"):
@@ -758,8 +794,11 @@ class Bifurcation:
                 lam = np.linalg.eigvals(ji.astype(np.float64))
                 pair = lam[np.abs(lam.imag) > 0]
                 if not len(pair):
+                    continue  # a neutral saddle (real eigenvalues lambda and -lambda): no oscillation
+                nearest = pair[np.argmin(np.abs(pair.real))]
+                if abs(nearest.real) > 1e-3 * abs(nearest.imag):
                     continue
-                omega = float(np.abs(pair[np.argmin(np.abs(pair.real))].imag))
+                omega = float(abs(nearest.imag))
                 l1 = self._lyapunov({**values, self.param: np.float32(p)}, zi[:n] * scale, ji, omega)
                 special.append(
                     SpecialPoint("hopf", p, state, bi, frequency_hz=omega / (2 * np.pi) * 1000.0, lyapunov=l1)
@@ -922,6 +961,81 @@ class Bifurcation:
                     pv[~oscillating] = np.nan
                 out.append(Curve(kind, names, pv))
         return _unique_curves(out)
+
+    def regions(
+        self,
+        diagram: BifurcationDiagram,
+        second: str,
+        second_range: Sequence[float] | None = None,
+        *,
+        grid: tuple[int, int] = (24, 16),
+    ) -> Regions:
+        """The number of equilibria and of stable ones on a grid of the (:attr:`param`, ``second``)
+        plane, by the brute-force Newton search of :meth:`equilibria` at every grid point (one
+        vmapped program): the regions that the fold and Hopf curves of :meth:`curves` bound.
+
+        Parameters
+        ----------
+        diagram : BifurcationDiagram
+            Gives the other parameters' values and the range of :attr:`param`.
+        second : str
+        second_range : (float, float), optional
+        grid : (int, int)
+            Points along :attr:`param` and along ``second`` (3 to 100 each).
+
+        Returns
+        -------
+        Regions
+        """
+        if second == self.param:
+            raise ValueError(f"the second parameter must differ from {self.param!r}")
+        srange = self.param_range(second_range, second)
+        n1, n2 = (check_count(g, "grid size", 3, 100) for g in grid)
+        n = len(self.states)
+        values = self.plane.param_values({**diagram.params, self.param: diagram.param_range[0]})
+        names = (self.param, second)
+        # seeds from runs across the plane: at the low end, the middle and the high end of ``second``
+        runs = [self._explore({**values, second: np.float32(v)}, diagram.param_range)
+                for v in (srange[0], 0.5 * (srange[0] + srange[1]), srange[1])]
+        traj = np.concatenate([r[0] for r in runs], axis=1)
+        scale = np.max([r[1] for r in runs], axis=0)
+        ctx = self._context(values, names, [diagram.param_range, srange], scale, 0.01)
+        seeds = self._seeds(traj, scale, diagram.param_range, 1)[:, :n]
+        u1, u2 = np.linspace(0.0, 1.0, n1, dtype=np.float32), np.linspace(0.0, 1.0, n2, dtype=np.float32)
+        g2, g1 = np.meshgrid(u2, u1, indexing="ij")
+        pts = np.stack([g1.ravel(), g2.ravel()], axis=1)
+        z0 = np.concatenate(
+            [np.tile(seeds, (len(pts), 1)), np.repeat(pts, len(seeds), axis=0)], axis=1
+        ).astype(np.float32)
+        z, ok = self._solve("eq", names, z0, ctx, _SEED_ITERS)
+        z, ok = z.reshape(len(pts), len(seeds), -1), ok.reshape(len(pts), len(seeds))
+        found = [_distinct(z[i][ok[i]], 1e-3) for i in range(len(pts))]
+        count = np.array([len(f) for f in found])
+        flat = np.concatenate([f for f in found if len(f)]) if count.any() else np.zeros((0, n + 2))
+        stable_each = np.zeros(len(flat), bool)
+        if len(flat):
+            lam = np.linalg.eigvals(self._jacobians_at(names, flat, ctx).astype(np.float64))
+            stable_each = np.all(lam.real < 0, axis=1)
+        stable = np.add.reduceat(stable_each, np.r_[0, np.cumsum(count)[:-1]]) if len(flat) else count * 0
+        stable = np.where(count > 0, stable, 0)
+        lo1, hi1 = diagram.param_range
+        return Regions(
+            params=names,
+            first=lo1 + u1.astype(np.float64) * (hi1 - lo1),
+            second=srange[0] + u2.astype(np.float64) * (srange[1] - srange[0]),
+            count=count.reshape(n2, n1),
+            stable=stable.reshape(n2, n1),
+        )
+
+
+def _bialternate_sign(lam: np.ndarray) -> np.ndarray:
+    """Sign of the determinant of the bialternate product at each point, ``prod_{i<j} (lambda_i +
+    lambda_j)`` from the eigenvalues ``lam`` (shape ``(k, n)``): it changes where a complex pair
+    crosses the imaginary axis (or two real eigenvalues sum to zero)."""
+    i, j = np.triu_indices(lam.shape[1], 1)
+    sums = lam[:, i] + lam[:, j]
+    unit = np.where(sums == 0, 0.0, sums / np.where(sums == 0, 1.0, np.abs(sums)))
+    return np.sign(np.prod(unit, axis=1).real)
 
 
 def _hopf_margin(lam: np.ndarray) -> float:

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from ._bifurcation import Bifurcation, BifurcationDiagram, Curve, check_count
+from ._bifurcation import Bifurcation, BifurcationDiagram, Curve, Regions, check_count
 from ._code import bifurcation_script
 from ._controller import _CACHE, _ENGINE_LOCK, Dispatch, Session, Status, _compute, _fmt_ms, _Stateful
 from ._engine import CachedSimulator, compile_notice
-from ._plots import BIFURCATION_COLORS, bifurcation_figures, set_extent
+from ._plots import BIFURCATION_COLORS, bifurcation_figures, region_color, set_extent
 
 __all__ = ["BifurcationController"]
 
@@ -42,6 +42,19 @@ def _segments(x: np.ndarray, y: np.ndarray, keep: np.ndarray) -> tuple[np.ndarra
         xs += [x[run[0] : stop], [np.nan]]
         ys += [y[run[0] : stop], [np.nan]]
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def _region_columns(regions: Regions | None) -> dict[str, Any]:
+    """One rectangle per grid point of :class:`Regions`, coloured by its count of equilibria."""
+    if regions is None:
+        return {"x": [], "y": [], "width": [], "height": [], "label": [], "color": []}
+    gx, gy = np.meshgrid(regions.first, regions.second)
+    labels = regions.labels().ravel()
+    dx = float(np.diff(regions.first[:2])[0])
+    dy = float(np.diff(regions.second[:2])[0])
+    return {"x": gx.ravel(), "y": gy.ravel(), "width": np.full(gx.size, dx), "height": np.full(gx.size, dy),
+            "label": list(labels), "color": [region_color(c, st) for c, st in
+                                             zip(regions.count.ravel(), regions.stable.ravel(), strict=True)]}
 
 
 class BifurcationController(_Stateful):
@@ -101,6 +114,8 @@ class BifurcationController(_Stateful):
         self.figures, self.sources = bifurcation_figures()
         self._diagram: BifurcationDiagram | None = None
         self._curves: list[Curve] = []
+        self._regions: Regions | None = None
+        self._plane_cache: tuple[tuple, list[Curve], Regions] | None = None
         self._pick_listeners: list[Callable[[dict[str, float]], None]] = []
         self.picked: dict[str, float] | None = None
         self.autorun = False
@@ -145,6 +160,28 @@ class BifurcationController(_Stateful):
     def curves(self) -> list[Curve]:
         """The latest fold and Hopf curves (empty without a second parameter)."""
         return list(self._curves)
+
+    @property
+    def regions(self) -> Regions | None:
+        """The latest count of equilibria on a grid of the two parameters (``None`` without a
+        second parameter)."""
+        return self._regions
+
+    def _plane(self, bif: Bifurcation, diagram: BifurcationDiagram, state: Mapping[str, Any]
+               ) -> tuple[list[Curve], Regions]:
+        """Fold and Hopf curves and the regions between them. Neither depends on the second
+        parameter's own value, so moving its slider reuses them (once curves were found)."""
+        second = state["second"]
+        key = (bif.spec.name, state["param"], second, state["param_range"], state["second_range"],
+               state["points"], tuple((k, float(v)) for k, v in sorted(state["params"].items())
+                                      if k not in (state["param"], second)))
+        if self._plane_cache is not None and self._plane_cache[0] == key:
+            return self._plane_cache[1], self._plane_cache[2]
+        curves = bif.curves(diagram, second, state["second_range"], points=state["points"])
+        regions = bif.regions(diagram, second, state["second_range"])
+        if curves:
+            self._plane_cache = (key, curves, regions)
+        return curves, regions
 
     def _validate(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         state = {**old, **new}
@@ -263,23 +300,19 @@ class BifurcationController(_Stateful):
                     diagram = bif.diagram(
                         state["param_range"], params=others, points=state["points"], cycles=state["cycles"]
                     )
-                    curves = (
-                        bif.curves(diagram, state["second"], state["second_range"], points=state["points"])
-                        if state["second"]
-                        else []
-                    )
+                    curves, regions = self._plane(bif, diagram, state) if state["second"] else ([], None)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return
         if token.superseded:
             return
-        columns = self._columns(diagram, curves, state)
+        columns = self._columns(diagram, curves, regions, state)
 
         def draw() -> None:
             for name, data in columns.items():
                 self.sources[name].data = data
 
-        self._diagram, self._curves = diagram, curves
+        self._diagram, self._curves, self._regions = diagram, curves, regions
         self._post(draw, token)
         elapsed = time.perf_counter() - t0
         found = (
@@ -288,9 +321,8 @@ class BifurcationController(_Stateful):
         self._set_status(Status("done", f"diagram in {_fmt_ms(elapsed)}: {found}", 1.0, elapsed), token)
 
     @staticmethod
-    def _columns(
-        diagram: BifurcationDiagram, curves: list[Curve], state: Mapping[str, Any]
-    ) -> dict[str, dict]:
+    def _columns(diagram: BifurcationDiagram, curves: list[Curve], regions: Regions | None,
+                 state: Mapping[str, Any]) -> dict[str, dict]:
         col = diagram.states.index(diagram.variable)
         stable_x, stable_y, unstable_x, unstable_y = [], [], [], []
         for br in diagram.branches:
@@ -340,6 +372,7 @@ class BifurcationController(_Stateful):
             "cycles": cycles,
             "curves": curve_cols,
             "here": here,
+            "regions": _region_columns(regions),
         }
 
     # ------------------------------------------------------------------ picking

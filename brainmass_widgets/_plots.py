@@ -23,6 +23,7 @@ from bokeh.models import (
     CustomJS,
     FixedTicker,
     HoverTool,
+    LabelSet,
     Legend,
     LinearColorMapper,
     Range1d,
@@ -751,6 +752,17 @@ BIFURCATION_COLORS = {"fold": "#e65100", "hopf": "#6a1b9a"}
 CYCLE_COLORS = {"up": "#00838f", "down": "#c2185b"}
 
 
+def region_color(count: int, stable: int) -> str:
+    """A pale fill for a region of a two-parameter plane by its number of equilibria and of stable
+    ones: grey without equilibria, blue-green for one stable, yellow-orange for one unstable (an
+    oscillation or a chaotic attractor is left), shades of purple for several."""
+    if count == 0:
+        return "#eeeeee"
+    if count == 1:
+        return "#d9f0e3" if stable else "#fde8c8"
+    return ("#e8e1f3", "#d4c6ea", "#bfaae0")[min(int(stable), 2)]
+
+
 def bifurcation_figures() -> tuple[dict, dict]:
     """A codim-1 bifurcation diagram and a two-parameter plane of fold and Hopf curves.
 
@@ -759,6 +771,8 @@ def bifurcation_figures() -> tuple[dict, dict]:
     ``kind``, ``label``, ``color``), ``"cycles"`` (``x`` and the extents ``up_min``, ``up_max``,
     ``down_min``, ``down_max``, NaN where the run settles), ``"curves"`` (fold and Hopf curves:
     ``xs``, ``ys``, ``color``, ``label`` and ``start``, the first parameter value of each),
+    ``"regions"`` (one rectangle per grid point of the two-parameter plane: ``x``, ``y``, ``width``,
+    ``height``, ``label`` such as ``"3 equilibria, 2 stable"`` and ``color``),
     ``"here"`` (the current value of the second parameter as a horizontal line: ``x``,
     ``y``) and ``"pick"``: a tap on the diagram writes its position there (``x``, ``y``, ``at``), in
     the browser.
@@ -775,6 +789,7 @@ def bifurcation_figures() -> tuple[dict, dict]:
         "cycles": _source("cycles", ["x", "up_min", "up_max", "down_min", "down_max"]),
         "curves": _source("curves", ["xs", "ys", "start", "color", "label"]),
         "here": _source("here", ["x", "y"]),
+        "regions": _source("regions", ["x", "y", "width", "height", "label", "color"]),
         "pick": _source("pick", ["x", "y", "at"]),
     }
     fig = figure(title="Bifurcation diagram (tap to pick a parameter value)", tools=_TOOLS, height=400,
@@ -794,12 +809,17 @@ def bifurcation_figures() -> tuple[dict, dict]:
                        line_color="black", legend_field="kind")
     fig.add_tools(HoverTool(renderers=[dots],
                             tooltips=[("", "@label"), ("parameter", "@x"), ("value", "@y")]))
+    fig.add_layout(LabelSet(x="x", y="y", text="kind", source=sources["special"], x_offset=7, y_offset=4,
+                            text_font_size="9pt", text_color="color"))
     fig.js_on_event("tap", CustomJS(args={"pick": sources["pick"]},
                                     code="pick.data = {x: [cb_obj.x], y: [cb_obj.y], at: [Date.now()]};"))
     await_data(fig, sources["stable"], "x", "Computing the equilibrium branches")
     plane = figure(title="Fold and Hopf curves in two parameters", tools=_TOOLS, height=320,
                    sizing_mode="stretch_width", min_width=320)
     plane.add_layout(_side_legend(), "right")
+    cells = plane.rect("x", "y", "width", "height", source=sources["regions"], fill_color="color",
+                       line_color=None, legend_field="label")
+    plane.add_tools(HoverTool(renderers=[cells], tooltips=[("", "@label")]))
     plane.multi_line(xs="xs", ys="ys", source=sources["curves"], line_color="color", line_width=2.5,
                      legend_field="label")
     plane.line("x", "y", source=sources["here"], line_color="#9e9e9e", line_dash="dotted", line_width=1.5,

@@ -98,6 +98,18 @@ def test_curves_in_two_parameters_meet_at_the_cusp():
     lowest = np.nanmin(folds[0].values[:, 1])
     assert lowest == pytest.approx(cusp, abs=0.02)
     assert c.sources["here"].data["y"] == [10.0, 10.0]
+    # regions: equilibria are the real roots of alpha V^3 - beta V^2 - gamma V + V / eps = V_inp
+    r = c.regions
+    expected = np.array(
+        [
+            [sum(abs(z.imag) < 1e-9 for z in np.roots([3.0, -b, 1.5 + 2.0, -p])) for p in r.first]
+            for b in r.second
+        ]
+    )
+    assert np.mean(r.count == expected) > 0.97
+    assert {3, 1} <= set(np.unique(r.count))
+    labels = set(c.sources["regions"].data["label"])
+    assert "3 equilibria, 2 stable" in labels and "1 equilibrium, 1 stable" in labels
     assert c.sources["curves"].data["label"][0] in ("fold curve", "Hopf curve")
     c.close()
 
