@@ -17,7 +17,7 @@ gradient step; :class:`FitController` shows a fit live.
 
 from importlib.metadata import version as _distribution_version
 
-from ._bifurcation import Bifurcation, BifurcationDiagram, Branch, Curve, SpecialPoint
+from ._bifurcation import Bifurcation, BifurcationDiagram, Branch, Curve, Regions, SpecialPoint
 from ._bifurcation_controller import BifurcationController
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._controller import ModelController, Session, Status, SweepController, shared_cache
@@ -64,6 +64,7 @@ __all__ = [
     "PhaseField",
     "PhasePlane",
     "PhasePlaneController",
+    "Regions",
     "Session",
     "SimResult",
     "SpecialPoint",
