@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="brainmass-widgets", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('brainmass-widgets')}")
     sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="serve the app (Model, Sweep, Phase plane, Network and Fit tabs) "
+    s = sub.add_parser("serve", help="serve the app (Model, Sweep, Phase plane, Network, Fit and "
+                                          "Bifurcation tabs) "
                                           "at http://localhost:5006/")
     s.add_argument("--port", type=int, default=5006, help="port (default 5006; 0 picks a free one)")
     s.add_argument("--address", default="localhost",

@@ -1,5 +1,5 @@
-"""The served app: Model, Sweep, Phase plane, Network, Fit and Bifurcation tabs, the backend in the header,
-state in the URL.
+"""The served app: Model, Sweep, Phase plane, Network, Fit and Bifurcation tabs, the backend in
+the header, state in the URL.
 
 Served by ``brainmass-widgets serve`` at ``/``, or by ``panel serve`` on this file (hence the
 absolute imports: panel runs it as a script).
@@ -78,10 +78,9 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     -------
     panel.Column
         A header with the JAX backend above tabs "Model", "Sweep", "Phase plane", "Network", "Fit" and
-        "Bifurcation";
-        the Model tab's state follows the URL query and the URL follows it back, so a link
-        reproduces the view. Tapping a sweep point loads it in the Model tab. The Sweep, Phase
-        plane, Network and Fit tabs are built on their first visit, with the Model tab's model (and,
+        "Bifurcation"; the Model tab's state follows the URL query and the URL follows it back, so a
+        link reproduces the view. Tapping a sweep point loads it in the Model tab. The other tabs
+        are built on their first visit, with the Model tab's model (and,
         for the phase plane and the network, its parameter values) where that model fits. The Fit
         tab's "Use these parameters" sends a single-node fit to the Model tab and a network fit to
         the Network tab (once that tab is open). A tap on the bifurcation diagram sends its

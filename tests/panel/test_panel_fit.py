@@ -173,7 +173,7 @@ def test_fitted_parameters_and_a_network_fit_draw_both_fc_matrices():
 def test_app_has_a_fit_tab_linked_to_the_model_and_network_tabs():
     app = create_app()
     assert app.explorers["model"].wait(120)
-    assert app.tabs._names[-1] == "Fit"
+    assert app.tabs._names[4:] == ["Fit", "Bifurcation"]
     app.tabs.active = 4
     fit = app.explorers["fit"]
     assert isinstance(fit, FitExplorer) and fit._explorer is app.explorers["model"]
