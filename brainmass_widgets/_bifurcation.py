@@ -56,6 +56,8 @@ DEFAULT_PARAMS = {
 }
 
 _PROGRAMS = CompileCache(64)
+# the runs and sweeps of every Bifurcation, shared: a new instance reuses their programs
+_SIMULATIONS = CompileCache(32)
 _ITERS = 6  # corrector iterations per continuation step
 _SEED_ITERS = 40  # Newton iterations from each seed of the brute-force search
 _REFINE_ITERS = 30  # Newton iterations locating a fold or Hopf point
@@ -530,7 +532,7 @@ class Bifurcation:
 
     def _simulator(self) -> CachedSimulator:
         if self._sims is None:
-            self._sims = CachedSimulator(self.spec.name, in_size=3)
+            self._sims = CachedSimulator(self.spec.name, in_size=3, cache=_SIMULATIONS)
         return self._sims
 
     def _explore(
@@ -665,7 +667,7 @@ class Bifurcation:
         ctx = self._context(values, names, [prange], scale, 1.0 / points)
         branches_z = self._branches(ctx, traj, scale, prange, points)
         branches, special = self._classify(branches_z, ctx, values)
-        cycle_param, cyc = self._cycles(values, prange, final, cycles, cycle_time)
+        cycle_param, cyc = self._cycles(values, prange, final, scale, cycles, cycle_time)
         return BifurcationDiagram(
             model=self.spec.name,
             param=self.param,
@@ -845,6 +847,7 @@ class Bifurcation:
         values: Mapping[str, np.ndarray],
         prange: tuple[float, float],
         final: np.ndarray,
+        scale: np.ndarray,
         count: int,
         cycle_time: Any,
     ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -854,13 +857,16 @@ class Bifurcation:
         if count == 0:
             return grid, {}
         if self._sim is None:
-            self._sim = CachedSimulator(self.spec.name)
+            self._sim = CachedSimulator(self.spec.name, cache=_SIMULATIONS)
         duration = cycle_time if cycle_time is not None else 2 * self.spec.duration
         fixed = {k: v for k, v in values.items() if k != self.param}
         out = {}
         for name, node in (("up", 0), ("down", 2)):
+            # nudged off the end state: a run started exactly on an unstable equilibrium never leaves it
             init = {
-                s: float(final[node, i]) for i, s in enumerate(self.states) if np.isfinite(final[node, i])
+                s: float(final[node, i] + 1e-3 * scale[i])
+                for i, s in enumerate(self.states)
+                if np.isfinite(final[node, i])
             }
             sw = self._sim.sweep(
                 {self.param: grid},

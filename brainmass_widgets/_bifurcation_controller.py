@@ -193,7 +193,11 @@ class BifurcationController(_Stateful):
             state["param_range"] = None
         if old.get("second") != state["second"] and "second_range" not in new:
             state["second_range"] = None
-        bif = Bifurcation(state["model"], state["param"], state["variable"])
+        previous = old.get("bif")
+        same = previous is not None and (old["model"], old["param"], old["variable"]) == (
+            state["model"], state["param"], state["variable"])
+        # a parameter change keeps the Bifurcation: its simulators and programs stay warm
+        bif = previous if same else Bifurcation(state["model"], state["param"], state["variable"])
         state["param"], state["variable"] = bif.param, bif.variable
         sim = CachedSimulator(state["model"], cache=_CACHE)
         params = {k: v for k, v in (state["params"] or {}).items() if k in bif.spec.params}
