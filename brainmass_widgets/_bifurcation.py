@@ -24,16 +24,16 @@ import numpy as np
 
 from ._catalog import ModelSpec
 from ._engine import CachedSimulator, CompileCache, _one_line, _signature
-from ._phase import PhasePlane
+from ._phase import PhasePlane, check_count, check_range
 
 __all__ = [
     "Bifurcation",
     "BifurcationDiagram",
     "Branch",
     "Curve",
+    "Regions",
     "SpecialPoint",
     "bialternate",
-    "check_count",
 ]
 
 #: Parameter drawn on the horizontal axis when none is named: the model's drive where it has one.
@@ -268,14 +268,6 @@ def bialternate(a: jax.Array) -> jax.Array:
     return jnp.stack(rows)
 
 
-def check_count(value: Any, what: str, low: int, high: int) -> int:
-    """``value`` as an int if it is an integer from ``low`` to ``high``; else ``ValueError``
-    naming ``what``, the value and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
-        raise ValueError(f"{what} must be an integer from {low} to {high}; got {value!r}")
-    return int(value)
-
-
 def _pad(n: int) -> int:
     """Batch sizes rounded up to powers of two, so counts that vary reuse programs."""
     return 1 << max(0, (n - 1).bit_length())
@@ -334,13 +326,7 @@ class Bifurcation:
         if value is None:
             ps = self.spec.params[name]
             return float(ps.low), float(ps.high)
-        try:
-            lo, hi = (float(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValueError(f"range of {name!r} must be (low, high); got {value!r}") from None
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise ValueError(f"range of {name!r} must be two finite numbers with low < high; got {value!r}")
-        return lo, hi
+        return check_range(value, name)
 
     # ------------------------------------------------------------------ traced pieces
 

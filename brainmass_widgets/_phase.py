@@ -28,8 +28,8 @@ import numpy as np
 from ._catalog import ModelSpec, catalog, model_spec
 from ._engine import CompileCache, _canon, _get_state, _one_line, _signature
 
-__all__ = ["FixedPoint", "PhaseField", "PhasePlane", "STABILITY_LABELS", "classify", "marching_squares",
-           "planar_models"]
+__all__ = ["FixedPoint", "PhaseField", "PhasePlane", "STABILITY_LABELS", "check_count", "check_range",
+           "classify", "marching_squares", "planar_models"]
 
 STABILITY_LABELS = ("stable node", "unstable node", "stable focus", "unstable focus", "saddle", "center")
 
@@ -509,6 +509,26 @@ class PhasePlane:
             lam = tuple(sorted((complex(v) for v in lam), key=lambda z: (z.real, z.imag)))
             found.append(FixedPoint({self.x: float(p[i, 0]), self.y: float(p[i, 1])}, classify(lam), lam))
         return sorted(found, key=lambda fp: fp.state[self.x])
+
+
+def check_count(value: Any, what: str, low: int, high: int) -> int:
+    """``value`` as an int if it is an integer from ``low`` to ``high``; else ``ValueError``
+    naming ``what``, the value and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
+        raise ValueError(f"{what} must be an integer from {low} to {high}; got {value!r}")
+    return int(value)
+
+
+def check_range(value: Any, name: str) -> tuple[float, float]:
+    """``value`` as a ``(low, high)`` pair of finite floats with low < high; else ``ValueError``
+    naming ``name`` and the value."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"range of {name!r} must be (low, high); got {value!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"range of {name!r} must be two finite numbers with low < high; got {value!r}")
+    return lo, hi
 
 
 def planar_models() -> list[ModelSpec]:

@@ -27,7 +27,7 @@ from ._controller import (
 )
 from ._engine import CachedSimulator, compile_notice
 from ._limits import limits
-from ._phase import FixedPoint, PhasePlane
+from ._phase import FixedPoint, PhasePlane, check_count, check_range
 from ._plots import (
     NULLCLINE_COLORS,
     STABILITY_COLORS,
@@ -45,20 +45,6 @@ _OPTIONS = ("model", "x", "y", "params", "held", "x_range", "y_range", "grid", "
             "noise", "seed")
 
 
-def _count(value: Any, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
-        raise ValueError(f"{what} must be an integer from {low} to {high}; got {value!r}")
-    return int(value)
-
-
-def _range(value: Any, name: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"range of {name!r} must be (low, high); got {value!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"range of {name!r} must be two finite numbers with low < high; got {value!r}")
-    return lo, hi
 
 
 def _padded(trace: np.ndarray) -> tuple[float, float]:
@@ -178,8 +164,8 @@ class PhasePlaneController(_Stateful):
         plane.param_values(self._model_params(state["params"], plane))
         state["noise"] = noise
         state["held"] = plane._held(state["held"])
-        state["grid"] = _count(state["grid"], "grid", 10, 400)
-        state["arrows"] = _count(state["arrows"], "arrows", 2, 60)
+        state["grid"] = check_count(state["grid"], "grid", 10, 400)
+        state["arrows"] = check_count(state["arrows"], "arrows", 2, 60)
         duration = plane.spec.duration if state["duration"] is None else state["duration"]
         state["duration"] = _quantity(duration, u.ms, "duration")
         n_steps = sim._timing(state["duration"], None, None)[0]
@@ -195,8 +181,8 @@ class PhasePlaneController(_Stateful):
         ranges = state["ranges"]
         state["x_range"] = state["x_range"] or ranges[plane.x]
         state["y_range"] = state["y_range"] or ranges[plane.y]
-        state["x_range"] = _range(state["x_range"], plane.x)
-        state["y_range"] = _range(state["y_range"], plane.y)
+        state["x_range"] = check_range(state["x_range"], plane.x)
+        state["y_range"] = check_range(state["y_range"], plane.y)
         state["plane"], state["sim"] = plane, sim
         return state
 
