@@ -153,6 +153,12 @@ class BifurcationController(_Stateful):
         return self._state["bif"].spec
 
     @property
+    def slider_params(self) -> tuple[str, ...]:
+        """The parameters other than the horizontal one: those a slider moves, and those that can
+        be the second parameter."""
+        return tuple(n for n in self._state["params"] if n != self._state["param"])
+
+    @property
     def diagram(self) -> BifurcationDiagram | None:
         """The latest computed diagram."""
         return self._diagram

@@ -263,6 +263,15 @@ class PhasePlaneExplorerBase(ExplorerBase):
 class BifurcationExplorerBase(ExplorerBase):
     """The public face of a bifurcation explorer over a :class:`BifurcationController`."""
 
+    #: The second-parameter menu's entry for "no second parameter".
+    NO_SECOND = "(none)"
+
+    def _second_choices(self) -> list[str]:
+        return [self.NO_SECOND, *self._controller.slider_params]
+
+    def _choose_second(self, choice: str) -> None:
+        self._controller.configure(second=None if choice == self.NO_SECOND else choice)
+
     def set(self, **params: Any) -> None:
         """Set parameter values (sliders follow); the diagram is recomputed.
 

@@ -15,8 +15,6 @@ from ._explorers import _LABEL, _ROW, _Explorer, _param_slider, _set_slider
 
 __all__ = ["BifurcationExplorer"]
 
-_NONE = "(none)"
-
 
 class BifurcationExplorer(BifurcationExplorerBase, _Explorer):
     """Equilibrium branches, fold and Hopf points and limit cycles of a model against one
@@ -68,7 +66,7 @@ class BifurcationExplorer(BifurcationExplorerBase, _Explorer):
         self._model.observe(self._handler(lambda v: c.configure(model=v)), "value")
         self._param.observe(self._handler(lambda v: c.configure(param=v)), "value")
         self._variable.observe(self._handler(lambda v: c.configure(variable=v)), "value")
-        self._second.observe(self._handler(lambda v: c.configure(second=None if v == _NONE else v)), "value")
+        self._second.observe(self._handler(self._choose_second), "value")
         for box in self._range:
             box.observe(
                 self._handler(
@@ -111,12 +109,12 @@ class BifurcationExplorer(BifurcationExplorerBase, _Explorer):
             self._param.value = opts["param"]
             self._variable.options = list(spec.states)
             self._variable.value = opts["variable"]
-            self._second.options = [_NONE] + [n for n in names if n != opts["param"]]
-            self._second.value = opts["second"] or _NONE
+            self._second.options = self._second_choices()
+            self._second.value = opts["second"] or self.NO_SECOND
             for box, value in zip(self._range, opts["param_range"], strict=True):
                 box.value = value
             self._points.value, self._cycles.value = opts["points"], opts["cycles"]
-            others = [n for n in names if n != opts["param"]]
+            others = list(c.slider_params)
             if list(self._sliders) != others:
                 self._sliders = {n: _param_slider(spec.params[n], opts["params"][n]) for n in others}
                 for n, s in self._sliders.items():

@@ -14,8 +14,6 @@ from ._explorers import Fold, _Panel, _served_doc, _Slider
 
 __all__ = ["BifurcationExplorer"]
 
-_NONE = "(none)"
-
 
 class BifurcationExplorer(BifurcationExplorerBase, _Panel):
     """Equilibrium branches, fold and Hopf points and limit cycles of a model against one
@@ -97,19 +95,19 @@ class BifurcationExplorer(BifurcationExplorerBase, _Panel):
             names = list(spec.params)
             w["param"].options = names
             w["variable"].options = list(spec.states)
-            w["second"].options = [_NONE] + [n for n in names if n != opts["param"]]
+            w["second"].options = self._second_choices()
             for key, value in (
                 ("model", spec.name),
                 ("param", opts["param"]),
                 ("variable", opts["variable"]),
                 ("from", opts["param_range"][0]),
                 ("to", opts["param_range"][1]),
-                ("second", opts["second"] or _NONE),
+                ("second", opts["second"] or self.NO_SECOND),
                 ("points", opts["points"]),
                 ("cycles", opts["cycles"]),
             ):
                 w[key].value = value
-            others = [n for n in names if n != opts["param"]]
+            others = list(c.slider_params)
             if list(self._sliders) != others:
                 self._sliders = {n: self._slider(n) for n in others}
                 self._slider_box.objects = list(self._sliders.values())
@@ -150,7 +148,7 @@ class BifurcationExplorer(BifurcationExplorerBase, _Panel):
             "model": lambda: c.configure(model=event.new),
             "param": lambda: c.configure(param=event.new),
             "variable": lambda: c.configure(variable=event.new),
-            "second": lambda: c.configure(second=None if event.new == _NONE else event.new),
+            "second": lambda: self._choose_second(event.new),
             "points": lambda: c.configure(points=event.new),
             "cycles": lambda: c.configure(cycles=event.new),
         }
