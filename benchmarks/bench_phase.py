@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_phase.py [--changes N] [--grid N]``. Measured sid
 run, for HopfStep and FitzHughNagumoStep, warm (after the first, compiling call):
 
 * ``PhasePlane.field`` + ``PhasePlane.nullclines``: the model's own derivative recorded from one
-  traced ``update``, one compiled call for the whole grid, then marching squares in NumPy;
+  traced ``update``, one compiled call for the whole grid, then contourpy's zero-level lines;
 * the same field computed tvb-widgets' way: a Python double loop over the grid calling the
   model's derivative (here brainmass's own ``model.derivative``, eagerly) point by point, then
   the same nullcline extraction. The loop is timed on every 10th row and scaled to the grid;
@@ -24,7 +24,7 @@ import brainunit as u
 import numpy as np
 
 import brainmass_widgets as bw
-from brainmass_widgets._phase import PhasePlane, marching_squares
+from brainmass_widgets._phase import PhasePlane, zero_level
 from brainmass_widgets._phase_controller import PhasePlaneController
 
 warnings.filterwarnings("ignore")
@@ -65,8 +65,8 @@ def python_loop(name: str, param: str, value: float, ranges: tuple, n: int, inpu
                 d = model.derivative((np.array([xs[i]]), np.array([ys[j]])), 0.0 * u.ms, *inputs)
                 dx[j, i] = float(u.get_magnitude(d[0] * u.ms)[0])
                 dy[j, i] = float(u.get_magnitude(d[1] * u.ms)[0])
-        marching_squares(xs, ys, dx)
-        marching_squares(xs, ys, dy)
+        zero_level(xs, ys, dx)
+        zero_level(xs, ys, dy)
         elapsed = time.perf_counter() - t0
     return elapsed * n / len(rows)
 

@@ -21,6 +21,7 @@ from typing import Any
 import brainstate
 import braintools
 import brainunit as u
+import contourpy
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,7 +30,7 @@ from ._catalog import ModelSpec, catalog, model_spec
 from ._engine import CompileCache, _canon, _get_state, _one_line, _signature
 
 __all__ = ["FixedPoint", "PhaseField", "PhasePlane", "STABILITY_LABELS", "check_count", "check_range",
-           "classify", "marching_squares", "planar_models"]
+           "classify", "planar_models", "zero_level"]
 
 STABILITY_LABELS = ("stable node", "unstable node", "stable focus", "unstable focus", "saddle", "center")
 
@@ -146,8 +147,12 @@ def classify(eigenvalues: Sequence[complex], tol: float = 1e-9) -> str:
     return "stable node" if np.all(re <= 0) else "unstable node"
 
 
-def marching_squares(xs: np.ndarray, ys: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The zero level of ``f`` on a grid as line segments, NaN-separated for one Bokeh line.
+def zero_level(xs: np.ndarray, ys: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The zero level of ``f`` on a grid as polylines, NaN-separated for one Bokeh line.
+
+    The contours come from contourpy, which decides a cell with four sign changes (a saddle of the
+    interpolated surface) from the cell's centre value, so two branches passing through one cell
+    stay apart. Non-finite values of ``f`` leave their cells out.
 
     Parameters
     ----------
@@ -159,49 +164,16 @@ def marching_squares(xs: np.ndarray, ys: np.ndarray, f: np.ndarray) -> tuple[np.
     Returns
     -------
     (numpy.ndarray, numpy.ndarray)
-        x and y of the segments' end points, each segment followed by a NaN.
+        x and y of the polylines' points, consecutive polylines separated by a NaN; empty where
+        ``f`` does not change sign.
     """
     f = np.asarray(f, dtype=np.float64)
-    pos = f > 0
-
-    def cross(a, b, pa, pb):
-        """Linear-interpolated crossing point between grid points a and b where signs differ."""
-        fa, fb = f[a], f[b]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.clip(fa / (fa - fb), 0.0, 1.0)
-        hit = pos[a] != pos[b]
-        return pa[0] + t * (pb[0] - pa[0]), pa[1] + t * (pb[1] - pa[1]), hit
-
-    X, Y = np.meshgrid(xs, ys)
-    s00, s10 = np.s_[:-1, :-1], np.s_[:-1, 1:]
-    s01, s11 = np.s_[1:, :-1], np.s_[1:, 1:]
-    p = {k: (X[s], Y[s]) for k, s in (("00", s00), ("10", s10), ("01", s01), ("11", s11))}
-    edges = [
-        cross(s00, s10, p["00"], p["10"]),  # bottom
-        cross(s10, s11, p["10"], p["11"]),  # right
-        cross(s01, s11, p["01"], p["11"]),  # top
-        cross(s00, s01, p["00"], p["01"]),  # left
-    ]
-    ex = np.stack([e[0] for e in edges], axis=-1).reshape(-1, 4)
-    ey = np.stack([e[1] for e in edges], axis=-1).reshape(-1, 4)
-    hit = np.stack([e[2] for e in edges], axis=-1).reshape(-1, 4)
-    count = hit.sum(axis=1)
-    segs_x, segs_y = [], []
-    two = count == 2
-    if two.any():
-        order = np.argsort(~hit[two], axis=1, kind="stable")[:, :2]
-        rows = np.nonzero(two)[0][:, None]
-        segs_x.append(ex[rows, order])
-        segs_y.append(ey[rows, order])
-    four = count == 4
-    if four.any():
-        segs_x += [ex[four][:, [0, 1]], ex[four][:, [2, 3]]]
-        segs_y += [ey[four][:, [0, 1]], ey[four][:, [2, 3]]]
-    if not segs_x:
+    gen = contourpy.contour_generator(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64),
+                                      np.ma.masked_invalid(f), line_type=contourpy.LineType.ChunkCombinedNan)
+    (points,) = gen.lines(0.0)[0]
+    if points is None:
         return np.zeros(0), np.zeros(0)
-    sx, sy = np.concatenate(segs_x), np.concatenate(segs_y)
-    nan = np.full((len(sx), 1), np.nan)
-    return np.hstack([sx, nan]).ravel(), np.hstack([sy, nan]).ravel()
+    return points[:, 0].copy(), points[:, 1].copy()
 
 
 class PhasePlane:
@@ -419,10 +391,10 @@ class PhasePlane:
         Returns
         -------
         dict
-            ``{state: (xs, ys)}``, NaN-separated segments (see :func:`marching_squares`).
+            ``{state: (xs, ys)}``, NaN-separated polylines (see :func:`zero_level`).
         """
-        return {field.x: marching_squares(field.xs, field.ys, field.dx),
-                field.y: marching_squares(field.xs, field.ys, field.dy)}
+        return {field.x: zero_level(field.xs, field.ys, field.dx),
+                field.y: zero_level(field.xs, field.ys, field.dy)}
 
     def _newton_program(self, n: int, sig: tuple, iters: int) -> Callable:
         def make() -> Callable:

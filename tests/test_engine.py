@@ -62,10 +62,9 @@ def test_catalogue_models_equal_plain_brainmass(name, params):
     spec = bw.model_spec(name)
     sim = bw.CachedSimulator(name)
     ours = sim.run(50 * u.ms, params=params, monitors=list(spec.states), seed=3)
-    kwargs = {k: spec.params[k].quantity(v) for k, v in params.items() if spec.params[k].role == "param"}
-    drive = {k: spec.params[k].quantity(v) for k, v in {**{p.name: p.default for p in spec.params.values()
-                                                          if p.role == "input"}, **params}.items()
-             if spec.params[k].role == "input"}
+    values = {**{p.name: p.default for p in spec.params.values()}, **params}
+    kwargs = {k: spec.params[k].quantity(v) for k, v in values.items() if spec.params[k].role == "param"}
+    drive = {k: spec.params[k].quantity(v) for k, v in values.items() if spec.params[k].role == "input"}
     node = spec.model_class(1, **kwargs)
     ref = plain(node, 50 * u.ms, list(spec.states), dt=spec.dt, seed=3,
                 inputs=(lambda i, t: tuple(drive.values())) if drive else None)
@@ -165,11 +164,33 @@ def test_per_region_parameter_arrays():
 
 
 def test_cache_is_bounded_lru():
+    """Capacity 2: 1 and 2 in, 1 used again, 3 in: the least recently used (2) goes, 1 stays. A
+    first-in-first-out cache would drop 1 instead, one emptied when full would keep only 3."""
+    cache = bw.CompileCache(2)
+    made = []
+
+    def get(key):
+        def make():
+            made.append(key)
+            return key
+
+        return cache.get((key,), make)
+
+    for key in (1, 2, 1, 3):
+        get(key)
+    assert made == [1, 2, 3]
+    assert get(1) == 1 and made == [1, 2, 3]
+    assert get(3) == 3 and made == [1, 2, 3]
+    get(2)
+    assert made == [1, 2, 3, 2]
+    assert cache.info() == {"compiles": 4, "hits": 3, "entries": 2, "maxsize": 2}
+
+
+def test_simulator_cache_size_bounds_its_programs_lru():
     sim = bw.CachedSimulator("HopfStep", dt=DT, cache_size=2)
-    for ms in (1, 2, 3, 1):
+    for ms in (1, 2, 1, 3, 1, 2):
         sim.run(ms * u.ms)
-    info = sim.cache_info()
-    assert info["entries"] == 2 and info["compiles"] == 4 and info["maxsize"] == 2
+    assert sim.cache_info() == {"compiles": 4, "hits": 2, "entries": 2, "maxsize": 2}
 
 
 def test_shared_cache_between_simulators():

@@ -5,8 +5,10 @@ import io
 import brainmass
 import brainstate
 import brainunit as u
+import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.signal
 from attacks import BOMB_BYTES, claiming, lying_npz, peak_bytes, pickled_npy, zip_bomb
 
 import brainmass_widgets as bw
@@ -102,6 +104,18 @@ def test_order_parameter():
     assert np.median(order_parameter(anti)) < 1e-3
     rng = np.random.default_rng(0)
     assert np.mean(order_parameter(rng.standard_normal((4000, 50)))) < 0.25
+
+
+def test_order_parameter_of_a_quarter_period_lag():
+    """sin and cos: phases pi/2 apart at every instant, R = |1 + i| / 2 = cos(pi/4) throughout (a
+    phase read from the sign of x alone would flip between 0 and 1)."""
+    t = np.linspace(0, 1, 2000, endpoint=False)
+    lag = np.stack([np.sin(2 * np.pi * 10 * t), np.cos(2 * np.pi * 10 * t)], axis=1)
+    phase = np.angle(scipy.signal.hilbert(lag - lag.mean(axis=0), axis=0))
+    ref = np.abs(np.mean(np.exp(1j * phase), axis=1))
+    np.testing.assert_allclose(ref, np.cos(np.pi / 4), atol=1e-6)
+    np.testing.assert_allclose(order_parameter(lag), ref, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(order_parameter(jnp.asarray(lag))), ref, atol=1e-5)
 
 
 def test_parameter_changes_reuse_the_program_and_speed_is_structural():

@@ -4,18 +4,24 @@ import brainstate
 import brainunit as u
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 import brainmass_widgets as bw
-from brainmass_widgets._phase import PhasePlane, classify, marching_squares, planar_models
+from brainmass_widgets._phase import PhasePlane, classify, planar_models, zero_level
 
 RNG = np.random.default_rng(0)
+
+
+def _catalogue_values(spec):
+    """Constructor keywords for a plain brainmass model at the catalogue's parameter values."""
+    return {k: p.quantity(p.default) for k, p in spec.params.items() if p.role == "param"}
 
 
 def _plain_derivative(name, points, inputs):
     """``model.derivative`` of a plain brainmass model at ``points`` (per ms, state units)."""
     spec = bw.model_spec(name)
     n = len(next(iter(points.values())))
-    model = spec.model_class(n)
+    model = spec.model_class(n, **_catalogue_values(spec))
     with brainstate.environ.context(dt=spec.dt):
         brainstate.nn.init_all_states(model)
         state = tuple(points[s] if spec.state_units[s] is None else points[s] * spec.state_units[s]
@@ -32,7 +38,7 @@ def _plain_derivative(name, points, inputs):
 @pytest.mark.parametrize("name, inputs", [
     ("HopfStep", (0.0, 0.0)),
     ("FitzHughNagumoStep", (1.0, 0.0)),
-    ("WilsonCowanStep", (1.5, 0.0)),
+    ("WilsonCowanStep", (1.25, 0.0)),
     ("LorenzStep", (0.0,)),
     ("CoombesByrneStep", (0.0, 0.0)),
     ("Generic2dOscillatorStep", (0.0,)),
@@ -54,7 +60,7 @@ def test_derivative_matches_one_small_step_of_plain_brainmass(name):
     points = {s: RNG.uniform(0.2, 0.6, 20).astype(np.float32) for s in spec.states}
     mine = PhasePlane(name).derivative(points)
     dt = 0.01 * u.ms
-    model = spec.model_class(20)
+    model = spec.model_class(20, **_catalogue_values(spec))
     with brainstate.environ.context(dt=dt):
         brainstate.nn.init_all_states(model)
         for s in spec.states:
@@ -92,13 +98,52 @@ def test_nullclines_are_where_the_derivative_vanishes(name):
         assert np.median(np.abs(d[state])) < 2e-3 * np.median(grid), state
 
 
-def test_marching_squares_traces_a_circle():
+def test_zero_level_traces_a_circle():
     xs = ys = np.linspace(-1, 1, 101)
     X, Y = np.meshgrid(xs, ys)
-    px, py = marching_squares(xs, ys, X**2 + Y**2 - 0.25)
+    px, py = zero_level(xs, ys, X**2 + Y**2 - 0.25)
     r = np.hypot(px, py)[np.isfinite(px)]
     assert len(r) > 100
     np.testing.assert_allclose(r, 0.5, atol=1e-3)
+
+
+def _saddle_cells(f):
+    """Grid cells whose four corners alternate in sign: four crossings, two ways to pair them."""
+    p = f > 0
+    return np.argwhere((p[:-1, :-1] != p[:-1, 1:]) & (p[:-1, 1:] != p[1:, 1:])
+                       & (p[1:, 1:] != p[1:, :-1]) & (p[1:, :-1] != p[:-1, :-1]))
+
+
+def test_nullclines_keep_two_branches_through_one_cell_apart():
+    """Hopf at w = 0: each nullcline is a line through the origin and the circle r^2 = a
+    (dx/dt = (a - r^2) x, dy/dt = (a - r^2) y), crossing twice. A small w splits each crossing into
+    two branches passing within one cell; with cell centres on the crossings, those cells have four
+    sign changes. Their crossings must be joined along the branches: a chord joining the two
+    branches runs through the band between them, its midpoint about half a cell from the zero set,
+    while a chord along a branch strays from it by a small fraction of a cell."""
+    pp = PhasePlane("HopfStep")
+    params = {"a": 0.25, "w": 0.001}
+    rng = (-0.975, 0.975)  # 40 points: cells of h = 0.05 centred on (+-0.5, 0) and (0, +-0.5)
+    field = pp.field(rng, rng, 40, params=params)
+    h = float(field.xs[1] - field.xs[0])
+    # the zero set located without any contouring: centres of the cells of a ten times finer grid
+    # whose corners change sign
+    fine = pp.field(rng, rng, 400, params=params)
+    for state, (lx, ly), f, f_fine in zip((pp.x, pp.y), pp.nullclines(field).values(), (field.dx, field.dy),
+                                          (fine.dx, fine.dy), strict=True):
+        assert len(_saddle_cells(f)) == 2, state
+        on = np.isfinite(lx)
+        d = pp.derivative({pp.x: lx[on], pp.y: ly[on]}, params=params)[state]
+        assert np.max(np.abs(d)) < 0.02 * np.median(np.abs(f)), state
+        p = f_fine > 0
+        change = ((p[:-1, :-1] != p[:-1, 1:]) | (p[:-1, :-1] != p[1:, :-1])
+                  | (p[1:, 1:] != p[:-1, 1:]) | (p[1:, 1:] != p[1:, :-1]))
+        j, i = np.nonzero(change)
+        zero = cKDTree(np.c_[fine.xs[i] + fine.xs[i + 1], fine.ys[j] + fine.ys[j + 1]] / 2)
+        seg = on[:-1] & on[1:]
+        mid = np.c_[lx[:-1][seg] + lx[1:][seg], ly[:-1][seg] + ly[1:][seg]] / 2
+        gap = zero.query(mid)[0].max() / h
+        assert gap < 0.35, f"{state}: a segment leaves the zero set by {gap:.2f} cells"
 
 
 def test_hopf_below_the_bifurcation_has_one_stable_focus_at_the_origin():
@@ -124,7 +169,9 @@ def test_hopf_above_the_bifurcation_settles_on_the_limit_cycle():
 
 
 def test_wong_wang_decision_landscape_has_three_attractors_and_two_saddles():
-    fps = PhasePlane("WongWangStep").fixed_points((0, 1), (0, 1))
+    # brainmass's own cross-inhibition (the catalogue's default makes the undecided state a saddle)
+    published = {"J_N12": 0.0497, "J_N21": 0.0497, "coherence": 0.0}
+    fps = PhasePlane("WongWangStep").fixed_points((0, 1), (0, 1), params=published)
     kinds = sorted(fp.stability for fp in fps)
     assert kinds == ["saddle", "saddle", "stable node", "stable node", "stable node"]
     # the decision model is symmetric at zero coherence: S1 <-> S2 maps the set onto itself

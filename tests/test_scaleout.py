@@ -7,12 +7,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import OrderedDict
 
 import brainunit as u
 import numpy as np
 import pytest
 
 import brainmass_widgets as bw
+from brainmass_widgets import _scaleout
 
 KW = dict(duration=150 * u.ms, params={"w": 0.3}, init={"x": 0.5}, transient=50 * u.ms, metric="amplitude")
 GRID = {"a": np.linspace(-0.5, 1.0, 13), "w": np.linspace(0.1, 1.0, 7)}
@@ -58,6 +60,18 @@ def test_sharded_sweep_on_four_forced_cpu_devices_equals_the_single_device_one()
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and "sharded OK" in out.stdout, out.stderr[-4000:]
+
+
+def test_a_worker_keeps_its_most_recently_used_simulators(monkeypatch):
+    """Capacity 2: simulators 1 and 2 built, 1 used again, 3 built: 2 is dropped, 1 kept."""
+    monkeypatch.setattr(_scaleout, "_WORKER_SIMS", OrderedDict())
+    monkeypatch.setattr(_scaleout, "_WORKER_MAX_SIMS", 2)
+    blobs = {k: _scaleout.pack(("HopfStep", {"dt": k * 0.01 * u.ms})) for k in (1, 2, 3)}
+    first = {k: _scaleout._worker_sim(blobs[k]) for k in (1, 2)}
+    assert _scaleout._worker_sim(blobs[1]) is first[1]
+    _scaleout._worker_sim(blobs[3])
+    assert _scaleout._worker_sim(blobs[1]) is first[1]
+    assert _scaleout._worker_sim(blobs[2]) is not first[2]
 
 
 def test_devices_argument_is_validated():
