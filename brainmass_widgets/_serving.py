@@ -7,12 +7,15 @@ reaches a handler only when its path is one the app needs, its query is short, a
 the server and the visitor's address have room for another session; a form posted from another
 site is refused, and login attempts are counted per address. Everything else is answered at once
 with a short page that says why, without building a session, importing or running anything.
-Cookies the server sets are ``SameSite=Lax`` (and ``Secure`` over https).
+Cookies the server sets are ``SameSite=Lax`` (and ``Secure`` over https), and the login form
+carries a token its page set (:data:`LOGIN_TOKEN`): a login posted without it is refused before
+the password is looked at.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -29,8 +32,8 @@ from bokeh.server.views.doc_handler import DocHandler
 from tornado.httputil import HTTPServerRequest
 from tornado.web import Application, RequestHandler
 
-__all__ = ["VISITOR_COOKIE", "AccessPolicy", "Gate", "SessionRegistry", "guard", "session_registry",
-           "visitor_folder"]
+__all__ = ["LOGIN_TOKEN", "VISITOR_COOKIE", "AccessPolicy", "Gate", "SessionRegistry", "guard",
+           "session_registry", "visitor_folder"]
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,63 @@ def _strict_cookies(handler: type[RequestHandler]) -> type[RequestHandler]:
     return type(handler.__name__, (handler,), members)
 
 
+LOGIN_TOKEN = "bmw-login"
+"""The name of the login form's token, as a hidden field of the form and as a cookie: each GET of
+the login page sets a new random token in both, the cookie signed with the server's cookie secret
+and kept for the login path only; a POST of the form is refused (403) unless it carries the token
+of its own browser's cookie, less than a day old. A page of another site can neither read the
+token nor set the cookie, so it cannot post a login (a forged login would put a visitor's work
+under the forger's account)."""
+
+_TOKEN_DAYS = 1.0
+"""Days a login page's token stays good."""
+
+
+class _TokenForm:
+    """A login page template whose form gets a hidden :data:`LOGIN_TOKEN` field holding ``token``."""
+
+    def __init__(self, template: Any, token: str) -> None:
+        self._template = template
+        self._field = f'<input type="hidden" name="{LOGIN_TOKEN}" value="{token}">'
+
+    def render(self, **values: Any) -> str:
+        page = self._template.render(**values)
+        return re.sub(r"<form\b[^>]*>", lambda form: form.group(0) + self._field, page, count=1)
+
+
+def _login_form(handler: type[RequestHandler]) -> type[RequestHandler]:
+    """``handler`` (Panel's login page, a ``BasicLoginHandler``) whose GET puts a new
+    :data:`LOGIN_TOKEN` in its form and a cookie, and whose POST is refused with 403 and a one-line
+    reason, before the password is checked, unless the form's token is the cookie's; a token
+    serves one POST (a failed login's page sets the next)."""
+
+    def get(self: RequestHandler) -> Any:
+        token = secrets.token_urlsafe(32)
+        self.set_signed_cookie(LOGIN_TOKEN, token, expires_days=None, httponly=True, path=self.request.path)
+        self.set_header("Cache-Control", "no-store")
+        self._login_template = _TokenForm(self._login_template, token)
+        return handler.get(self)
+
+    def post(self: RequestHandler) -> Any:
+        sent = self.get_body_argument(LOGIN_TOKEN, "")
+        kept = self.get_signed_cookie(LOGIN_TOKEN, max_age_days=_TOKEN_DAYS)
+        self.clear_cookie(LOGIN_TOKEN, path=self.request.path)
+        if not sent:
+            why = "the login form was sent without its token; open the login page and log in there"
+        elif kept is None or not hmac.compare_digest(sent.encode(), kept):
+            why = ("the login form's token does not match the one its page gave this browser (an old "
+                   "or a forged form); reload the login page and log in again")
+        else:
+            return handler.post(self)
+        self.set_status(403)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(f"brainmass-widgets: {why}\n")
+        return None
+
+    return type(handler.__name__, (handler,), {"get": get, "post": post, "__doc__": handler.__doc__})
+
+
 def visitor_folder(root: str | os.PathLike, user: str | None, cookies: Mapping[str, str]) -> Path | None:
     """The folder of one visitor's files below ``root``: named by a hash of the logged-in
     ``user``, else of the browser's :data:`VISITOR_COOKIE` (``None`` when there is neither).
@@ -270,7 +330,8 @@ def visitor_folder(root: str | os.PathLike, user: str | None, cookies: Mapping[s
 
 
 def guard(app: Application, gate: Gate) -> None:
-    """Put ``gate`` in front of ``app``'s routing, and make the cookies it sets strict.
+    """Put ``gate`` in front of ``app``'s routing, make the cookies it sets strict, and give its
+    login form (if any) a :data:`LOGIN_TOKEN`.
 
     Parameters
     ----------
@@ -278,6 +339,8 @@ def guard(app: Application, gate: Gate) -> None:
         The Bokeh server's application (``server._tornado``).
     gate : Gate
     """
+    from panel.auth import BasicLoginHandler
+
     route = app.find_handler
 
     def find_handler(request: HTTPServerRequest, **kwargs: Any) -> Any:
@@ -290,4 +353,7 @@ def guard(app: Application, gate: Gate) -> None:
     app.find_handler = find_handler
     for rule in app.wildcard_router.rules:
         if isinstance(rule.target, type) and issubclass(rule.target, RequestHandler):
-            rule.target = _strict_cookies(rule.target)
+            target = rule.target
+            if issubclass(target, BasicLoginHandler):
+                target = _login_form(target)
+            rule.target = _strict_cookies(target)

@@ -182,7 +182,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
         Panel's OAuth options (``oauth_provider``, ``oauth_key``, ``oauth_secret``,
         ``oauth_redirect_uri``, ``oauth_encryption_key``, ...), passed through.
     max_message_mb : int
-        Largest websocket message (uploads included), in MiB.
+        Largest websocket message (uploads included), in MiB: the page refuses, with a notice, a
+        file too large to fit one in base64, before sending it.
     sweep_dir : str, optional
         Folder where the Sweep tab saves every sweep as it fills, a subfolder per logged-in user
         (else per browser); the tab lists the visitor's own to reopen.
@@ -203,6 +204,7 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
 
     from ._catalog import model_spec
     from ._limits import compute_pool, set_limits
+    from .panel._upload import set_message_limit
     from .panel.app import TITLE, StatusHandler, create_app, warm
 
     model_spec(model)
@@ -211,6 +213,7 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
         raise ValueError(f"serving on {address!r} reaches beyond this machine: name who may connect with "
                          f"--allow-websocket-origin HOST:PORT")
     set_limits(limits if limits is not None else Limits.served())
+    set_message_limit(max_message_mb)
     if workers is not None:
         compute_pool().resize(workers)
     if jax_cache:

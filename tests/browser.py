@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -68,6 +69,15 @@ def server(cmd: list[str], ready_url: str, log_path: Path, timeout: float = 180)
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def log_in(session, url: str, user: str, password: str, **kwargs):
+    """Log ``session`` (a ``requests.Session``) in as a browser does: GET the login page, then POST
+    its form with the token the page set (its hidden field; the session keeps the cookie)."""
+    form = session.get(url + "login", timeout=30)
+    token = re.search(r'name="bmw-login" value="([^"]+)"', form.text)
+    fields = {"username": user, "password": password, "bmw-login": token.group(1) if token else ""}
+    return session.post(url + "login", data=fields, timeout=30, **kwargs)
 
 
 # ----------------------------------------------------------------------------- pages of the app

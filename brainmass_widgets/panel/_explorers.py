@@ -23,6 +23,7 @@ from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
 from .._engine import SweepResult
 from .._frontend import RUN_OPTIONS, ExplorerBase, SweepExplorerBase, page_bytes, page_name, save_page
+from ._upload import UploadBox
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -618,7 +619,8 @@ class SweepExplorer(SweepExplorerBase, _Panel):
         self._save = pn.widgets.FileDownload(callback=self._saved_bytes, filename="sweep.npz",
                                              label="Save sweep (.npz)", disabled=True,
                                              css_classes=["bmw-sweep-save"])
-        self._open = pn.widgets.FileInput(accept=".npz", css_classes=["bmw-sweep-open"])
+        self._open = pn.widgets.FileInput(accept=".npz", css_classes=["bmw-sweep-open"],
+                                          sizing_mode="stretch_width")
         self._open.param.watch(self._on_open, "value")
         self._saved = pn.widgets.Select(label="saved sweeps", options=["", *self._controller.saved_sweeps()],
                                         visible=self._controller.autosave is not None,
@@ -635,7 +637,8 @@ class SweepExplorer(SweepExplorerBase, _Panel):
         self._show_plot()
         opening = pn.widgets.StaticText(value="Open a saved sweep:")
         self._layout = self._page([*self._widgets.values(), self._executor, pn.Row(self._run, self._cancel),
-                                   self._save, opening, self._open, self._saved], [self._curve, self._heat])
+                                   self._save, opening, UploadBox(self._open, self.notify), self._saved],
+                                  [self._curve, self._heat])
 
     def _on_executor(self, event: param.parameterized.Event) -> None:
         if not self._syncing:

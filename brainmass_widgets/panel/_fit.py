@@ -15,6 +15,7 @@ from .._fit_controller import TARGETS, FitController, fittable_models
 from .._frontend import FitExplorerBase
 from .._network import network_models
 from ._explorers import Fold, _Panel, _served_doc, _Slider
+from ._upload import UploadBox
 
 __all__ = ["FitExplorer"]
 
@@ -103,7 +104,8 @@ class FitExplorer(FitExplorerBase, _Panel):
             for name in OBJECTIVES}
         for name, box in self._weights.items():
             box.param.watch(lambda event, name=name: self._on_weight(name, event), "value")
-        self._file = pn.widgets.FileInput(accept=".npz,.npy,.csv", css_classes=["bmw-fit-upload"], width=190)
+        self._file = pn.widgets.FileInput(accept=".npz,.npy,.csv", css_classes=["bmw-fit-upload"],
+                                          sizing_mode="stretch_width")
         self._file.param.watch(self._on_upload, "value")
         self._run_button = pn.widgets.Button(label="Fit", color="primary", css_classes=["bmw-fit-run"])
         self._stop_button = pn.widgets.Button(label="Stop", css_classes=["bmw-fit-stop"])
@@ -127,7 +129,7 @@ class FitExplorer(FitExplorerBase, _Panel):
              w["target"], self._truth_title, self._truth_box,
              pn.widgets.StaticText(value="custom target (.npz with 'signal', .npy or .csv; "
                                          "samples × regions)"),
-             self._file, w["objective"],
+             UploadBox(self._file, self.notify), w["objective"],
              Fold(*(pn.Row(*pair) for pair in zip(*[iter(self._weights.values())] * 2, strict=True)),
                   title="Objective weights (the loss is their weighted sum)"),
              w["optimizer"], pn.Row(w["lr"], w["n_steps"]),

@@ -15,6 +15,7 @@ from .._frontend import NetworkExplorerBase
 from .._network import COUPLINGS, network_models
 from .._network_controller import NetworkController
 from ._explorers import _Panel, _served_doc, _Slider
+from ._upload import UploadBox
 
 __all__ = ["NetworkExplorer"]
 
@@ -79,7 +80,8 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
         for name, widget in self._widgets.items():
             widget.css_classes = [f"bmw-net-{name.replace('_', '-')}"]
             widget.param.watch(self._on_widget, "value")
-        self._file = pn.widgets.FileInput(accept=".npz,.npy,.csv", css_classes=["bmw-net-upload"], width=190)
+        self._file = pn.widgets.FileInput(accept=".npz,.npy,.csv", css_classes=["bmw-net-upload"],
+                                          sizing_mode="stretch_width")
         self._file.param.watch(self._on_upload, "value")
         self._example = pn.widgets.Button(label="Bundled example", css_classes=["bmw-net-example"], width=120)
         self._example.on_click(lambda _e: self._guard(self.reset_connectome, self._pull))
@@ -98,7 +100,7 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
             [w["node"], w["coupled_var"], w["coupling"], self._slider_box,
              pn.Row(w["speed"], w["duration"]), w["seed"], w["noise"],
              pn.pane.HTML("<b>connectome</b> (.npz with weights, distances, labels; or .npy, .csv weights)"),
-             pn.Row(self._file, self._example), self._connectome,
+             UploadBox(self._file, self.notify), self._example, self._connectome,
              pn.pane.HTML("<b>coupling sweep</b>"), w["sweep"], pn.Row(w["from"], w["to"]),
              w["points"], pn.Row(self._run_sweep, self._cancel)],
             [pn.pane.Bokeh(figs["regions"], sizing_mode="stretch_width"),

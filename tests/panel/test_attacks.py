@@ -1,7 +1,9 @@
 """The served app attacked on loopback as a clumsy or hostile class would: Panel's and Bokeh's own
-routes, huge URL values, floods of plain GETs. Each loop is bounded in count and time."""
+routes, huge URL values, floods of plain GETs, forged logins, a file too large to send. Each loop
+is bounded in count and time."""
 
 import http.client
+import re
 import subprocess
 import sys
 import time
@@ -11,7 +13,7 @@ import numpy as np
 import psutil
 import pytest
 import requests
-from browser import column, engine, free_port, press, wait_column, wait_http
+from browser import column, engine, free_port, log_in, press, text, wait_column, wait_http
 
 SERVE = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--no-jax-cache"]
 
@@ -156,7 +158,30 @@ def test_a_connected_tab_keeps_working_through_a_flood_of_plain_gets(guarded, pa
     np.testing.assert_allclose(column(page, "trajectory", "x[0]"), engine(a=0.26), rtol=1e-5, atol=1e-6)
 
 
-def test_logins_are_rate_limited_same_origin_and_their_cookie_is_strict(tmp_path):
+def test_a_file_too_large_to_send_is_refused_in_the_page_and_the_session_lives_on(guarded, page, tmp_path):
+    url, _, proc, _ = guarded
+    wait_sessions(url, 0)
+    huge = tmp_path / "huge.npz"
+    with open(huge, "wb") as f:
+        f.truncate(50 * 2**20)  # 50 MiB: 67 MiB of base64, over the 64 MiB a websocket message may carry
+    page.goto(url)
+    first = wait_column(page, "trajectory", "x[0]")
+    page.locator(".bk-tab", has_text="Sweep").click()
+    page.locator(".bmw-sweep-open input").set_input_files(str(huge))
+    notice = page.locator(".bmw-notice", has_text="huge.npz")
+    notice.wait_for(state="visible", timeout=30_000)
+    message = text(notice)
+    assert "huge.npz is 50.0 MiB" in message and "at most 47.9 MiB" in message, message
+    assert "--max-message-mb 64" in message and "not sent" in message, message
+    page.locator(".bk-tab", has_text="Model").click()
+    press(page, ".bmw-param-a", "ArrowRight", 1)
+    moved = wait_column(page, "trajectory", "x[0]", differs_from=first, timeout=60_000)
+    page.wait_for_timeout(300)
+    np.testing.assert_allclose(column(page, "trajectory", "x[0]"), engine(a=0.26), rtol=1e-5, atol=1e-6)
+    assert moved != first and proc.is_running() and status(url)["sessions"] >= 1
+
+
+def test_logins_need_their_forms_token_are_rate_limited_same_origin_and_strict(tmp_path, page):
     port = free_port()
     url = f"http://localhost:{port}/"
     with open(tmp_path / "serve.log", "w") as log:
@@ -166,15 +191,38 @@ def test_logins_are_rate_limited_same_origin_and_their_cookie_is_strict(tmp_path
         wait_http(url + "login", 180, proc)
         hostile = requests.get(url + "components/venv.__main__/x/y/z", allow_redirects=False, timeout=30)
         assert hostile.status_code == 404 and "is not served here" in hostile.text
+        same_origin = {"Origin": f"http://localhost:{port}"}
         forged = requests.post(url + "login", data={"username": "u", "password": "correct horse"},
                                headers={"Origin": "http://evil.example"}, allow_redirects=False, timeout=30)
         assert forged.status_code == 403 and "sent from 'http://evil.example'" in forged.text
         assert "user" not in forged.cookies
+        # the right password in a form without the token its login page set: refused, not checked
+        bare = requests.post(url + "login", data={"username": "u", "password": "correct horse"},
+                             headers=same_origin, allow_redirects=False, timeout=30)
+        assert bare.status_code == 403 and "user" not in bare.cookies, bare.text
+        assert "sent without its token" in bare.text and len(bare.text.strip().splitlines()) == 1
+        other = requests.Session()
+        form = other.get(url + "login", timeout=30)
+        hidden = re.findall(r'<input type="hidden" name="bmw-login" value="([^"]+)">', form.text)
+        cookie = [c for c in form.raw.headers.getlist("Set-Cookie") if c.startswith("bmw-login=")]
+        assert len(hidden) == 1 and len(cookie) == 1, (hidden, cookie)
+        assert "HttpOnly" in cookie[0] and "SameSite=Lax" in cookie[0] and "Path=/login" in cookie[0]
+        stolen = hidden[0]
+        for fields, session in (({"bmw-login": "0" * len(stolen)}, other),  # a guessed token
+                                ({"bmw-login": stolen}, requests.Session())):  # a form without its cookie
+            r = session.post(url + "login", data={"username": "u", "password": "correct horse", **fields},
+                             headers=same_origin, allow_redirects=False, timeout=30)
+            assert r.status_code == 403 and "does not match" in r.text and "user" not in r.cookies, r.text
         user = requests.Session()
-        ok = user.post(url + "login", data={"username": "u", "password": "correct horse"},
-                       headers={"Origin": f"http://localhost:{port}"}, allow_redirects=False, timeout=30)
-        assert ok.status_code == 302 and "SameSite=Lax" in ok.headers["Set-Cookie"]
+        ok = log_in(user, url, "u", "correct horse", headers=same_origin, allow_redirects=False)
+        assert ok.status_code == 302 and "SameSite=Lax" in ok.headers["Set-Cookie"], ok.text
         assert user.get(url, timeout=60).status_code == 200
+        # a real browser logs in through the page
+        page.goto(url)
+        page.locator("input[name=username]").fill("u")
+        page.locator("input[name=password]").fill("correct horse")
+        page.locator("button[type=submit]").click()
+        wait_column(page, "trajectory", "x[0]")
         codes = []
         for _ in range(300):  # a password-guessing loop
             r = requests.post(url + "login", data={"username": "u", "password": "nope"},

@@ -13,7 +13,19 @@ import numpy as np
 import psutil
 import pytest
 import requests
-from browser import SOURCE, column, engine, free_port, press, query, server, text, type_and_enter, wait_column
+from browser import (
+    SOURCE,
+    column,
+    engine,
+    free_port,
+    log_in,
+    press,
+    query,
+    server,
+    text,
+    type_and_enter,
+    wait_column,
+)
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
@@ -192,11 +204,11 @@ def test_with_basic_auth_an_unauthenticated_request_gets_no_app(tmp_path):
         hostile = requests.get(url + "components/venv.__main__/x/y/z", allow_redirects=False, timeout=30)
         assert hostile.status_code == 404 and "is not served here" in hostile.text
         wrong = requests.Session()
-        bad = wrong.post(url + "login", data={"username": "ada", "password": "nope"}, timeout=30)
+        bad = log_in(wrong, url, "ada", "nope")
         assert "Invalid username or password" in bad.text
         assert wrong.get(url, allow_redirects=False, timeout=30).status_code == 302
         user = requests.Session()
-        user.post(url + "login", data={"username": "ada", "password": "correct horse"}, timeout=30)
+        log_in(user, url, "ada", "correct horse")
         app = user.get(url, timeout=60)
         assert app.status_code == 200 and "brainmass-widgets" in app.text and "Bokeh" in app.text
         assert user.get(url + "brainmass-status", timeout=30).json()["limits"]["max_session_jobs"] == 1
