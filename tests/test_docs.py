@@ -131,6 +131,19 @@ def test_getting_started_shows_the_app_screenshot(site):
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and 10_000 < len(png) < 300_000
 
 
+def test_readme_shows_screenshots_that_are_in_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    images = [i for i in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", readme) if "://" not in i]
+    assert {"docs/_static/app.png", "docs/_static/jupyterlab.png"} <= set(images), images
+    for image in images:
+        path = ROOT / image
+        assert path.is_file(), f"the README shows {image}, which is not in the repository"
+        png = path.read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and 10_000 < len(png) < 300_000, image
+        assert readme.index(image) < readme.index("## Install"), f"{image} is not near the top"
+    assert "`python docs/screenshots.py`" in readme
+
+
 def test_serving_page_holds_the_command_help(site):
     text = html.unescape(page(site, "serving.html"))
     assert "usage: brainmass-widgets serve" in text

@@ -143,13 +143,19 @@ class _Explorer(ExplorerBase, w.VBox):
 
     def _watch_views(self) -> None:
         """Count the page's views of the plot; each new one (first display, a reloaded page) is
-        sent the current data, which it would miss if it appeared after the data was sent."""
+        sent the whole current document, whose changes it would miss if it appeared after they
+        were sent (a view is drawn from the document as it was when the plot was built)."""
         self._plot._view_count = 0
         self._plot.observe(self._on_views, "_view_count")
 
     def _on_views(self, change: dict) -> None:
         if (change["new"] or 0) > (change["old"] or 0):
-            self._controller.resend()
+            self._controller._post(self._redraw_views)
+
+    def _redraw_views(self) -> None:
+        """Have every view of the plot redraw from the document as it is now: its data, and the
+        rest (a hint hidden, an axis relabelled, a range widened) that re-sending data leaves out."""
+        self._plot.update_from_model(self._plot._model)
 
     def _on_status(self, status: Status) -> None:
         self._status.value = _status_html(status)

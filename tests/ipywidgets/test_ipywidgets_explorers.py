@@ -46,6 +46,34 @@ def test_set_moves_the_sliders_and_widens_their_range(explorer):
     np.testing.assert_allclose(explorer.result["x"], ref["x"], rtol=1e-6)
 
 
+def hints_shown(plot):
+    """Whether each "hint" title is visible in the document a new view of ``plot`` is drawn from."""
+    shown = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            attrs = node.get("attributes")
+            if node.get("name") == "Title" and isinstance(attrs, dict) and attrs.get("name") == "hint":
+                shown.append(attrs.get("visible", True))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(plot.render_bundle["docs_json"])
+    return shown
+
+
+def test_a_new_view_of_the_plot_is_drawn_from_the_document_as_it_is_now(explorer):
+    plot = explorer._plot
+    shown = hints_shown(plot)
+    assert len(shown) == 3 and all(shown), "the plot was built before the first run"
+    plot._view_count = 1  # what the page reports once it shows the plot
+    assert explorer.wait(60)
+    assert hints_shown(plot) == [False, False, False]
+
+
 def test_slider_labels_carry_units():
     e = ModelExplorer("JansenRitStep", duration=50.0)
     assert e.wait(120)

@@ -21,6 +21,13 @@ TRAJECTORY = """() => {
   return null;
 }"""
 
+DRAWN = """() => ((window.Bokeh && window.Bokeh.documents) || []).some(doc => {
+  const src = doc.get_model_by_name("trajectory");
+  const hints = Array.from(doc.all_models).filter(m => m.name === "hint");
+  const filled = src && src.data["x[0]"] && src.data["x[0]"].length > 0;
+  return filled && hints.length > 0 && hints.every(h => !h.visible);
+})"""
+
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
@@ -69,6 +76,8 @@ def test_explorer_draws_and_follows_a_slider_in_jupyterlab(lab, page):
     page.set_default_timeout(120_000)
     run_notebook(page, lab, "explorer")
     first = page.wait_for_function(TRAJECTORY).json_value()
+    # the view appeared after the run was sent or before: either way it hides "Waiting for the first run"
+    page.wait_for_function(DRAWN)
     sim = bw.CachedSimulator("HopfStep")
     expected = np.asarray(sim.run(200 * u.ms, params={"a": 0.25})["x"])[:, 0]
     np.testing.assert_allclose(first, expected, rtol=1e-5, atol=1e-6)
