@@ -912,7 +912,7 @@ class ModelController(_Stateful):
             if replace:
                 self._post(lambda src=source, cols=columns: _replace(src, cols), token)
             else:
-                self._post(lambda src=source, cols=columns: src.stream(cols, rollover=keep), token)
+                self._post(lambda src=source, cols=columns: _plots.stream_lines(src, cols, keep), token)
 
     def _draw_spectrum(self, state: Mapping[str, Any], res: Mapping[str, Any]) -> None:
         batched = bool(state["batch_size"])

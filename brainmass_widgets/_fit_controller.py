@@ -18,7 +18,7 @@ from ._fit import BACKENDS, CachedFitter, FitOutcome, load_target
 from ._limits import GRAD_VALUES, limits
 from ._network import NetworkModel
 from ._network_controller import NetworkController
-from ._plots import fit_figures, matrix_ticks, set_lines
+from ._plots import fit_figures, matrix_ticks, set_lines, stream_lines
 
 __all__ = ["TARGETS", "FitController", "fittable_models"]
 
@@ -339,7 +339,7 @@ class FitController(_Base):
                         if rows["step"]:
                             self.sources["loss"].stream({k: rows[k] for k in ("step", "loss", "best")})
                             paths = {"step": rows["step"], **{n: rows[n] for n in names}}
-                            self.sources["paths"].stream(paths)
+                            stream_lines(self.sources["paths"], paths)
                         if pred is not None:
                             self.sources["fit"].patch({"prediction": [(slice(0, len(pred)),
                                                                        pred[:, state["region"]])]})

@@ -32,7 +32,15 @@ from ._engine import CachedSimulator, SimResult, compile_notice
 from ._limits import limits
 from ._metrics import fc, sync
 from ._network import Connectome, NetworkModel, load_connectome, order_parameter
-from ._plots import await_data, matrix_ticks, network_figures, patch_changed, set_extent, set_lines
+from ._plots import (
+    await_data,
+    matrix_ticks,
+    network_figures,
+    patch_changed,
+    set_extent,
+    set_lines,
+    stream_lines,
+)
 
 __all__ = ["NetworkController"]
 
@@ -326,7 +334,7 @@ class NetworkController(_Stateful):
             if first:
                 src.data = data
             else:
-                src.stream(data, rollover=n_total)
+                stream_lines(src, data, n_total)
 
         return draw
 

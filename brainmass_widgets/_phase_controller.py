@@ -35,6 +35,7 @@ from ._plots import (
     phase_plane_figure,
     set_extent,
     set_lines,
+    stream_lines,
 )
 
 __all__ = ["PhasePlaneController"]
@@ -405,7 +406,7 @@ class PhasePlaneController(_Stateful):
                 def grow(cols=cols, line_x=line_x, line_y=line_y) -> None:
                     src = self.sources["trajectories"]
                     src.patch({"xs": [(row[0], line_x)], "ys": [(row[0], line_y)]})
-                    self.sources["timeseries"].stream(cols)
+                    stream_lines(self.sources["timeseries"], cols)
 
                 self._post(grow, token)
                 self._set_status(Status("running", f"trajectory from ({start[x]:.3g}, {start[y]:.3g}): "

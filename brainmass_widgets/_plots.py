@@ -12,9 +12,10 @@ in a document.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-from bokeh.core.properties import value
+from bokeh.core.properties import field, value
 from bokeh.models import (
     Arrow,
     BasicTicker,
@@ -25,6 +26,7 @@ from bokeh.models import (
     HoverTool,
     LabelSet,
     Legend,
+    LegendItem,
     LinearColorMapper,
     Range1d,
     Span,
@@ -52,6 +54,7 @@ __all__ = [
     "power_spectrum",
     "psd_label",
     "set_lines",
+    "stream_lines",
     "show_spectrum",
     "spectrum_figure",
     "spectrum_view",
@@ -198,7 +201,10 @@ def set_lines(fig, source: ColumnDataSource, x: str, names: Sequence[str], band:
     fig : bokeh.plotting.figure
         The figure whose line (and band) renderers are replaced.
     source : ColumnDataSource
-        Its data is reset to empty columns ``x``, ``names`` (and the band columns).
+        Its data is reset to empty columns ``x``, ``names`` (and the band columns). The columns of
+        the lines it replaces stay, empty, until the next data arrive (:func:`stream_lines`, or new
+        ``data``), so the browser never draws a line whose field has gone (Bokeh's "nonexistent
+        field" warning on a model switch).
     x : str
         The shared x column.
     names : sequence of str
@@ -214,7 +220,7 @@ def set_lines(fig, source: ColumnDataSource, x: str, names: Sequence[str], band:
     columns = [x, *names]
     if band:
         columns += [c for n in names for c in line_columns(n)]
-    source.data = {c: [] for c in columns}
+    source.data = {c: [] for c in [*columns, *(c for c in source.data if c not in columns)]}
     renderers = []
     for i, name in enumerate(names):
         color = Category10_10[i % 10]
@@ -233,6 +239,24 @@ def set_lines(fig, source: ColumnDataSource, x: str, names: Sequence[str], band:
             fig.legend[0].location = "top_right"
         else:
             fig.legend[0].nrows = max(1, min(len(names), 8))
+
+
+def stream_lines(source: ColumnDataSource, data: Mapping[str, Any], rollover: int | None = None) -> None:
+    """``source.stream(data, rollover)``, first dropping the columns :func:`set_lines` kept for the
+    lines it replaced.
+
+    Parameters
+    ----------
+    source : ColumnDataSource
+        The source of a :func:`set_lines` figure.
+    data : mapping
+        New rows of every current column.
+    rollover : int, optional
+        As for :meth:`ColumnDataSource.stream`.
+    """
+    if set(source.data) - set(data):
+        source.data = {k: v for k, v in source.data.items() if k in data}
+    source.stream(dict(data), rollover=rollover)
 
 
 def trajectory_figure(unit_label: str = "") -> tuple:
@@ -818,10 +842,12 @@ def bifurcation_figures() -> tuple[dict, dict]:
                    sizing_mode="stretch_width", min_width=320)
     plane.add_layout(_side_legend(), "right")
     cells = plane.rect("x", "y", "width", "height", source=sources["regions"], fill_color="color",
-                       line_color=None, legend_field="label")
+                       line_color=None)
     plane.add_tools(HoverTool(renderers=[cells], tooltips=[("", "@label")]))
-    plane.multi_line(xs="xs", ys="ys", source=sources["curves"], line_color="color", line_width=2.5,
-                     legend_field="label")
+    lines = plane.multi_line(xs="xs", ys="ys", source=sources["curves"], line_color="color", line_width=2.5)
+    # one legend item per source: legend_field would merge both "label" columns into one item
+    plane.legend[0].items = [LegendItem(label=field("label"), renderers=[cells]),
+                             LegendItem(label=field("label"), renderers=[lines])]
     plane.line("x", "y", source=sources["here"], line_color="#9e9e9e", line_dash="dotted", line_width=1.5,
                legend_label="second parameter now")
     await_data(plane, sources["curves"], "start", "Choose a second parameter to trace fold and Hopf curves")

@@ -22,9 +22,39 @@ def test_set_lines_replaces_renderers_and_columns():
     assert [i.label.value for i in fig.legend[0].items] == ["x[0]", "x[1]", "y[0]"]
     _plots.set_lines(fig, src, "t", ["E[0]"], band=True)
     assert len(fig.renderers) == 2
-    assert set(src.data) == {"t", "E[0]", "E[0] lo", "E[0] hi"}
+    assert {r.glyph.y if hasattr(r.glyph, "y") else r.glyph.y1 for r in fig.renderers} == {"E[0]", "E[0] lo"}
+    # the replaced lines' columns stay, empty, so no drawn line ever names a missing field
+    assert set(src.data) == {"t", "E[0]", "E[0] lo", "E[0] hi", "x[0]", "x[1]", "y[0]"}
+    assert all(len(v) == 0 for v in src.data.values())
     assert [i.label.value for i in fig.legend[0].items] == ["E[0]"]
     assert not fig.legend[0].visible
+    _plots.stream_lines(src, {"t": [0.0, 1.0], "E[0]": [1.0, 2.0], "E[0] lo": [0.5, 1.5], "E[0] hi": [2, 3]})
+    assert set(src.data) == {"t", "E[0]", "E[0] lo", "E[0] hi"}
+    assert list(src.data["E[0]"]) == [1.0, 2.0]
+
+
+def test_a_model_switch_never_sends_a_line_without_its_column():
+    """After each change the document sends, every line drawn finds its column in the source
+    (the browser applies the changes one by one and warns of a "nonexistent field" otherwise)."""
+    from bokeh.document import Document
+
+    fig, src = _plots.trajectory_figure()
+    doc = Document()
+    doc.add_root(fig)
+    _plots.set_lines(fig, src, "t", ["x[0]", "y[0]"])
+    src.data = {"t": [0.0, 1.0], "x[0]": [1.0, 2.0], "y[0]": [3.0, 4.0]}
+
+    def drawn() -> set:
+        return {r.glyph.y for r in fig.renderers if r.name != "extent"}
+
+    seen = []
+    doc.on_change(lambda event: seen.append((type(event).__name__, drawn(), set(src.data))))
+    _plots.set_lines(fig, src, "t", ["V[0]", "w[0]"])
+    _plots.stream_lines(src, {"t": [0.0], "V[0]": [1.0], "w[0]": [2.0]})
+    assert len(seen) >= 3
+    for event, lines, columns in seen:
+        assert lines <= columns, (event, lines, columns)
+    assert seen[-1][1:] == ({"V[0]", "w[0]"}, {"t", "V[0]", "w[0]"})
 
 
 def test_sweep_and_heatmap_are_tappable():
@@ -222,7 +252,7 @@ def test_set_lines_keeps_the_extent_and_a_waiting_figure_shows_no_legend():
     assert not _hint(fig).visible and fig.legend[0].visible
     _plots.set_lines(fig, src, "step", ["a"])
     assert _hint(fig).visible and not fig.legend[0].visible
-    src.stream({"step": [0], "a": [0.1]})
+    _plots.stream_lines(src, {"step": [0], "a": [0.1]})
     assert not fig.legend[0].visible  # one line needs no legend
     assert _plots.await_data(*_plots.trajectory_figure(), "t", "x").visible  # an empty source waits
 
