@@ -392,16 +392,6 @@ class _Base:
         with self._updates_cond:
             return self._updates_cond.wait_for(lambda: self._pending_updates == 0, left())
 
-    def resend(self) -> None:
-        """Assign every source's data again, so a newly attached view receives all of it (a view
-        created after updates were sent would otherwise miss them)."""
-
-        def again() -> None:
-            for source in self.sources.values():
-                source.data = dict(source.data)
-
-        self._post(again)
-
     def _second_worker(self, name: str) -> _Worker:
         """Another latest-wins worker (work that must not cancel the main job's), waited for by
         :meth:`wait` and stopped by :meth:`close`."""
