@@ -373,9 +373,22 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
         notes="Starts from x = 1 and shows the exponential decay over 2 ms.",
     ),
     "WilsonCowanStep": dict(
-        duration=100 * _MS,
-        drive=("rE_inp", 1.5, None, (0.0, 5.0), "Constant input to the excitatory population."),
-        notes="Driven by rE_inp = 1.5: undriven, both rates stay at 0.",
+        dt=0.05 * _MS, duration=500 * _MS,
+        defaults={"wEE": 16.0, "wIE": 12.0, "wEI": 15.0, "wII": 3.0, "a_E": 1.3, "theta_E": 4.0,
+                  "a_I": 2.0, "theta_I": 3.7, "tau_E": 10.0, "tau_I": 10.0},
+        drive=("rE_inp", 1.25, None, (0.0, 5.0), "Constant input to the excitatory population."),
+        notes="The limit cycle of Wilson & Cowan (1972): couplings wEE = 16, wIE = 12 (I to E, in "
+              "brainmass's naming), wEI = 15 (E to I), wII = 3, sigmoids a_E = 1.3, theta_E = 4, "
+              "a_I = 2, theta_I = 3.7, and the drive rE_inp = 1.25 (their P). The one equilibrium is an "
+              "unstable focus in a box the flow never leaves, so the rates settle on a limit cycle, an "
+              "E-I oscillation with period 5 tau: 20 Hz with tau_E = tau_I = 10 ms (the constructor's "
+              "1 ms would make it 200 Hz). Against rE_inp the cycle appears near 1.08, where the "
+              "low-activity equilibrium vanishes in a fold, and shrinks into a Hopf point near 1.91. "
+              "dt = 0.05 ms: the runs read 19 Hz and keep a small cycle up to rE_inp = 2.1 (the "
+              "integrator's first-order error); dt = 0.1 ms would read 18 Hz, up to 2.3. With the "
+              "constructor's values (wEE = 12, wIE = 4, wEI = 13, wII = 11, a_E = 1.2, theta_E = 2.8, "
+              "a_I = 1, theta_I = 4) the rates settle at every drive, bistable between two folds; "
+              "undriven, both rates stay at 0.",
     ),
     "JansenRitStep": dict(
         duration=1000 * _MS, monitor="E", noise_units={"E": u.Hz},
@@ -388,7 +401,20 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
               "spectrum peaks at 8-12 Hz. With noise off, the constant 220 Hz input gives a ringing "
               "that settles at a fixed point (E about 24.5 mV); undriven it settles at rest.",
     ),
-    "WongWangStep": dict(duration=1000 * _MS, noise_units={"S1": u.nA, "S2": u.nA}),
+    "WongWangStep": dict(
+        duration=1000 * _MS, noise_units={"S1": u.nA, "S2": u.nA},
+        defaults={"J_N12": 0.2, "J_N21": 0.2},
+        drive=("coherence", 0.05, None, (-1.0, 1.0),
+               "Motion coherence c: the stimulus J_A_ext mu_0 (1 + c) to population 1, (1 - c) to 2."),
+        notes="A decision from rest: a 5 % coherence (coherence = 0.05) favours population 1; S1 and S2 "
+              "rise together, then S1 wins (S1 about 0.8) and S2 falls to 0. Cross-inhibition "
+              "J_N12 = J_N21 = 0.2 nA: with the constructor's 0.0497 nA (Wong & Wang 2006, whose f-I "
+              "curve is smooth where brainmass's is threshold-linear) the undecided state S1 = S2 = 0.76 "
+              "is a stable node that every noise-free run from rest ends in, at any coherence; at "
+              "0.2 nA it is a saddle (S1 = S2 = 0.47), so the run decides, and the smaller the "
+              "coherence the later. Noise is off: with Wong & Wang's (noise_sigma = 0.02 nA, "
+              "noise_tau = 2 ms) the choice at 5 % coherence is close to a coin toss.",
+    ),
     "WongWangExcInhStep": dict(duration=1000 * _MS),
     "MontbrioPazoRoxinStep": dict(duration=100 * _MS, ranges={"eta": (-10.0, 5.0)}),
     "CoombesByrneStep": dict(duration=100 * _MS),

@@ -189,11 +189,77 @@ def _check_linear(spec, t, x):
     np.testing.assert_allclose(x, np.exp(gamma * (t * 1e3)), rtol=2e-3, atol=1e-9)
 
 
+def _wilson_cowan_rhs(p):
+    """The Wilson-Cowan equations of brainmass's docstring, per ms, at the values ``p``."""
+
+    def f(x, a, theta):
+        return 1 / (1 + np.exp(-a * (x - theta))) - 1 / (1 + np.exp(a * theta))
+
+    def rhs(e, i):
+        de = (-e + (1 - p["r"] * e) * f(p["wEE"] * e - p["wIE"] * i + p["rE_inp"], p["a_E"], p["theta_E"]))
+        di = (-i + (1 - p["r"] * i) * f(p["wEI"] * e - p["wII"] * i, p["a_I"], p["theta_I"]))
+        return np.array([de / p["tau_E"], di / p["tau_I"]])
+
+    return rhs
+
+
+def _constructor_values(spec):
+    """The model constructor's defaults of the catalogue's parameters, in the catalogue's units."""
+    import inspect
+
+    sig = inspect.signature(spec.model_class.__init__)
+    out = {}
+    for name, p in spec.params.items():
+        if p.role == "param":
+            d = sig.parameters[name].default
+            out[name] = float(d.to_decimal(p.unit)) if p.unit is not None else float(d)
+    return out
+
+
 def _check_wilson_cowan(spec, t, x):
-    """At these defaults (rE_inp = 1.5) Wilson-Cowan has a stable fixed point: the rates settle,
-    with no E-I oscillation. Left as brainmass sets it up; the rate stays inside (0, 1)."""
-    _settles(x)
-    assert 0 < x[-1] < 1
+    """The E-I limit cycle of Wilson & Cowan (1972). With the sigmoid F in (-d, 1 - d), d = F's offset
+    1 / (1 + exp(a theta)), the box -d / (1 - d) <= rate <= 1 / r is never left. Along the rI-nullcline (one
+    rI per rE: the rI equation falls monotonically in rI) the equations have one equilibrium in the
+    box, and its Jacobian has complex eigenvalues with a positive real part: an unstable focus, so by
+    Poincare-Bendixson every run settles on a limit cycle around it. The run must show that cycle:
+    a constant swing around the focus and one sharp spectral peak."""
+    from scipy.optimize import brentq
+
+    p = {k: v.default for k, v in spec.params.items()}
+    rhs = _wilson_cowan_rhs(p)
+    d_e, d_i = (1 / (1 + np.exp(p[f"a_{s}"] * p[f"theta_{s}"])) for s in "EI")
+    lo_e, lo_i, hi = -d_e / (1 - d_e), -d_i / (1 - d_i), 1 / p["r"]
+
+    def i_nullcline(e):
+        return brentq(lambda i: rhs(e, i)[1], lo_i, hi, xtol=1e-12)
+
+    es = np.linspace(lo_e, hi, 2001)
+    h = np.array([rhs(e, i_nullcline(e))[0] for e in es])
+    crossings = np.flatnonzero(np.sign(h[:-1]) != np.sign(h[1:]))
+    assert len(crossings) == 1, es[crossings]
+    e0 = brentq(lambda e: rhs(e, i_nullcline(e))[0], es[crossings[0]], es[crossings[0] + 1], xtol=1e-12)
+    i0 = i_nullcline(e0)
+    eps = 1e-6
+    jac = np.column_stack([(rhs(e0 + eps * de, i0 + eps * di) - rhs(e0 - eps * de, i0 - eps * di)) / (2 * eps)
+                           for de, di in ((1, 0), (0, 1))])
+    lam = np.linalg.eigvals(jac)
+    assert np.all(lam.real > 0) and np.all(lam.imag != 0), lam
+
+    _, r = _default_run(spec, monitors=["rE", "rI"])
+    n = len(x)
+    third, last = x[n // 2: 3 * n // 4], x[3 * n // 4:]
+    assert np.ptp(last) > 0.1 and abs(np.ptp(last) - np.ptp(third)) < 0.02 * np.ptp(third)
+    for s, centre, low in (("rE", e0, lo_e), ("rI", i0, lo_i)):
+        half = r[s][n // 2:]
+        assert low <= half.min() < centre < half.max() <= hi, (s, half.min(), centre, half.max())
+    fs = 1 / (t[1] - t[0])
+    f, clarity, df = _welch_peak(x[n // 4:], fs, 0.2)
+    second = x[n // 2:]
+    ups = np.flatnonzero((second[:-1] < second.mean()) & (second[1:] >= second.mean()))
+    assert clarity > 1e3 and abs(f - fs / np.diff(ups).mean()) <= df, (f, clarity)
+    # brainmass's constructor values (the catalogue's before): the same drive settles
+    res = bw.CachedSimulator(spec.name).run(spec.duration, params=_constructor_values(spec))
+    _settles(np.asarray(u.get_magnitude(res["rE"]), dtype=np.float64)[:, 0])
 
 
 def _check_jansen_rit(spec, t, x):
@@ -207,11 +273,54 @@ def _check_jansen_rit(spec, t, x):
 
 
 def _check_wong_wang(spec, t, x):
-    """The decision model without a stimulus bias or noise: from S1 = S2 both populations stay
-    equal and settle together; no winner is chosen, so this default view does not show a decision."""
-    _settles(x)
+    """A decision (Wong & Wang 2006) from rest, without noise. With K = gamma tau_S a and the
+    threshold-linear r = a [I - theta]+, a pool whose rival is silent settles where
+    S = (1 - S) K (J_N11 S + x), x = I_0 + J_A_ext mu_0 (1 + c) - theta, the positive root of
+    K J_N11 S^2 + (1 - K J_N11 + K x) S - K x = 0; the loser, its input below theta, decays to 0.
+    The undecided state S1 = S2 = S* of zero coherence (S = (1 - S) K ((J_N11 - J_N12) S + x0)) has
+    the eigenvalue -1 / tau_S - gamma r* + (1 - S*) gamma a (J_N11 + J_N12) across the diagonal:
+    positive (a saddle) at the catalogue's cross-inhibition, so the run must decide, for pool 1 at
+    c > 0 and for pool 2 at -c; negative with the constructor's J_N12 = J_N21 = 0.0497 nA, whose runs
+    stay undecided. Weaker evidence decides later."""
+    p = {k: v.default for k, v in spec.params.items()}
+    K = p["gamma"] * p["tau_S"] * p["a"]  # 1/nA (tau_S in s, a in Hz/nA)
+
+    def winner(c):
+        xw = p["I_0"] + p["J_A_ext"] * p["mu_0"] * (1 + c) - p["theta"]
+        b = 1 - K * p["J_N11"] + K * xw
+        return (-b + np.sqrt(b * b + 4 * K * p["J_N11"] * K * xw)) / (2 * K * p["J_N11"])
+
+    def across_diagonal(j12):
+        x0 = p["I_0"] + p["J_A_ext"] * p["mu_0"] - p["theta"]
+        j = p["J_N11"] - j12
+        b = 1 - K * j + K * x0
+        s = (-b + np.sqrt(b * b + 4 * K * j * K * x0)) / (2 * K * j)
+        rate = p["a"] * (j * s + x0)
+        return -1 / p["tau_S"] - p["gamma"] * rate + (1 - s) * p["gamma"] * p["a"] * (p["J_N11"] + j12)
+
     _, s = _default_run(spec, monitors=["S1", "S2"])
-    np.testing.assert_array_equal(s["S1"], s["S2"])
+    assert s["S1"][-1] - s["S2"][-1] > 0.5, "no decision: S1 and S2 end together"
+    c = p.get("coherence", 0.0)
+    assert c > 0 and p["J_N12"] == p["J_N21"]
+    assert across_diagonal(p["J_N12"]) > 0 > across_diagonal(_constructor_values(spec)["J_N12"])
+    np.testing.assert_allclose(s["S1"][-1], winner(c), rtol=2e-3)
+    loser_input = p["I_0"] + p["J_A_ext"] * p["mu_0"] * (1 - c) - p["J_N21"] * winner(c)
+    assert loser_input < p["theta"] and s["S2"][-1] < 1e-3
+    assert 0.6 < winner(c) < 0.85
+    sim = bw.CachedSimulator(spec.name)
+
+    def run(**params):
+        res = sim.run(spec.duration, params=params, monitors=["S1", "S2"])
+        return (np.asarray(res[k], dtype=np.float64)[:, 0] for k in ("S1", "S2"))
+
+    s1, s2 = run(coherence=-c)
+    np.testing.assert_allclose(s2, s["S1"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(s1, s["S2"], rtol=1e-5, atol=1e-7)
+    published = _constructor_values(spec)
+    s1, s2 = run(J_N12=published["J_N12"], J_N21=published["J_N21"])
+    assert abs(s1[-1] - s2[-1]) < 0.05
+    decided = [np.argmax(np.abs(a - b) > 0.3) for a, b in (run(coherence=k) for k in (0.5, 0.05, 0.0125))]
+    assert 0 < decided[0] < decided[1] < decided[2], decided
 
 
 def _check_settles_positive(spec, t, x):
@@ -272,3 +381,19 @@ def test_jansen_rit_explorer_starts_noise_driven_and_the_checkbox_keeps_it_on_E(
     c.configure(model="HopfStep")
     assert c.wait(120) and c.simulator._model.noisy == ()
     c.close()
+
+
+def test_wilson_cowan_default_drive_is_on_the_bifurcation_diagrams_limit_cycle():
+    """Against rE_inp the catalogue's drive lies past the fold where the low-activity state vanishes
+    and before the Hopf point where the equilibrium regains stability: its one equilibrium is unstable
+    and the diagram's cycle sweeps (runs from both ends of the range) oscillate there."""
+    spec = bw.model_spec("WilsonCowanStep")
+    drive = spec.params["rE_inp"].default
+    d = bw.Bifurcation("WilsonCowanStep", "rE_inp", "rE").diagram((0.0, 5.0))
+    folds = [sp.param for sp in d.special if sp.kind == "fold"]
+    hopfs = [sp.param for sp in d.special if sp.kind == "hopf"]
+    assert max(folds) < drive < min(hopfs), (folds, hopfs)
+    assert [stable for _, stable in d.equilibria_at(drive)] == [False]
+    i = int(np.argmin(np.abs(d.cycle_param - drive)))
+    for lo, hi in d.cycles.values():
+        assert hi[i] - lo[i] > 0.1, (lo[i], hi[i])

@@ -38,7 +38,7 @@ def _plain_derivative(name, points, inputs):
 @pytest.mark.parametrize("name, inputs", [
     ("HopfStep", (0.0, 0.0)),
     ("FitzHughNagumoStep", (1.0, 0.0)),
-    ("WilsonCowanStep", (1.5, 0.0)),
+    ("WilsonCowanStep", (1.25, 0.0)),
     ("LorenzStep", (0.0,)),
     ("CoombesByrneStep", (0.0, 0.0)),
     ("Generic2dOscillatorStep", (0.0,)),
@@ -169,7 +169,9 @@ def test_hopf_above_the_bifurcation_settles_on_the_limit_cycle():
 
 
 def test_wong_wang_decision_landscape_has_three_attractors_and_two_saddles():
-    fps = PhasePlane("WongWangStep").fixed_points((0, 1), (0, 1))
+    # brainmass's own cross-inhibition (the catalogue's default makes the undecided state a saddle)
+    published = {"J_N12": 0.0497, "J_N21": 0.0497, "coherence": 0.0}
+    fps = PhasePlane("WongWangStep").fixed_points((0, 1), (0, 1), params=published)
     kinds = sorted(fp.stability for fp in fps)
     assert kinds == ["saddle", "saddle", "stable node", "stable node", "stable node"]
     # the decision model is symmetric at zero coherence: S1 <-> S2 maps the set onto itself
