@@ -76,6 +76,11 @@ class Status:
     elapsed: float | None = None
     step: int | None = None
 
+    @property
+    def busy(self) -> bool:
+        """Whether a computation is under way (compiling or running): what Cancel and Stop act on."""
+        return self.kind in ("compiling", "running")
+
 
 # ----------------------------------------------------------------------------- worker
 

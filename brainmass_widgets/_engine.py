@@ -440,25 +440,36 @@ def _carried_states(closed_jaxpr: Any, trace: Any) -> tuple | None:
     return values
 
 
+def _shown(value: Any) -> str:
+    """``value`` as a message shows it: a scalar quantity as ``"-1 ms"``, anything else as its repr."""
+    if isinstance(value, u.Quantity) and np.ndim(value.mantissa) == 0:
+        try:
+            return f"{float(value.mantissa):g} {value.unit}"
+        except (TypeError, ValueError):
+            pass
+    return repr(value)
+
+
 def _steps(value: Any, dt: Any, what: str, allow_int: bool = False) -> int:
     """A duration as a whole number of ``dt`` steps; ``ValueError`` if it is not one."""
     if allow_int and _is_count(value):
         return int(value)
     if not isinstance(value, u.Quantity):
-        raise ValueError(f"{what} must be a time quantity such as 100 * u.ms; got {value!r}")
+        raise ValueError(f"{what} must be a time such as 100 ms (100 * u.ms); got {_shown(value)}")
     try:
         if value.unit == dt.unit:
             ratio = float(value.mantissa) / float(dt.mantissa)
         else:
             ratio = float(np.asarray(u.get_magnitude(value / dt)))
     except Exception as exc:
-        raise ValueError(f"{what} must be a time quantity such as 100 * u.ms; got {value!r}") from exc
+        raise ValueError(f"{what} must be a time such as 100 ms (100 * u.ms); got {_shown(value)}") from exc
     if not math.isfinite(ratio):
-        raise ValueError(f"{what} must be finite; got {value!r}")
+        raise ValueError(f"{what} must be finite; got {_shown(value)}")
     nearest = round(ratio)
     if abs(ratio - nearest) > 1e-6 * max(1.0, abs(ratio)):
         raise ValueError(
-            f"{what} {value} is not a whole number of steps of dt = {dt} ({ratio:.6g} steps); "
+            f"{what} {_shown(value)} is not a whole number of steps of dt = {_shown(dt)} "
+            f"({ratio:.6g} steps); "
             f"use a multiple of dt"
         )
     return int(nearest)
@@ -767,7 +778,7 @@ class CachedSimulator:
             dt = spec.dt
         if not isinstance(dt, u.Quantity) or not u.get_unit(dt).has_same_dim(u.ms) or not float(
                 u.get_magnitude(dt)) > 0:
-            raise ValueError(f"dt must be a positive time quantity such as 0.1 * u.ms; got {dt!r}")
+            raise ValueError(f"dt must be a positive time such as 0.1 ms (0.1 * u.ms); got {_shown(dt)}")
         self.dt = dt
         self.in_size = in_size
         self.spec = spec
@@ -907,10 +918,12 @@ class CachedSimulator:
     def _count_steps(self, duration: Any, transient: Any, sample_every: Any) -> tuple[int, int, int]:
         n = _steps(duration, self.dt, "duration")
         if n < 1:
-            raise ValueError(f"duration {duration} must be at least one step of dt = {self.dt}")
+            raise ValueError(f"duration {_shown(duration)} must be at least one step of "
+                             f"dt = {_shown(self.dt)}")
         n_tr = 0 if transient is None else _steps(transient, self.dt, "transient", allow_int=True)
         if not 0 <= n_tr < n:
-            raise ValueError(f"transient ({n_tr} steps) must be >= 0 and shorter than the run ({n} steps)")
+            raise ValueError(f"transient {_shown(transient)} ({n_tr} steps) must be >= 0 and shorter "
+                             f"than the run, duration {_shown(duration)} ({n} steps)")
         if sample_every is None:
             k = 1
         elif _is_count(sample_every) and sample_every >= 1:
@@ -1105,7 +1118,7 @@ class CachedSimulator:
         n_total, n_tr, k = self._timing(duration, transient, sample_every)
         n_chunk = _steps(chunk, self.dt, "chunk")
         if n_chunk < 1:
-            raise ValueError(f"chunk {chunk} must be at least one step of dt = {self.dt}")
+            raise ValueError(f"chunk {_shown(chunk)} must be at least one step of dt = {_shown(self.dt)}")
         batch_size = self._batch(batch_size)
         return self._stream(values, init_vals, monitors, n_total, n_tr, k, n_chunk, batch_size, seed)
 

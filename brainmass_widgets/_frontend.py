@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import html
+import inspect
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._catalog import model_spec
+from ._busy import BusyWatch
+from ._catalog import ModelSpec, ParamSpec, model_spec
 from ._controller import ModelController, Status
 from ._export import export_page, page_html
 from ._fit import OBJECTIVES
@@ -18,7 +22,8 @@ from ._network_controller import _example_digest
 
 __all__ = ["PAGE_AXES", "PAGE_VALUES", "RUN_OPTIONS", "BifurcationExplorerBase", "ExplorerBase",
            "FitExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase",
-           "page_bytes", "page_grid", "page_name", "save_page"]
+           "about_html", "page_bytes", "page_grid", "page_name", "plain_text", "save_page", "shown_regions",
+           "slider_tooltip"]
 
 RUN_OPTIONS: dict[str, tuple[type, str, str]] = {
     "duration": (float, "duration [ms]", "Length of each run, the transient included."),
@@ -34,10 +39,87 @@ RUN_OPTIONS: dict[str, tuple[type, str, str]] = {
 }
 """Type, label and tooltip of each run option of a Model explorer, the same in both front ends."""
 
+def shown_regions(options: dict[str, Any]) -> int:
+    """The "regions plotted" a Model explorer shows: its ``regions`` option, but never more than
+    the regions simulated (``in_size``)."""
+    return min(int(options["regions"]), int(np.prod(np.atleast_1d(options["in_size"]))))
+
+
 PAGE_AXES = 2
 """Parameters varied by the default grid of "Save as page"."""
 PAGE_VALUES = 5
 """Values of each parameter in the default grid of "Save as page"."""
+
+
+_ROLE = re.compile(r":\w+:`([^`]*)`")
+_LITERAL = re.compile(r"``([^`]*)``")
+_SECTION = re.compile(r"^\s*(\.\. |[A-Z][a-z]+\n\s*-{3,})", re.MULTILINE)
+
+
+_GREEK = {name: chr(code) for name, code in (
+    ("alpha", 0x3B1), ("beta", 0x3B2), ("gamma", 0x3B3), ("delta", 0x3B4), ("epsilon", 0x3B5),
+    ("zeta", 0x3B6), ("eta", 0x3B7), ("theta", 0x3B8), ("kappa", 0x3BA), ("lambda", 0x3BB), ("mu", 0x3BC),
+    ("nu", 0x3BD), ("xi", 0x3BE), ("pi", 0x3C0), ("rho", 0x3C1), ("sigma", 0x3C3), ("tau", 0x3C4),
+    ("phi", 0x3C6), ("chi", 0x3C7), ("psi", 0x3C8), ("omega", 0x3C9), ("Omega", 0x3A9), ("Delta", 0x394))}
+_TEX = re.compile(r"\\(" + "|".join(_GREEK) + r")\b")
+_CITATION = re.compile(r"\s*\[\w+\]_")
+_SQRT = re.compile(r"\\sqrt\{([^{}]*)\}")
+
+
+def plain_text(text: str) -> str:
+    """reStructuredText from a docstring as plain text: roles (``:math:`x```) and literals
+    (````x````) lose their markup, citations (``[1]_``) are dropped, Greek letters and square
+    roots written in TeX become characters (``\\omega`` ω, ``\\sqrt{a}`` √(a)), a parenthesis the
+    one-line doc cut short is left out, whitespace runs become one space."""
+    text = _CITATION.sub("", _LITERAL.sub(r"\1", _ROLE.sub(r"\1", text)))
+    text = _SQRT.sub("\u221a(\\1)", _TEX.sub(lambda m: _GREEK[m.group(1)], text)).replace("``", "")
+    if text.count("(") > text.count(")"):
+        text = text[:text.rindex("(")].rstrip() + "."
+    return " ".join(text.split())
+
+
+def slider_tooltip(spec: ParamSpec, low: float | None = None, high: float | None = None) -> str:
+    """What hovering a parameter's slider says: its doc, its range and how to type a value.
+
+    Parameters
+    ----------
+    spec : ParamSpec
+        The parameter.
+    low, high : float, optional
+        The slider's range when it differs from the catalogue's (a value typed beyond it).
+    """
+    low = spec.low if low is None else low
+    high = spec.high if high is None else high
+    unit = "" if spec.unit is None else f" {spec.unit}"
+    return (f"{plain_text(spec.doc)} Range {low:g} to {high:g}{unit}, default {spec.default:g}; "
+            "type a value for an exact one.").strip()
+
+
+def about_html(spec: ModelSpec) -> str:
+    """The "About this model" text of a catalogue model, as HTML: what the model is (its
+    docstring's opening paragraphs), what it is used for, why its default view differs from the
+    constructor's, its states and a table of its parameters. Every text is escaped."""
+    doc = inspect.getdoc(spec.model_class) or ""
+    intro = _SECTION.split(doc)[0]
+    paragraphs = []
+    for par in (plain_text(par) for par in intro.split("\n\n") if par.strip()):
+        if "$" in par or "\\" in par or not par.endswith("."):
+            break
+        paragraphs.append(par)
+    rows = "".join(
+        f"<tr><td><code>{html.escape(p.label)}</code></td><td>{p.default:g}</td>"
+        f'<td style="white-space:nowrap">{p.low:g} \u2026 {p.high:g}</td>'
+        f"<td>{html.escape(plain_text(p.doc))}</td></tr>"
+        for p in spec.params.values())
+    parts = [f"<p>{html.escape(par)}</p>" for par in paragraphs]
+    parts.append(f"<p><b>Used for:</b> {html.escape(spec.summary)}.</p>")
+    if spec.notes:
+        parts.append(f"<p><b>This view:</b> {html.escape(spec.notes)}</p>")
+    parts.append(f"<p><b>States:</b> {html.escape(', '.join(spec.states))}.</p>")
+    parts.append('<table class="bmw-about-params" style="font-size:90%;border-collapse:collapse">'
+                 "<tr><th align=left>parameter</th><th align=left>default</th><th align=left>range</th>"
+                 f"<th align=left>meaning</th></tr>{rows}</table>")
+    return f'<div class="bmw-about">{"".join(parts)}</div>'
 
 
 def page_grid(controller: ModelController) -> dict[str, list[float]]:
@@ -352,13 +434,26 @@ class NetworkExplorerBase(ExplorerBase):
             return options
         return {**options, "sweep": ("k", 0.0, 2.0, points)}
 
+    def _watch_sweep(self) -> None:
+        """Keep Run sweep and Cancel (``_show_sweep_buttons(sweeping)``) in step with the coupling
+        sweep; the run a parameter change starts is not Cancel's to stop."""
+        self._busy = BusyWatch(self._controller, self._controller._sweep_worker, self._show_sweep_buttons)
+
     def sweep(self) -> None:
-        """Fill mean FC and mean R against the swept parameter, block by block."""
+        """Fill mean FC and mean R against the swept parameter, block by block; Cancel is enabled at
+        once."""
         self._controller.sweep()
+        self._busy.update()
 
     def cancel_sweep(self) -> None:
         """Stop the running sweep after its current block."""
         self._controller.cancel_sweep()
+        self._busy.update()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Return when the run, the sweep and their plot updates have finished and the buttons show
+        it (``False`` on timeout)."""
+        return self._busy.wait(self._controller.wait, timeout)
 
     def pick(self, index: int) -> dict[str, float]:
         """Load sweep point ``index`` as a tap does; returns ``{name: value}``."""
@@ -451,9 +546,20 @@ class FitExplorerBase(ExplorerBase):
         """
         self._controller.configure(**options)
 
+    def _watch_fit(self) -> None:
+        """Keep Fit, Stop and "Use these parameters" (``_show_buttons(fitting)``) in step with the fit."""
+        self._busy = BusyWatch(self._controller, self._controller._worker, self._show_buttons)
+
     def run(self) -> None:
-        """Start fitting; the loss, parameter paths and prediction grow as it goes."""
+        """Start fitting; the loss, parameter paths and prediction grow as it goes, and Stop is
+        enabled at once."""
         self._controller.run()
+        self._busy.update()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Return when the fit and its plot updates have finished and the buttons show it (``False``
+        on timeout)."""
+        return self._busy.wait(self._controller.wait, timeout)
 
     def stop(self) -> None:
         """End the running fit after its current step, keeping its best parameters."""

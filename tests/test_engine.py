@@ -349,7 +349,7 @@ def test_sweep_flags_diverged_points():
     (lambda s: s.run(10 * u.ms, params={"a": 2 * u.mV}), r"parameter 'a' must be a number"),
     (lambda s: s.run(10 * u.ms, params={"a": "0.3"}), r"parameter 'a' must be a number"),
     (lambda s: s.run(10.05 * u.ms), r"not a whole number of steps"),
-    (lambda s: s.run(10.0), r"duration must be a time quantity"),
+    (lambda s: s.run(10.0), r"duration must be a time such as 100 ms"),
     (lambda s: s.run(10 * u.ms, transient=10 * u.ms), r"transient"),
     (lambda s: s.run(10 * u.ms, sample_every=0), r"sample_every"),
     (lambda s: s.run(10 * u.ms, seed=-1), r"seed"),

@@ -17,7 +17,15 @@ from jupyter_bokeh.widgets import BokehModel
 
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
-from .._frontend import RUN_OPTIONS, ExplorerBase, SweepExplorerBase, save_page
+from .._frontend import (
+    RUN_OPTIONS,
+    ExplorerBase,
+    SweepExplorerBase,
+    about_html,
+    save_page,
+    shown_regions,
+    slider_tooltip,
+)
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 
@@ -91,8 +99,9 @@ def _option_widget(name: str) -> w.Widget:
 
 
 def _param_slider(p: Any, value: Any) -> w.FloatSlider:
-    """A slider for one :class:`~brainmass_widgets.ParamSpec`, its unit in the label."""
-    return _float_slider(p.label, p.low, p.high, p.step, value, p.doc)
+    """A slider for one :class:`~brainmass_widgets.ParamSpec`, its unit in the label; its readout
+    is a box to type an exact value in."""
+    return _float_slider(p.label, p.low, p.high, p.step, value, slider_tooltip(p))
 
 
 class _Explorer(ExplorerBase, w.VBox):
@@ -216,12 +225,14 @@ class ModelExplorer(_Explorer):
         self._watch_views()
         options_box = w.Accordion(children=[w.VBox([*self._opt.values(), self._monitors, *self._phase])],
                                   titles=("Run options",))
+        self._about = w.HTML("")
+        self._about_box = w.Accordion(children=[self._about], titles=("",))
         self._page_button = w.Button(description="Save as page", icon="download",
                                      tooltip="Write this explorer as an HTML page whose sliders work "
                                              "without Python, beside the notebook")
         self._page_button.on_click(self._save_page)
         self._page_saved = w.HTML("")
-        super().__init__(self._page(self._model, self._param_box, options_box,
+        super().__init__(self._page(self._model, self._param_box, options_box, self._about_box,
                                     w.HBox([self._page_button, self._page_saved])))
         self._rebuild_sliders()
         self._sync_options(opts)
@@ -241,6 +252,8 @@ class ModelExplorer(_Explorer):
             s.observe(self._slider_handler(name), "value")
             self._sliders[name] = s
         self._param_box.children = tuple(self._sliders.values())
+        self._about_box.set_title(0, f"About {c.spec.name}")
+        self._about.value = about_html(c.spec)
 
     def _sync_options(self, opts: dict[str, Any]) -> None:
         self._syncing = True
@@ -253,7 +266,7 @@ class ModelExplorer(_Explorer):
             self._opt["transient"].value = 0.0 if tr is None else float(tr.to_decimal(u.ms))
             size = opts["in_size"]
             self._opt["in_size"].value = int(size) if not isinstance(size, tuple) else int(size[0])
-            self._opt["regions"].value = int(opts["regions"])
+            self._opt["regions"].value = shown_regions(opts)
             self._opt["seed"].value = int(opts["seed"])
             self._opt["batch_size"].value = int(opts["batch_size"] or 0)
             self._opt["noise"].value = bool(opts["noise"])
@@ -394,9 +407,11 @@ class SweepExplorer(SweepExplorerBase, _Explorer):
         self._monitor = w.Dropdown(description="monitor", style=_LABEL, layout=_ROW)
         self._duration = w.FloatText(description="duration [ms]", style=_LABEL, layout=_ROW)
         self._run = w.Button(description="Run", button_style="primary", icon="play")
-        self._cancel = w.Button(description="Cancel", icon="stop")
+        self._cancel = w.Button(description="Cancel", icon="stop", disabled=not c.status.busy,
+                                tooltip="Stop the sweep after its current block")
         self._run.on_click(lambda _b: self.run())
         self._cancel.on_click(lambda _b: self.cancel())
+        c.on_status(lambda status: setattr(self._cancel, "disabled", not status.busy))
         executors = c.executors
         shown = None if len(executors) > 1 else "none"
         self._executor = w.Dropdown(options=[(v, k) for k, v in executors.items()], description="run on",
@@ -439,6 +454,7 @@ class SweepExplorer(SweepExplorerBase, _Explorer):
                 else:
                     name.value = _NONE
                     low.value, high.value, points.value = 0.0, 1.0, 16
+                low.disabled = high.disabled = points.disabled = i >= len(names)
             self._metric.value = opts["metric"]
             self._monitor.options = spec.states
             self._monitor.value = opts["monitor"]

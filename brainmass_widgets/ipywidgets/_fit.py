@@ -13,7 +13,7 @@ from .._catalog import model_spec
 from .._controller import Status
 from .._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS
 from .._fit_controller import TARGETS, FitController, fittable_models
-from .._frontend import FitExplorerBase
+from .._frontend import FitExplorerBase, slider_tooltip
 from ._explorers import _LABEL, _ROW, _Explorer, _float_slider, _set_slider
 
 __all__ = ["FitExplorer"]
@@ -37,7 +37,8 @@ class FitExplorer(FitExplorerBase, _Explorer):
 
     Notes
     -----
-    Nothing is computed until Fit is pressed (or :meth:`run` called).
+    Nothing is computed until Fit is pressed (or :meth:`run` called). Fit is disabled while a fit
+    runs, Stop while none does, and "Use these parameters" until a fit has ended.
 
     Examples
     --------
@@ -100,6 +101,7 @@ class FitExplorer(FitExplorerBase, _Explorer):
         self._run.on_click(lambda _b: self.run())
         self._stop.on_click(lambda _b: self.stop())
         self._use.on_click(lambda _b: self._guard(self.use_parameters))
+        self._watch_fit()
 
         figs = c.figures
         self._fc_row = row(figs["fc_pred"], figs["fc_target"], sizing_mode="stretch_width")
@@ -138,6 +140,12 @@ class FitExplorer(FitExplorerBase, _Explorer):
 
     # ------------------------------------------------------------------ controller -> widgets
 
+    def _show_buttons(self, fitting: bool) -> None:
+        """Fit while no fit runs, Stop while one does, "Use these parameters" once one has ended."""
+        self._run.disabled = fitting
+        self._stop.disabled = not fitting
+        self._use.disabled = fitting or self._controller.result is None
+
     def _memory_html(self) -> str:
         return f'<span class="bmw-memory">{html.escape(self._controller.memory_line)}</span>'
 
@@ -157,7 +165,8 @@ class FitExplorer(FitExplorerBase, _Explorer):
         sliders = {}
         for n in names:
             lo, hi = fitter.bounds[n]
-            s = _float_slider(specs[n].label, lo, hi, (hi - lo) / 200, values[n], specs[n].doc)
+            s = _float_slider(specs[n].label, lo, hi, (hi - lo) / 200, values[n],
+                              slider_tooltip(specs[n], lo, hi))
             s.observe(self._handler(lambda v, n=n: action(n, v)), "value")
             sliders[n] = s
         box.children = tuple(sliders.values())

@@ -20,7 +20,9 @@ __all__ = ["NetworkExplorer"]
 
 class NetworkExplorer(NetworkExplorerBase, _Explorer):
     """A node model on a connectome: region time series, structural and functional connectivity,
-    the order parameter R(t) and a coupling sweep (a tap on a point loads its value).
+    the order parameter R(t) and a coupling sweep (a tap on a point loads its value). Run sweep is
+    disabled while the coupling sweep runs and Cancel while it does not (the run a parameter change
+    starts is not Cancel's to stop: a newer one supersedes it).
 
     Parameters
     ----------
@@ -84,6 +86,7 @@ class NetworkExplorer(NetworkExplorerBase, _Explorer):
         self._example.on_click(lambda _b: self._guard(self.reset_connectome, self._sync))
         self._run_sweep.on_click(lambda _b: self._guard(self.sweep))
         self._cancel.on_click(lambda _b: self.cancel_sweep())
+        self._watch_sweep()
 
         figs = c.figures
         self._plot = BokehModel(column(figs["regions"], row(figs["connectivity"], figs["fc"]), figs["order"],
@@ -109,6 +112,11 @@ class NetworkExplorer(NetworkExplorerBase, _Explorer):
         self._take_upload(self._upload, change, self.load_connectome)
 
     # ------------------------------------------------------------------ controller -> widgets
+
+    def _show_sweep_buttons(self, sweeping: bool) -> None:
+        """Run sweep while no coupling sweep runs, Cancel while one does."""
+        self._run_sweep.disabled = sweeping
+        self._cancel.disabled = not sweeping
 
     def _sync(self) -> None:
         c = self._controller

@@ -22,7 +22,17 @@ from panel.viewable import Viewer
 from .._catalog import catalog, model_spec
 from .._controller import ModelController, Status, SweepController
 from .._engine import SweepResult
-from .._frontend import RUN_OPTIONS, ExplorerBase, SweepExplorerBase, page_bytes, page_name, save_page
+from .._frontend import (
+    RUN_OPTIONS,
+    ExplorerBase,
+    SweepExplorerBase,
+    about_html,
+    page_bytes,
+    page_name,
+    save_page,
+    shown_regions,
+    slider_tooltip,
+)
 from ._upload import UploadBox
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
@@ -30,6 +40,32 @@ __all__ = ["ModelExplorer", "SweepExplorer"]
 _COLORS = {"error": "#b00020", "diverged": "#b35900", "cancelled": "#b35900", "done": "#1b5e20"}
 _NOTICE_STYLE = {"background": "#fff3cd", "color": "#664d03", "padding": "4px 10px", "border-radius": "4px"}
 _OPTIONS = ("duration", "dt", "transient", "in_size", "regions", "noise", "seed", "batch_size")
+_COPY_JS = """
+const holder = document.createElement("div");
+holder.innerHTML = source.text;
+const text = holder.textContent;
+const done = (label) => {
+  button.label = label;
+  setTimeout(() => { button.label = "Copy to clipboard"; }, 1500);
+};
+const fallback = () => {
+  const area = document.createElement("textarea");
+  area.value = text;
+  document.body.appendChild(area);
+  area.select();
+  const ok = document.execCommand("copy");
+  document.body.removeChild(area);
+  done(ok ? "Copied" : "Select the text and copy it");
+};
+if (navigator.clipboard && window.isSecureContext) {
+  navigator.clipboard.writeText(text).then(() => done("Copied"), fallback);
+} else {
+  fallback();
+}
+"""
+"""Copies the text of the "Copy as code" script (``source``, a Bokeh ``Div``) to the clipboard and
+says so on ``button`` for a moment: through the Clipboard API where the page is a secure context
+(https, localhost), else through a selected text area."""
 _READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bmw-upload")
 """Where served sessions read uploaded files: off the event loop they share, two at a time."""
 
@@ -43,7 +79,7 @@ def _option_widget(name: str) -> pn.widgets.Widget:
     return widget(label=label, description=doc, css_classes=[f"bmw-opt-{name}"])
 
 
-class _Slider(pn.widgets.FloatSlider):
+class _FastSlider(pn.widgets.FloatSlider):
     """A FloatSlider whose moves reach Python at once.
 
     Panel holds every server-side widget change for ``Syncable._debounce`` (50 ms) to merge
@@ -54,6 +90,36 @@ class _Slider(pn.widgets.FloatSlider):
     _debounce = 0
 
 
+class _Slider(pn.widgets.EditableFloatSlider):
+    """A parameter slider: its label, its range and a box to type an exact value above the bar,
+    and its parameter's doc as the label's tooltip (hovering shows it).
+
+    Typing a value outside the range widens the range to it (the controller decides whether the
+    value is allowed).
+    """
+
+    doc = param.String(default="", doc="What the parameter is; shown when the label is hovered.")
+
+    _slider_widget = _FastSlider
+
+    def __init__(self, **params: Any):
+        params.setdefault("format", "0.[0000]")
+        super().__init__(**params)
+
+    @param.depends("value", watch=True)
+    def _widen(self) -> None:
+        if self.value is not None and not self.start <= self.value <= self.end:
+            self.param.update(start=min(self.start, self.value), end=max(self.end, self.value))
+
+    @param.depends("label", "doc", "start", "end", watch=True)
+    def _update_name(self) -> None:
+        tip = html.escape(self.doc, quote=True)
+        value = (f'<span class="bmw-slider-label" title="{tip}">{html.escape(self.label)} '
+                 f'<span class="bmw-range" style="color:#6c757d;font-size:85%">'
+                 f'{self.start:g} \u2026 {self.end:g}</span></span>')
+        self._label.param.update(margin=(0, 10, 0, 0), value=value)
+
+
 class Fold(Viewer):
     """A collapsible section whose header is a toggle button.
 
@@ -62,19 +128,20 @@ class Fold(Viewer):
     """
 
     collapsed = param.Boolean(default=True, doc="Whether the contents are hidden.")
+    title = param.String(default="", doc="The header's text.")
 
     def __init__(self, *objects: Any, title: str, **params: Any):
-        super().__init__(**params)
-        self._title = title
+        super().__init__(title=title, **params)
         self._toggle = pn.widgets.Toggle(label=self._label(), value=not self.collapsed, color="light",
                                          sizing_mode="stretch_width", css_classes=["bmw-fold"])
         self._body = pn.Column(*objects, visible=not self.collapsed, sizing_mode="stretch_width")
         self._toggle.param.watch(lambda e: setattr(self, "collapsed", not e.new), "value")
         self.param.watch(self._show, "collapsed")
+        self.param.watch(lambda _e: setattr(self._toggle, "label", self._label()), "title")
         self._layout = pn.Column(self._toggle, self._body, sizing_mode="stretch_width")
 
     def _label(self) -> str:
-        return ("\u25b8 " if self.collapsed else "\u25be ") + self._title
+        return ("\u25b8 " if self.collapsed else "\u25be ") + self.title
 
     def _show(self, event: param.parameterized.Event) -> None:
         self._body.visible = not event.new
@@ -132,13 +199,17 @@ class _Panel(ExplorerBase, Viewer):
     def _setup(self) -> None:
         self._syncing = False
         self._message = ""
+        self._last_status = Status()
         self._status = pn.widgets.StaticText(value=_status_html(Status()), sizing_mode="stretch_width",
                                              css_classes=["bmw-status-line"])
         self._notice = pn.widgets.StaticText(value="", visible=False, sizing_mode="stretch_width",
                                              css_classes=["bmw-notice"], styles=_NOTICE_STYLE)
         self._progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", height=10)
         self._code = pn.widgets.StaticText(value="", sizing_mode="stretch_width", css_classes=["bmw-code"])
-        self._code_card = Fold(self._code, title="Copy as code")
+        self._copy = pn.widgets.Button(label="Copy to clipboard", css_classes=["bmw-copy"], width=160,
+                                       description="Copy the script below, to paste into a notebook or file.")
+        self._copy.js_on_click(args={"source": self._code, "button": self._copy}, code=_COPY_JS)
+        self._code_card = Fold(self._copy, self._code, title="Copy as code")
         self._code_card.param.watch(lambda _e: self._refresh_code(), "collapsed")
         self._controller.on_status(self._on_status)
         if self._doc is not None:
@@ -247,7 +318,8 @@ class _Panel(ExplorerBase, Viewer):
                 self._schedule_drain()
 
     def _on_status(self, status: Status) -> None:
-        self._status.value = _status_html(status)
+        self._last_status = status
+        self._show_status()
         self._progress.value = int(round(100 * status.progress))
         if status.kind in ("done", "cancelled"):
             self._refresh_code()
@@ -257,11 +329,20 @@ class _Panel(ExplorerBase, Viewer):
         if not self._code_card.collapsed:
             self._code.value = f"<pre>{html.escape(self.code())}</pre>"
 
+    def _show_status(self) -> None:
+        """The status line; an error the notice bar already shows is not repeated there."""
+        status = self._last_status
+        if status.kind == "error" and self._message and status.message in self._message:
+            status = Status("error", "Not applied: see the message above. The plots show the last "
+                                     "accepted values.")
+        self._status.value = _status_html(status)
+
     def notify(self, message: str) -> None:
         """Show ``message`` in the notice bar (bad input, ignored URL values)."""
         self._message = message
         self._notice.value = html.escape(message)
         self._notice.visible = bool(message)
+        self._show_status()
 
     @property
     def notice(self) -> str:
@@ -315,6 +396,9 @@ class ModelExplorer(_Panel):
         c = self._controller
         self._sliders: dict[str, _Slider] = {}
         self._slider_box = pn.Column(sizing_mode="stretch_width")
+        self._about = pn.widgets.StaticText(value="", sizing_mode="stretch_width",
+                                            css_classes=["bmw-about-text"])
+        self._about_fold = Fold(self._about, title="")
         self._option_widgets = {
             "model": pn.widgets.Select(label="model", options=self.param.model.objects, value=c.spec.name,
                                        css_classes=["bmw-model"]),
@@ -331,7 +415,8 @@ class ModelExplorer(_Panel):
         figs = c.figures
         self._layout = self._page(
             [self._option_widgets["model"], self._slider_box,
-             Fold(*[self._option_widgets[k] for k in _OPTIONS], title="Run options"), self._page_download],
+             Fold(*[self._option_widgets[k] for k in _OPTIONS], title="Run options"), self._about_fold,
+             self._page_download],
             [pn.pane.Bokeh(figs["trajectory"], sizing_mode="stretch_width"),
              pn.Row(pn.pane.Bokeh(figs["phase"], sizing_mode="stretch_width"),
                     pn.pane.Bokeh(figs["spectrum"], sizing_mode="stretch_width"),
@@ -355,10 +440,13 @@ class ModelExplorer(_Panel):
             self.param.update(
                 model=c.spec.name, values=dict(c.params), duration=_ms(opts["duration"]), dt=_ms(opts["dt"]),
                 transient=0.0 if opts["transient"] is None else _ms(opts["transient"]),
-                in_size=int(np.prod(np.atleast_1d(opts["in_size"]))), regions=int(opts["regions"]),
+                in_size=int(np.prod(np.atleast_1d(opts["in_size"]))), regions=shown_regions(opts),
                 noise=bool(opts["noise"]), seed=int(opts["seed"]), batch_size=int(opts["batch_size"] or 0))
             for name in ("model", *_OPTIONS):
                 self._option_widgets[name].value = getattr(self, name)
+            if self._about_fold.title != f"About {c.spec.name}":
+                self._about_fold.title = f"About {c.spec.name}"
+                self._about.value = about_html(c.spec)
             if set(self._sliders) != set(c.params):
                 self._build_sliders()
             else:
@@ -372,7 +460,7 @@ class ModelExplorer(_Panel):
         self._sliders = {}
         for name, value in self._controller.params.items():
             p = specs[name]
-            s = _Slider(label=p.label, start=p.low, end=p.high, step=p.step, format="0.[0000]",
+            s = _Slider(label=p.label, start=p.low, end=p.high, step=p.step, doc=slider_tooltip(p),
                         css_classes=[f"bmw-param-{name}"],
                         sizing_mode="stretch_width")
             self._set_slider(s, value)
@@ -608,7 +696,9 @@ class SweepExplorer(SweepExplorerBase, _Panel):
         for name, widget in self._widgets.items():
             widget.css_classes = [f"bmw-sweep-{name}"]
         self._run = pn.widgets.Button(label="Run", color="primary", css_classes=["bmw-run"])
-        self._cancel = pn.widgets.Button(label="Cancel", css_classes=["bmw-cancel"])
+        self._cancel = pn.widgets.Button(label="Cancel", css_classes=["bmw-cancel"],
+                                         disabled=not self._controller.status.busy,
+                                         description="Stop the sweep after its current block.")
         self._run.on_click(lambda _e: self.run())
         self._cancel.on_click(lambda _e: self.cancel())
         executors = self._controller.executors
@@ -646,6 +736,7 @@ class SweepExplorer(SweepExplorerBase, _Panel):
 
     def _on_sweep_status(self, status: Status) -> None:
         self._save.disabled = self._controller.result is None
+        self._cancel.disabled = not status.busy
         if self._saved.visible and status.kind in ("done", "cancelled"):
             self._syncing = True
             try:
@@ -685,13 +776,15 @@ class SweepExplorer(SweepExplorerBase, _Panel):
         self._syncing = True
         try:
             self._widgets["parameter"].options = list(spec.params)
-            self._widgets["parameter2"].options = ["", *spec.params]
+            self._widgets["parameter2"].options = {"(none)": "", **{name: name for name in spec.params}}
             self.param.update(model=spec.name, parameter=names[0], low=first[0], high=first[1],
                               points=first[2], parameter2=names[1] if len(names) > 1 else "",
                               low2=second[0], high2=second[1], points2=second[2], metric=opts["metric"],
                               duration=_ms(opts["duration"]))
             for name, widget in self._widgets.items():
                 widget.value = getattr(self, name)
+            for name in ("low2", "high2", "points2"):
+                self._widgets[name].disabled = len(names) < 2
             self._executor.value = opts["executor"]
         finally:
             self._syncing = False

@@ -12,7 +12,7 @@ import param
 
 from .._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS, load_target
 from .._fit_controller import TARGETS, FitController, fittable_models
-from .._frontend import FitExplorerBase
+from .._frontend import FitExplorerBase, slider_tooltip
 from .._network import network_models
 from ._explorers import Fold, _Panel, _served_doc, _Slider
 from ._upload import UploadBox
@@ -34,7 +34,8 @@ class FitExplorer(FitExplorerBase, _Panel):
     """A model (or a network of it) fitted live to a target, as a Panel component: the loss, the
     parameter paths, the prediction over the target and, for a network, both FC matrices grow as
     the fit goes. Nothing is computed until Fit is pressed; Stop keeps the best parameters, and
-    "Use these parameters" sends them to the linked explorer (:meth:`link`).
+    "Use these parameters" sends them to the linked explorer (:meth:`link`). Fit is disabled while
+    a fit runs, Stop while none does, and "Use these parameters" until a fit has ended.
 
     Parameters
     ----------
@@ -113,6 +114,7 @@ class FitExplorer(FitExplorerBase, _Panel):
         self._run_button.on_click(lambda _e: self._guard(self.run))  # clears a stale notice
         self._stop_button.on_click(lambda _e: self.stop())
         self._use_button.on_click(lambda _e: self._guard(self.use_parameters))
+        self._watch_fit()
         self._memory = pn.widgets.StaticText(value="", sizing_mode="stretch_width",
                                              css_classes=["bmw-fit-memory"])
         figs = c.figures
@@ -198,7 +200,8 @@ class FitExplorer(FitExplorerBase, _Panel):
     def _slider(self, kind: str, name: str, spec: Any, low: float, high: float) -> _Slider:
         """A slider over a fitted parameter's bounds setting its ``kind`` value (initial or truth)."""
         s = _Slider(label=spec.label, start=low, end=high, step=min(spec.step, (high - low) / 100),
-                    format="0.[0000]", css_classes=[f"bmw-fit-{kind}-{name}"], sizing_mode="stretch_width")
+                    doc=slider_tooltip(spec, low, high), css_classes=[f"bmw-fit-{kind}-{name}"],
+                    sizing_mode="stretch_width")
 
         def handler(event: param.parameterized.Event) -> None:
             if not self._syncing:
@@ -213,6 +216,12 @@ class FitExplorer(FitExplorerBase, _Panel):
 
     def _on_fit_status(self, status: Any) -> None:
         self._show_memory()
+
+    def _show_buttons(self, fitting: bool) -> None:
+        """Fit while no fit runs, Stop while one does, "Use these parameters" once one has ended."""
+        self._run_button.disabled = fitting
+        self._stop_button.disabled = not fitting
+        self._use_button.disabled = fitting or self._controller.result is None
 
     # ------------------------------------------------------------------ widgets, state -> controller
 

@@ -11,7 +11,7 @@ import numpy as np
 import panel as pn
 import param
 
-from .._frontend import NetworkExplorerBase
+from .._frontend import NetworkExplorerBase, slider_tooltip
 from .._network import COUPLINGS, network_models
 from .._network_controller import NetworkController
 from ._explorers import _Panel, _served_doc, _Slider
@@ -23,7 +23,8 @@ __all__ = ["NetworkExplorer"]
 class NetworkExplorer(NetworkExplorerBase, _Panel):
     """A node model on a connectome, as a Panel component: region time series, structural and
     functional connectivity, the order parameter R(t) and a coupling sweep (a tap on a point
-    loads its value).
+    loads its value). Run sweep is disabled while the coupling sweep runs and Cancel while it does
+    not (the run a parameter change starts is not Cancel's to stop: a newer one supersedes it).
 
     Parameters
     ----------
@@ -91,6 +92,7 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
         self._cancel = pn.widgets.Button(label="Cancel", css_classes=["bmw-net-cancel"])
         self._run_sweep.on_click(lambda _e: self._guard(self.sweep))
         self._cancel.on_click(lambda _e: self.cancel_sweep())
+        self._watch_sweep()
         self._pull()
         c.on_state(self._pull)
         self.param.watch(self._on_param, list(self._STATE))
@@ -147,8 +149,13 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
             self._syncing = False
         self._refresh_code()
 
+    def _show_sweep_buttons(self, sweeping: bool) -> None:
+        """Run sweep while no coupling sweep runs, Cancel while one does."""
+        self._run_sweep.disabled = sweeping
+        self._cancel.disabled = not sweeping
+
     def _slider(self, name: str, spec: Any) -> _Slider:
-        s = _Slider(label=spec.label, start=spec.low, end=spec.high, step=spec.step, format="0.[0000]",
+        s = _Slider(label=spec.label, start=spec.low, end=spec.high, step=spec.step, doc=slider_tooltip(spec),
                     css_classes=[f"bmw-param-{name}"], sizing_mode="stretch_width")
 
         def handler(event: param.parameterized.Event) -> None:

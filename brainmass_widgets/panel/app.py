@@ -126,6 +126,8 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     # which make Panel ship the 1.8 MB MathJax bundle with the page (nothing here needs math).
     header = pn.Row(
         pn.widgets.StaticText(value=f"<b>{TITLE}</b>", styles={"font-size": "1.4em"}),
+        pn.widgets.StaticText(value="explore brainmass neural-mass models by hand",
+                              css_classes=["bmw-tagline"], styles={"margin-top": "0.55em"}),
         pn.widgets.StaticText(value=f'<span class="bmw-backend">{backend_label()}</span>',
                               styles={"margin-top": "0.55em"}),
         styles={"background": "#0072b5", "color": "white", "padding": "6px 10px"},

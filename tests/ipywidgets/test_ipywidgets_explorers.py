@@ -120,7 +120,7 @@ def test_bad_typed_values_show_a_message_and_change_nothing(explorer):
     assert duration.value == 200.0
     explorer.option_widgets["regions"].value = 0
     assert "regions must be an integer &gt;= 1" in explorer._status.value
-    assert explorer.option_widgets["regions"].value == 4
+    assert explorer.option_widgets["regions"].value == 1  # at most the one region simulated
     with pytest.raises(ValueError, match="'w'"):
         explorer.set(w="fast")
     assert "&#x27;w&#x27;" in explorer._status.value
@@ -214,4 +214,28 @@ def test_sweep_explorer_cancel_button_stops_the_sweep():
     assert s.wait(120)
     assert s.status.kind == "cancelled" and "cancelled after" in s._status.value
     assert s.result.cancelled and s.result.done < 64
+    s.close()
+
+
+def test_sliders_tell_their_doc_and_range_and_the_about_box_follows_the_model():
+    e = ModelExplorer("HopfStep", autorun=False)
+    assert e.sliders["w"].tooltip == ("Angular frequency \u03c9 (dimensionless in this implementation). "
+                                      "Range 0 to 1, default 0.2; type a value for an exact one.")
+    assert e._about_box.get_title(0) == "About HopfStep" and "Normal-form Hopf" in e._about.value
+    e.configure(model="ThresholdLinearStep")
+    assert e._about_box.get_title(0) == "About ThresholdLinearStep"
+    assert "opposite sign of its own docstring" in e._about.value
+    e.close()
+
+
+def test_sweep_cancel_works_only_while_sweeping_and_a_missing_second_parameter_locks_its_inputs():
+    s = SweepExplorer("HopfStep", axes={"a": (0.0, 1.0, 64)}, duration=2000.0, chunk_size=4)
+    second = s._axis[1]
+    assert s._cancel.disabled and all(x.disabled for x in second[1:])
+    second[0].value = "w"
+    assert not any(x.disabled for x in second[1:])
+    start_and_wait_running(s.controller)
+    assert not s._cancel.disabled
+    s.cancel()
+    assert s.wait(120) and s._cancel.disabled
     s.close()

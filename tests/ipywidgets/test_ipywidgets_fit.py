@@ -87,11 +87,34 @@ def test_bad_input_shows_a_message_reverts_and_a_later_fit_works():
     e.close()
 
 
+def _buttons(e):
+    """Whether Fit, Stop and "Use these parameters" are disabled."""
+    return e._run.disabled, e._stop.disabled, e._use.disabled
+
+
+def test_fit_is_disabled_while_fitting_stop_only_then_and_use_once_a_fit_has_ended():
+    e = FitExplorer("HopfStep", fit=("a", "w"), n_steps=5)
+    assert _buttons(e) == (False, True, True)
+    shown = []
+    e.controller.on_status(lambda st: shown.append((st.kind, *_buttons(e))))
+    for _ in range(2):  # the second fit has a result to use, but not while it runs
+        e._run.click()
+        assert e.wait(180) and e.status.kind == "done", e.status
+        assert ("running", True, False, True) in shown, shown
+        assert _buttons(e) == (False, True, False)
+        shown.clear()
+    e._lr.value = 0.02
+    assert _buttons(e) == (False, True, False)
+    e.close()
+
+
 def test_stop_ends_a_long_fit_and_keeps_its_best_parameters():
     e = FitExplorer("HopfStep", fit=("a", "w"), n_steps=2000)
     start_and_wait_running(e.controller, e._run.click)
+    assert _buttons(e) == (True, False, True)
     e._stop.click()
     assert e.wait(120) and e.status.kind == "cancelled", e.status
+    assert _buttons(e) == (False, True, False)
     result = e.result
     assert result.stopped and result.n_steps < 2000
     assert set(result.best_params) == {"a", "w"}

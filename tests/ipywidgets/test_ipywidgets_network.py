@@ -5,6 +5,7 @@ import io
 
 import brainunit as u
 import numpy as np
+from progress import start_and_wait_running
 
 from brainmass_widgets.ipywidgets import NetworkExplorer
 
@@ -18,6 +19,11 @@ def _npy(array):
 def _upload(e, name, data):
     e._upload.value = ({"name": name, "type": "", "size": len(data), "content": memoryview(data),
                         "last_modified": datetime.datetime.now(datetime.UTC)},)
+
+
+def _buttons(e):
+    """Whether Run sweep and Cancel are disabled."""
+    return e._run_sweep.disabled, e._cancel.disabled
 
 
 def _fc_of_result(e):
@@ -103,4 +109,28 @@ def test_sweep_fills_and_a_pick_loads_the_value():
     assert e.controller.options["sweep"][0] == "k" and e._sweep_name.value == "k"
     assert list(e._coupled_var.options) == ["x", "y"]
     assert set(e.sliders) == {"mu", "noise_sigma", "noise_tau", "k"}
+    e.close()
+
+
+def test_cancel_is_enabled_only_while_the_coupling_sweep_runs():
+    e = NetworkExplorer("HopfStep", duration=300.0, sweep=("k", 0.0, 1.0, 16))
+    assert _buttons(e) == (False, True)  # the first run has started: not Cancel's to stop
+    assert e.wait(180) and e.status.kind == "done", e.status
+    shown = []
+    e.controller.on_status(lambda st: shown.append((st.kind, *_buttons(e))))
+    e.sliders["k"].value = 0.8
+    assert e.wait(60) and e.status.kind == "done", e.status
+    assert shown and all(s[1:] == (False, True) for s in shown), shown
+    shown.clear()
+    e._run_sweep.click()
+    assert e.wait(300) and e.status.kind == "done", e.status
+    assert ("running", True, False) in shown, shown
+    assert _buttons(e) == (False, True)
+    e.configure(sweep=("k", 0.0, 1.0, 256))
+    assert e.wait(60)  # the run the change started
+    start_and_wait_running(e.controller, e._run_sweep.click)
+    assert _buttons(e) == (True, False)
+    e._cancel.click()
+    assert e.wait(120) and e.status.kind == "cancelled", e.status
+    assert _buttons(e) == (False, True)
     e.close()

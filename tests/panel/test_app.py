@@ -376,3 +376,28 @@ def test_bifurcation_tab_sends_a_picked_value_to_the_model_and_phase_plane_tabs(
         assert app.explorers[key].controller.params["a"] == pytest.approx(picked)
     for explorer in app.explorers.values():
         explorer.controller.close()
+
+
+def test_a_typed_exact_value_runs_and_copy_as_code_puts_its_script_on_the_clipboard(app_url, browser):
+    context = browser.new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_url.rstrip("/"))
+    page = context.new_page()
+    page.goto(app_url)
+    first = wait_column(page, "trajectory", "x[0]")
+    label = page.locator(".bmw-param-w .bmw-slider-label").first
+    assert label.get_attribute("title").startswith("Angular frequency \u03c9 (dimensionless")
+    assert "0 \u2026 1" in text(label)
+    type_and_enter(page, ".bmw-param-a", "0.333")
+    wait_column(page, "trajectory", "x[0]", differs_from=first)
+    page.wait_for_timeout(300)
+    np.testing.assert_allclose(column(page, "trajectory", "x[0]"), engine(a=0.333), rtol=1e-5, atol=1e-6)
+    page.get_by_text("Copy as code").first.click()
+    page.locator(".bmw-copy button").click()
+    page.locator(".bmw-copy button", has_text="Copied").wait_for()
+    script = page.evaluate("navigator.clipboard.readText()")
+    assert script.startswith("import brainmass\n") and "    a=0.333,\n" in script
+    namespace = {}
+    exec(compile(script, "copied.py", "exec"), namespace)
+    np.testing.assert_allclose(np.asarray(u.get_magnitude(namespace["result"]["x"]))[:, 0], engine(a=0.333),
+                               rtol=1e-5, atol=1e-6)
+    context.close()

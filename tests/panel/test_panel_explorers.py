@@ -4,9 +4,11 @@ import io
 import subprocess
 import sys
 import threading
+import time
 
 import brainunit as u
 import numpy as np
+import panel as pn
 import pytest
 from attacks import BOMB_BYTES, zip_bomb
 from bokeh.document import Document
@@ -260,5 +262,63 @@ def test_run_options_read_the_same_in_both_front_ends():
         if name != "noise":  # Panel's Checkbox has no tooltip
             assert panel_widget.description and panel_widget.description == lab_widget.tooltip, name
     assert "0" in served.option_widgets["batch_size"].name  # what 0 means is in the label itself
+    # the default regions option (4) is shown as the one region simulated, then as 4 of 8
+    assert served.option_widgets["regions"].value == notebook.option_widgets["regions"].value == 1
+    served.configure(in_size=8)
+    notebook.configure(in_size=8)
+    assert served.option_widgets["regions"].value == notebook.option_widgets["regions"].value == 4
     served.controller.close()
     notebook.close()
+
+
+def test_sliders_show_their_doc_and_range_and_take_a_typed_exact_value():
+    e = ModelExplorer("HopfStep", autorun=False)
+    slider = e.sliders["w"]
+    label = slider._label.value
+    doc = 'title="Angular frequency \u03c9 (dimensionless in this implementation). Range 0 to 1, default 0.2;'
+    assert doc in label and ":math:" not in label
+    assert "0 \u2026 1</span>" in label
+    box = slider.select(pn.widgets.FloatInput)[0]
+    box.value = 0.3333
+    assert e.controller.params["w"] == pytest.approx(0.3333) and slider.value == pytest.approx(0.3333)
+    box.value = 1.7
+    assert e.controller.params["w"] == pytest.approx(1.7)
+    assert slider.end == pytest.approx(1.7) and "0 \u2026 1.7</span>" in slider._label.value
+
+
+def test_a_rejected_option_is_shown_once_in_a_persons_words():
+    e = ModelExplorer("HopfStep", autorun=False)
+    e.option_widgets["dt"].value = -1.0
+    assert e.notice == "dt must be a positive time such as 0.1 ms (0.1 * u.ms); got -1 ms"
+    assert e.status.kind == "error" and "must be" not in e._status.value
+    assert "Not applied: see the message above" in e._status.value
+    assert e.option_widgets["dt"].value == pytest.approx(0.1)
+    e.sliders["a"].value = 0.3
+    assert e.notice == "" and "Not applied" not in e._status.value
+
+
+def test_about_panel_tells_the_models_docs_and_follows_a_switch():
+    e = ModelExplorer("HopfStep", autorun=False)
+    assert e._about_fold.title == "About HopfStep"
+    assert "Normal-form Hopf oscillator" in e._about.value and "Oscillation onset" in e._about.value
+    e.configure(model="ThresholdLinearStep")
+    assert e._about_fold.title == "About ThresholdLinearStep"
+    assert "opposite sign of its own docstring" in e._about.value and "Hopf" not in e._about.value
+
+
+def test_sweep_cancel_works_only_while_sweeping_and_a_missing_second_parameter_locks_its_inputs():
+    s = SweepExplorer("HopfStep", axes={"a": (0.0, 1.0, 64)}, duration=2000.0, chunk_size=4)
+    assert s._cancel.disabled
+    assert all(s._widgets[k].disabled for k in ("low2", "high2", "points2"))
+    s.parameter2 = "w"
+    assert not any(s._widgets[k].disabled for k in ("low2", "high2", "points2"))
+    s.parameter2 = ""
+    assert s._widgets["low2"].disabled
+    s.run()
+    deadline = time.monotonic() + 120
+    while not s.status.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert s.status.busy and not s._cancel.disabled
+    s.cancel()
+    assert s.wait(120) and s.status.kind in ("cancelled", "done")
+    assert s._cancel.disabled

@@ -1,12 +1,12 @@
 """The Panel fitting explorer: widgets drive the fit, the loss equals the engine's, bad input is refused."""
 
 import threading
-import time
 
 import numpy as np
 import pytest
 from attacks import claiming
 from bokeh.document import Document
+from progress import start_and_wait_running
 from ticks import run_next_ticks
 
 from brainmass_widgets import CachedFitter
@@ -14,14 +14,23 @@ from brainmass_widgets.panel import FitExplorer, ModelExplorer, create_app
 from brainmass_widgets.panel import _fit as panel_fit
 
 
+def _click(button):
+    button.clicks += 1
+
+
 def _fit(e, timeout=300):
-    e._run_button.clicks += 1
+    _click(e._run_button)
     assert e.wait(timeout), e.status
     return e.status
 
 
 def _upload(e, name, data):
     e._file.param.update(filename=name, value=data)
+
+
+def _buttons(e):
+    """Whether Fit, Stop and "Use these parameters" are disabled."""
+    return e._run_button.disabled, e._stop_button.disabled, e._use_button.disabled
 
 
 def test_fit_button_fills_the_loss_with_the_engine_history():
@@ -117,15 +126,29 @@ def test_a_served_target_upload_is_read_off_the_event_loop(monkeypatch):
     e.controller.close()
 
 
+def test_fit_is_disabled_while_fitting_stop_only_then_and_use_once_a_fit_has_ended():
+    e = FitExplorer("HopfStep", n_steps=5)
+    assert _buttons(e) == (False, True, True)
+    shown = []
+    e.controller.on_status(lambda st: shown.append((st.kind, *_buttons(e))))
+    for _ in range(2):  # the second fit has a result to use, but not while it runs
+        assert _fit(e).kind == "done", e.status
+        assert ("running", True, False, True) in shown, shown
+        assert _buttons(e) == (False, True, False)
+        shown.clear()
+    e._widgets["lr"].value = 0.02
+    assert _buttons(e) == (False, True, False)
+    e.controller.close()
+
+
 def test_stop_ends_a_long_fit_early_and_keeps_the_best_parameters():
     e = FitExplorer("HopfStep", n_steps=2000)
-    e._run_button.clicks += 1
-    deadline = time.monotonic() + 120
-    while len(e.sources["loss"].data["loss"]) == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    start_and_wait_running(e.controller, lambda: _click(e._run_button))
+    assert _buttons(e) == (True, False, True)
     e._stop_button.clicks += 1
     assert e.wait(120), e.status
     assert e.status.kind == "cancelled", e.status
+    assert _buttons(e) == (False, True, False)
     assert e.result.stopped and 0 < e.result.n_steps < 2000
     assert set(e.result.best_params) == {"a", "w"}
     assert e.best_params["a"] == e.result.best_params["a"]
@@ -183,7 +206,8 @@ def test_app_has_a_fit_tab_linked_to_the_model_and_network_tabs():
     app.tabs.active = 3
     network = app.explorers["network"]
     assert fit._explorer is network
-    fit._use_button.clicks += 1
+    assert fit._use_button.disabled  # nothing fitted yet: the starting values are sent
+    fit.use_parameters()
     assert not fit.notice, fit.notice
     assert network.controller.params["k"] == pytest.approx(fit.best_params["k"], rel=1e-6)
     assert network.wait(300)

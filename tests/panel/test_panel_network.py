@@ -7,6 +7,7 @@ import brainunit as u
 import numpy as np
 from attacks import BOMB_BYTES, zip_bomb
 from bokeh.document import Document
+from progress import start_and_wait_running
 from ticks import run_next_ticks
 
 from brainmass_widgets.panel import NetworkExplorer
@@ -20,6 +21,15 @@ def _npy(array):
 
 def _upload(e, name, data):
     e._file.param.update(filename=name, value=data)
+
+
+def _click(button):
+    button.clicks += 1
+
+
+def _buttons(e):
+    """Whether Run sweep and Cancel are disabled."""
+    return e._run_sweep.disabled, e._cancel.disabled
 
 
 def _fc_of_result(e):
@@ -154,3 +164,27 @@ def test_a_sweep_over_the_request_bounds_is_a_notice_not_an_exception():
     finally:
         bw.set_limits(before)
         e.controller.close()
+
+
+def test_cancel_is_enabled_only_while_the_coupling_sweep_runs():
+    e = NetworkExplorer("HopfStep", duration=300.0, sweep=("k", 0.0, 1.0, 16))
+    assert _buttons(e) == (False, True)  # the first run has started: not Cancel's to stop
+    assert e.wait(180) and e.status.kind == "done", e.status
+    shown = []
+    e.controller.on_status(lambda st: shown.append((st.kind, *_buttons(e))))
+    e.sliders["k"].value = 0.8
+    assert e.wait(60) and e.status.kind == "done", e.status
+    assert shown and all(s[1:] == (False, True) for s in shown), shown
+    shown.clear()
+    _click(e._run_sweep)
+    assert e.wait(300) and e.status.kind == "done", e.status
+    assert ("running", True, False) in shown, shown
+    assert _buttons(e) == (False, True)
+    e.configure(sweep=("k", 0.0, 1.0, 256))
+    assert e.wait(60)  # the run the change started
+    start_and_wait_running(e.controller, lambda: _click(e._run_sweep))
+    assert _buttons(e) == (True, False)
+    _click(e._cancel)
+    assert e.wait(120) and e.status.kind == "cancelled", e.status
+    assert _buttons(e) == (False, True)
+    e.controller.close()
