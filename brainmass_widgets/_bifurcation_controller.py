@@ -247,7 +247,7 @@ class BifurcationController(_Stateful):
             plane.title.text = (
                 f"{bif.spec.name}: fold and Hopf curves in {state['param']} and {second}"
                 if second
-                else "Fold and Hopf curves (choose a second parameter)"
+                else f"{bif.spec.name}: fold and Hopf curves (choose a second parameter)"
             )
             set_extent(diagram, x=prange)
             set_extent(plane, x=prange, y=srange or (0.0, 1.0))

@@ -744,6 +744,7 @@ class ModelController(_Stateful):
         unit = spec.state_units.get(first)
         y_label = ", ".join(state["monitors"]) + (f" [{unit}]" if unit is not None else "")
         p1, p2 = state["phase"]
+        spectrum_title = self._spectrum_title(spec, first)
 
         def relabel() -> None:
             if changed:
@@ -752,9 +753,13 @@ class ModelController(_Stateful):
                                  [n for n in lines if n.startswith(first + "[")])
             self.figures["trajectory"].yaxis.axis_label = y_label
             self.figures["trajectory"].title.text = f"{spec.name}: trajectory"
+            self.figures["phase"].title.text = _plots.phase_title(spec.name, p1, p2)
             self.figures["phase"].xaxis.axis_label = self._axis_label(p1, spec)
             self.figures["phase"].yaxis.axis_label = self._axis_label(p2, spec)
-            self.figures["spectrum"].yaxis.axis_label = _plots.psd_label(unit)
+            spectrum = self.figures["spectrum"]
+            spectrum.yaxis.axis_label = _plots.psd_label(unit)
+            if not spectrum.title.text.startswith(spectrum_title + ":"):
+                spectrum.title.text = spectrum_title  # the peak is added when the spectrum is drawn
 
         if first_commit:
             relabel()
@@ -764,6 +769,11 @@ class ModelController(_Stateful):
             cb()
         if self.autorun:
             self.run()
+
+    @staticmethod
+    def _spectrum_title(spec: ModelSpec, monitor: str) -> str:
+        """The spectrum's title, to which :func:`_plots.show_spectrum` adds the peak."""
+        return f"{spec.name}: power spectral density of {monitor}"
 
     @staticmethod
     def _axis_label(state: str, spec: ModelSpec) -> str:
@@ -924,7 +934,7 @@ class ModelController(_Stateful):
             psds[name] = _col(psd)
         if psds:
             _plots.show_spectrum(self.figures["spectrum"], self.sources["spectrum"], freq, psds,
-                                 f"{state['sim'].spec.name}: power spectral density of {first}",
+                                 self._spectrum_title(state["sim"].spec, first),
                                  _plots.trend_frequency(segment, sample_s))
 
     # ------------------------------------------------------------------ code
@@ -1397,27 +1407,30 @@ class SweepController(_Base):
         return out
 
     def _label(self, state: Mapping[str, Any]) -> None:
-        """Title, axis labels and legend of the figure that a sweep with ``state`` fills."""
+        """Titles, axis labels and legend of the figures; a sweep with ``state`` fills the curve
+        (one parameter) or the heatmap (two), and both titles name the model."""
         names = list(state["axes"])
         spec = state["sim"].spec
+        metric = state["metric"]
+        gaps = metric == "frequency"
+        curve, heatmap = self.figures["sweep"], self.figures["heatmap"]
+        curve.title.text = f"{spec.name}: {metric} vs {names[0]}" + (
+            " (gaps: no oscillation)" if gaps else "")
+        heatmap.title.text = (f"{spec.name}: {metric} of {state['monitor']} over "
+                              + (" and ".join(names) if len(names) == 2 else "two parameters")
+                              + (" (grey: no oscillation)" if gaps else ""))
         if len(names) == 1:
-            fig = self.figures["sweep"]
-            fig.xaxis.axis_label = spec.params[names[0]].label
-            unit = "Hz" if state["metric"] == "frequency" else spec.state_units.get(state["monitor"])
-            fig.yaxis.axis_label = f"{state['metric']} of {state['monitor']}" + (
+            curve.xaxis.axis_label = spec.params[names[0]].label
+            unit = "Hz" if gaps else spec.state_units.get(state["monitor"])
+            curve.yaxis.axis_label = f"{metric} of {state['monitor']}" + (
                 f" [{unit}]" if unit is not None else "")
-            fig.title.text = f"{spec.name}: {state['metric']} vs {names[0]}" + (
-                " (gaps: no oscillation)" if state["metric"] == "frequency" else "")
-            shown = "max" if state["metric"] == "minmax" else state["metric"]
-            _plots.name_sweep_metric(fig, f"{shown} of {state['monitor']}")
-            _plots.set_extent(fig, x=state["axes"][names[0]][:2])
+            shown = "max" if metric == "minmax" else metric
+            _plots.name_sweep_metric(curve, f"{shown} of {state['monitor']}")
+            _plots.set_extent(curve, x=state["axes"][names[0]][:2])
             return
-        fig = self.figures["heatmap"]
-        _plots.set_extent(fig, x=state["axes"][names[0]][:2], y=state["axes"][names[1]][:2])
-        fig.xaxis.axis_label = spec.params[names[0]].label
-        fig.yaxis.axis_label = spec.params[names[1]].label
-        fig.title.text = f"{spec.name}: {state['metric']} of {state['monitor']}" + (
-            " (grey: no oscillation)" if state["metric"] == "frequency" else "")
+        _plots.set_grid_ranges(heatmap, state["axes"][names[0]], state["axes"][names[1]])
+        heatmap.xaxis.axis_label = spec.params[names[0]].label
+        heatmap.yaxis.axis_label = spec.params[names[1]].label
 
     def _draw(self, state: Mapping[str, Any], grid: Mapping[str, np.ndarray],
               res: SweepResult | None) -> None:

@@ -299,6 +299,7 @@ def page_html(source: ModelController | CachedSimulator, grid: Mapping[str, Any]
     traj_fig.yaxis.axis_label = ", ".join(s["monitors"]) + (f" [{unit}]" if unit is not None else "")
     traj_fig.title.text = f"{spec.name}: trajectory"
     phase_fig, phase_src = _plots.phase_figure()
+    phase_fig.title.text = _plots.phase_title(spec.name, *s["phase"])
     for ax, state in zip((phase_fig.xaxis, phase_fig.yaxis), s["phase"], strict=True):
         state_unit = spec.state_units.get(state)
         ax.axis_label = state if state_unit is None else f"{state} [{state_unit}]"

@@ -29,6 +29,9 @@ _MAX_FIT_STEPS = 10_000
 _POPULATION = 8
 #: Settings that change what a gradient step computes, and so its memory.
 _RUN_SHAPE = ("model", "network", "fit", "params", "duration", "sample_every", "objective")
+#: What each figure shows, after the fit's name in its title.
+_TITLES = {"loss": "loss", "paths": "fitted parameters", "fit": "prediction over target",
+           "fc_pred": "predicted FC", "fc_target": "target FC"}
 
 
 def fittable_models() -> list[str]:
@@ -173,6 +176,9 @@ class FitController(_Base):
         old, self._state = self._state, state
         if any(old.get(k) != state[k] for k in _RUN_SHAPE):
             self.memory = {}
+        if any(old.get(k) != state[k] for k in ("model", "network")):
+            what = f"{state['model']}{' network' if state['network'] else ''} fit"
+            self._post(lambda: self._retitle(what))
         if old:
             self._set_status(Status("idle", "settings changed: press Fit to start"))
             for callback in list(self._state_listeners):
@@ -393,6 +399,11 @@ class FitController(_Base):
         self._set_status(Status("cancelled" if outcome.stopped else "done",
                                 f"{head} ({per_step}); best loss {outcome.best_loss:.4g} at step "
                                 f"{outcome.best_step + 1:,}: {values}", 1.0, elapsed), token)
+
+    def _retitle(self, what: str) -> None:
+        """Name the fit (``"HopfStep fit"``) in every figure's title."""
+        for name, title in _TITLES.items():
+            self.figures[name].title.text = f"{what}: {title}"
 
     def _set_matrix_range(self, name: str, n: int) -> None:
         matrix_ticks(self.figures[name], [f"R{i}" for i in range(n)])

@@ -205,7 +205,12 @@ class NetworkController(_Stateful):
             def rebuild() -> None:
                 set_lines(self.figures["regions"], self.sources["regions"], "t", labels)
                 self.figures["regions"].yaxis.axis_label = net.coupled_var + (f" [{unit}]" if unit else "")
-                self.figures["regions"].title.text = f"{net.spec.name} network: {net.coupled_var} per region"
+                name = f"{net.spec.name} network"
+                for key, title in (("regions", f"{net.coupled_var} per region"),
+                                   ("connectivity", "structural connectivity"),
+                                   ("fc", "functional connectivity"),
+                                   ("order", "synchrony, order parameter R(t)")):
+                    self.figures[key].title.text = f"{name}: {title}"
                 matrix_ticks(self.figures["connectivity"], net.connectome.labels)
                 matrix_ticks(self.figures["fc"], net.connectome.labels)
                 self._mappers["connectivity"].high = high
@@ -217,7 +222,8 @@ class NetworkController(_Stateful):
         if old is None or old["sweep"][0] != state["sweep"][0] or old["net"] is not net:
             self._sweep_result = None
             label = state["sim"]._model.params[state["sweep"][0]].label
-            self._post(lambda: self._clear_sweep(label))
+            title = f"{net.spec.name} network: coupling sweep of {state['sweep'][0]} (tap a point to load it)"
+            self._post(lambda: self._clear_sweep(label, title))
         if old is None or old["sweep"] != state["sweep"]:
             low, high = state["sweep"][1:3]
             self._post(lambda: set_extent(self.figures["coupling_sweep"], x=(low, high)))
@@ -225,9 +231,10 @@ class NetworkController(_Stateful):
         if listeners and old is not None:
             self._post(lambda: [cb() for cb in listeners])
 
-    def _clear_sweep(self, label: str) -> None:
+    def _clear_sweep(self, label: str, title: str) -> None:
         self.sources["coupling_sweep"].data = {"x": [], "fc": [], "sync": []}
         self.figures["coupling_sweep"].xaxis.axis_label = label
+        self.figures["coupling_sweep"].title.text = title
 
     @staticmethod
     def _cells(matrix: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:

@@ -214,7 +214,10 @@ class PhasePlaneController(_Stateful):
 
             def relabel() -> None:
                 fig = self.figures["plane"]
+                fig.title.text = (f"{plane.spec.name}: phase plane of {plane.x} and {plane.y} "
+                                  "(tap to launch a trajectory)")
                 fig.xaxis.axis_label, fig.yaxis.axis_label = labels[plane.x], labels[plane.y]
+                self.figures["timeseries"].title.text = f"{plane.spec.name}: latest trajectory"
                 self.sources["trajectories"].data = {"xs": [], "ys": []}
                 set_lines(self.figures["timeseries"], self.sources["timeseries"], "t", list(plane.states))
 

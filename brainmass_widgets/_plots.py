@@ -23,11 +23,13 @@ from bokeh.models import (
     ColumnDataSource,
     CustomJS,
     FixedTicker,
+    GlyphRenderer,
     HoverTool,
     LabelSet,
     Legend,
     LegendItem,
     LinearColorMapper,
+    LogScale,
     Range1d,
     Span,
     TapTool,
@@ -49,6 +51,7 @@ __all__ = [
     "name_sweep_metric",
     "network_figures",
     "phase_figure",
+    "phase_title",
     "peak_text",
     "phase_plane_figure",
     "power_spectrum",
@@ -59,6 +62,7 @@ __all__ = [
     "spectrum_figure",
     "spectrum_view",
     "set_extent",
+    "set_grid_ranges",
     "trend_frequency",
     "spectrum_points",
     "spectrum_levels",
@@ -130,6 +134,11 @@ def await_data(fig, source: ColumnDataSource, column: str, hint: str,
     title of ``fig``, hide its legends and give its axes the extent ``x`` by ``y``; an empty figure
     then shows ticked, labelled axes instead of a blank box. Emptied again, the hint comes back.
 
+    The extent is drawn by an invisible glyph named ``"extent"``. Once data arrive it holds one
+    finite point of them instead (see :func:`_anchor`), never nothing: a served page applies the
+    extent's change one message before the data that caused it, and a figure with automatic
+    ranges and no finite point drawn has no ranges (Bokeh's "could not set initial ranges").
+
     Parameters
     ----------
     fig : bokeh.plotting.figure
@@ -157,16 +166,74 @@ def await_data(fig, source: ColumnDataSource, column: str, hint: str,
         # a run's column starts with a number: the whole column is scanned only for a sweep's NaNs
         waiting = not len(values) or not (np.isfinite(float(values[0]))
                                           or np.isfinite(np.asarray(values, dtype=float)).any())
+        x0, x1, y0, y1 = extent.tags
+        points = {"x": [x0, x1], "y": [y0, y1]} if waiting else _anchor(fig, source, new, extent.data)
+        if points["x"] != list(extent.data["x"]) or points["y"] != list(extent.data["y"]):
+            extent.data = points
         if title.visible != waiting:
             title.visible = waiting
-            x0, x1, y0, y1 = extent.tags
-            extent.data = {"x": [x0, x1], "y": [y0, y1]} if waiting else {"x": [], "y": []}
             _show_legends(fig)
 
     follow("data", None, source.data)
     _show_legends(fig)
     source.on_change("data", follow)
     return title
+
+
+def _field_name(spec: object) -> str | None:
+    """The column a glyph property reads (``None`` for a fixed value)."""
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict):
+        return spec.get("field")
+    return getattr(spec, "field", None)
+
+
+def _glyph_points(glyph: object, data: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The x and y values a glyph draws from ``data`` (``y1`` for an area, every line's for a
+    multi-line), flattened; ``None`` where it reads no such columns."""
+    for xa, ya in (("x", "y"), ("x", "y1"), ("xs", "ys")):
+        xs, ys = (_field_name(getattr(glyph, a, None)) for a in (xa, ya))
+        if xs not in data or ys not in data:
+            continue
+        lines = zip(data[xs], data[ys], strict=False) if xa == "xs" else [(data[xs], data[ys])]
+        try:
+            pairs = [(np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel())
+                     for a, b in lines]
+        except (TypeError, ValueError):
+            return None
+        pairs = [(a[:min(a.size, b.size)], b[:min(a.size, b.size)]) for a, b in pairs]
+        return (np.concatenate([a for a, _ in pairs] + [np.zeros(0)]),
+                np.concatenate([b for _, b in pairs] + [np.zeros(0)]))
+    return None
+
+
+def _anchor(fig, source: ColumnDataSource, data: Mapping[str, Any],
+            current: Mapping[str, Sequence]) -> dict[str, list[float]]:
+    """One finite point (positive on a log axis) that a glyph of ``fig`` draws from ``data`` of
+    ``source``: the ``current`` one while it lies within that glyph's points' box, which leaves the
+    figure's automatic ranges as the data make them; none when no glyph draws a finite point."""
+    for renderer in fig.renderers:
+        if not isinstance(renderer, GlyphRenderer) or renderer.data_source is not source:
+            continue
+        drawn = _glyph_points(renderer.glyph, data)
+        if drawn is None:
+            continue
+        x, y = drawn
+        ok = np.isfinite(x) & np.isfinite(y)
+        if isinstance(fig.x_scale, LogScale):
+            ok &= x > 0
+        if isinstance(fig.y_scale, LogScale):
+            ok &= y > 0
+        if not ok.any():
+            continue
+        x, y = x[ok], y[ok]
+        if len(current["x"]) == 1:
+            cx, cy = float(current["x"][0]), float(current["y"][0])
+            if x.min() <= cx <= x.max() and y.min() <= cy <= y.max():
+                return {"x": [cx], "y": [cy]}
+        return {"x": [float(x[0])], "y": [float(y[0])]}
+    return {"x": [], "y": []}
 
 
 def set_extent(fig, x: tuple[float, float] | None = None, y: tuple[float, float] | None = None) -> None:
@@ -177,14 +244,36 @@ def set_extent(fig, x: tuple[float, float] | None = None, y: tuple[float, float]
     x0, x1 = x if x is not None else (x0, x1)
     y0, y1 = y if y is not None else (y0, y1)
     extent.tags = [float(x0), float(x1), float(y0), float(y1)]
-    if len(extent.data["x"]):
+    if _waiting(fig):
         extent.data = {"x": [x0, x1], "y": [y0, y1]}
+
+
+def set_grid_ranges(fig, *axes: tuple[float, float, int]) -> None:
+    """Fit the fixed x (and y) range of a :func:`heatmap_figure` to a grid's cells.
+
+    Parameters
+    ----------
+    fig : bokeh.plotting.figure
+        Made by :func:`heatmap_figure`.
+    *axes : (float, float, int)
+        ``(low, high, points)`` of the horizontal and the vertical axis, cell centres spaced
+        evenly from ``low`` to ``high`` (a single point's cell is 1 wide).
+    """
+    for rng, (low, high, n) in zip((fig.x_range, fig.y_range), axes, strict=False):
+        half = 0.5 * ((high - low) / (n - 1) if n > 1 else 1.0)
+        rng.start, rng.end = float(low - half), float(high + half)
+        rng.reset_start, rng.reset_end = rng.start, rng.end
+
+
+def _waiting(fig) -> bool:
+    """Whether ``fig`` (of :func:`await_data`) shows its hint: it waits for data."""
+    return any(isinstance(m, Title) and m.name == "hint" and m.visible for m in fig.above)
 
 
 def _show_legends(fig) -> None:
     """Show ``fig``'s legends unless it waits for data (:func:`await_data`) or a legend is tagged
     ``"single"`` (one line needs none)."""
-    waiting = any(isinstance(m, Title) and m.name == "hint" and m.visible for m in fig.above)
+    waiting = _waiting(fig)
     for legend in fig.legend:
         legend.visible = not waiting and "single" not in legend.tags
 
@@ -272,8 +361,14 @@ def trajectory_figure(unit_label: str = "") -> tuple:
     return fig, source
 
 
+def phase_title(model: str, x: str, y: str) -> str:
+    """The title of a :func:`phase_figure` of states ``x`` and ``y`` of ``model``."""
+    return f"{model}: phase portrait ({x}, {y})"
+
+
 def phase_figure() -> tuple:
-    """Phase portrait of two state variables (columns ``"u"`` and ``"v"``) of the first region.
+    """Phase portrait of two state variables (columns ``"u"`` and ``"v"``) of the first region;
+    :func:`phase_title` names them.
 
     Returns
     -------
@@ -565,7 +660,9 @@ def heatmap_figure() -> tuple:
 
     Columns: ``"x"``, ``"y"`` (cell centre), ``"w"``, ``"h"`` (cell size), ``"value"``. Cells not yet
     computed hold NaN (drawn grey). A tap on a cell selects it: the chosen cell gets a black
-    outline and every cell keeps its colour.
+    outline and every cell keeps its colour. The x and y ranges are :class:`~bokeh.models.Range1d`,
+    fitted to the grid by :func:`set_grid_ranges`: a front end may hide the figure (while a sweep
+    has one parameter), and the automatic ranges of a hidden figure see no data.
 
     Returns
     -------
@@ -575,7 +672,7 @@ def heatmap_figure() -> tuple:
     source = _source("heatmap", ["x", "y", "w", "h", "value"])
     mapper = LinearColorMapper(palette=Viridis256, nan_color="#dddddd")
     fig = figure(title="Sweep", tools=_TOOLS + ",tap", height=360, sizing_mode="stretch_width",
-                 min_width=300)
+                 min_width=300, x_range=Range1d(0.0, 1.0), y_range=Range1d(0.0, 1.0))
     cells = fig.rect(x="x", y="y", width="w", height="h", source=source,
                      fill_color={"field": "value", "transform": mapper}, line_color=None)
     cells.nonselection_glyph = cells.glyph.clone()
@@ -626,6 +723,8 @@ def phase_plane_figure() -> tuple:
     fig.add_layout(Arrow(x_start="x0", y_start="y0", x_end="x1", y_end="y1", source=sources["field"],
                          line_color="#9e9e9e", line_width=1, end=VeeHead(size=5, fill_color="#9e9e9e",
                                                                          line_color="#9e9e9e")))
+    # the arrows' tails, unseen: an annotation has no extent, so the automatic ranges need a glyph
+    fig.scatter(x="x0", y="y0", source=sources["field"], alpha=0, name="field_tails")
     fig.multi_line(xs="xs", ys="ys", source=sources["nullclines"], line_color="color", line_width=2.5,
                    legend_field="label")
     fig.multi_line(xs="xs", ys="ys", source=sources["trajectories"], line_color=TRAJECTORY_COLOR,

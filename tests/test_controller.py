@@ -437,6 +437,7 @@ def test_a_waiting_sweep_spans_its_swept_range():
     extent = c.figures["sweep"].select_one({"name": "extent"}).data_source
     assert list(extent.data["x"]) == [-1.0, 1.5]
     c.configure(axes={"a": (0.0, 1.0, 4), "w": (0.1, 0.5, 3)})
-    extent = c.figures["heatmap"].select_one({"name": "extent"}).data_source
-    assert list(extent.data["x"]) == [0.0, 1.0] and list(extent.data["y"]) == [0.1, 0.5]
+    heatmap = c.figures["heatmap"]  # fixed ranges: the grid's cells, half a step beyond its ends
+    assert (heatmap.x_range.start, heatmap.x_range.end) == pytest.approx((-1 / 6, 7 / 6))
+    assert (heatmap.y_range.start, heatmap.y_range.end) == pytest.approx((0.0, 0.6))
     c.close()

@@ -236,7 +236,8 @@ def test_an_empty_figure_says_what_to_press_until_a_finite_value_arrives(make):
     src.data = {**others, column: np.full(3, np.nan)}  # a run started: its cells are not computed yet
     assert _hint(fig).visible
     src.patch({column: [(1, 0.5)]})
-    assert not _hint(fig).visible and len(_extent(fig)["x"]) == 0
+    # one point of the data stays drawn by the extent: the ranges are the data's own
+    assert not _hint(fig).visible and _extent(fig) == {"x": [0.0], "y": [0.0]}
     assert all(legend.visible for legend in fig.legend)
     src.data = {c: [] for c in src.data}
     assert _hint(fig).visible and len(_extent(fig)["x"]) == 2
@@ -266,3 +267,158 @@ def test_every_figure_that_starts_empty_says_what_to_press():
     net, _, _ = _plots.network_figures()
     assert "Press Run sweep" in _hint(net["coupling_sweep"]).text
     assert min(_extent(figures["loss"])["y"]) > 0  # the loss axis is logarithmic
+
+
+def _finite(x, y) -> int:
+    n = min(len(x), len(y))
+    x, y = np.asarray(x[:n], dtype=float), np.asarray(y[:n], dtype=float)
+    return int((np.isfinite(x) & np.isfinite(y)).sum())
+
+
+def _finite_points(renderer, data) -> int:
+    """Finite points a line, multi-line, area or scatter glyph draws from ``data``."""
+    glyph = renderer.glyph
+    if hasattr(glyph, "xs"):
+        return sum(_finite(x, y) for x, y in zip(data.get(glyph.xs, []), data.get(glyph.ys, []), strict=True))
+    return _finite(data.get(glyph.x, []), data.get(glyph.y if hasattr(glyph, "y") else glyph.y1, []))
+
+
+def _page_states(fig, change) -> list[int]:
+    """The finite points ``fig`` draws in each state that a page applying the document's changes
+    one message at a time goes through while ``change()`` runs. Bokeh sends the changes a source's
+    ``on_change`` callback makes before that source's own change."""
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnDataChangedEvent, ColumnsPatchedEvent, ColumnsStreamedEvent
+
+    doc = Document()
+    doc.add_root(fig)
+    page = {r.data_source.id: {k: list(v) for k, v in r.data_source.data.items()} for r in fig.renderers}
+    counts = []
+
+    def apply(event) -> None:
+        model = getattr(event, "model", None)
+        if model is None or model.id not in page:
+            return
+        if isinstance(event, ColumnsStreamedEvent):
+            for k, v in event.data.items():
+                page[model.id][k] = page[model.id].get(k, []) + list(v)
+        elif isinstance(event, ColumnDataChangedEvent | ColumnsPatchedEvent):
+            page[model.id] = {k: list(v) for k, v in model.data.items()}
+        else:
+            return
+        counts.append(sum(_finite_points(r, page[r.data_source.id]) for r in fig.renderers))
+
+    doc.on_change(apply)
+    change()
+    return counts
+
+
+def _trajectory():
+    fig, src = _plots.trajectory_figure()
+    _plots.await_data(fig, src, "t", "Waiting for the first run")
+    _plots.set_lines(fig, src, "t", ["x[0]", "y[0]"])
+    return fig, src, {"t": [0.0, 1.0, 2.0], "x[0]": [1.0, -2.0, 0.5], "y[0]": [3.0, 4.0, 5.0]}
+
+
+def _diagram():
+    figures, sources = _plots.bifurcation_figures()
+    return figures["diagram"], sources["stable"], {"x": [0.2, 0.4, np.nan, 0.8], "y": [1.0, 2.0, np.nan, 3.0]}
+
+
+def _plane():
+    fig, _, sources = _plots.phase_plane_figure()
+    _plots.await_data(fig, sources["field"], "x0", "Computing the vector field")
+    return fig, sources["field"], {"x0": [0.0, 1.0], "y0": [0.0, 0.0], "x1": [0.1, 1.1], "y1": [0.1, 0.1]}
+
+
+def _loss():
+    figures, sources, _ = _plots.fit_figures()
+    return figures["loss"], sources["loss"], {"step": [0, 1], "loss": [50.0, 20.0], "best": [50.0, 20.0]}
+
+
+@pytest.mark.parametrize("make", [_trajectory, _diagram, _plane, _loss])
+def test_a_waiting_figure_draws_a_finite_point_in_every_state_the_page_goes_through(make):
+    """A figure with automatic ranges and no finite point drawn has no ranges in the browser (its
+    "could not set initial ranges" warning): the extent gives way to the data one message early,
+    so it keeps one point of them."""
+    fig, src, data = make()
+
+    def arrive_grow_and_reset() -> None:
+        src.data = {k: [] for k in src.data}
+        src.data = dict(data)
+        src.stream({k: v[-1:] for k, v in data.items()})
+        if src.name == "trajectory":
+            _plots.set_lines(fig, src, "t", ["x[0]"])
+
+    counts = _page_states(fig, arrive_grow_and_reset)
+    assert counts and min(counts) > 0, counts
+    src.data = dict(data)
+    (x,), (y,) = _extent(fig)["x"], _extent(fig)["y"]
+    for r in fig.renderers:
+        if r.data_source is src and hasattr(r.glyph, "y"):  # the point lies within the data drawn
+            xs, ys = np.asarray(data[r.glyph.x], float), np.asarray(data[r.glyph.y], float)
+            assert np.nanmin(xs) <= x <= np.nanmax(xs) and np.nanmin(ys) <= y <= np.nanmax(ys)
+    if fig.y_scale.__class__.__name__ == "LogScale":
+        assert y > 0
+    _plots.set_extent(fig, x=(5.0, 6.0))  # a new waiting extent is kept for the next wait
+    assert len(_extent(fig)["x"]) == 1
+    src.data = {k: [] for k in src.data}
+    assert _hint(fig).visible and _extent(fig)["x"] == [5.0, 6.0]
+
+
+def test_the_heatmap_has_fixed_ranges_fitted_to_the_grid_even_while_hidden():
+    """The Sweep tab hides the heatmap while a sweep has one parameter; a hidden figure's automatic
+    ranges see no data, so the heatmap's are fixed."""
+    from bokeh.models import Range1d
+
+    from brainmass_widgets import SweepController
+
+    c = SweepController("HopfStep", axes={"a": (0.0, 1.0, 5), "w": (0.1, 0.3, 3)})
+    fig = c.figures["heatmap"]
+    assert isinstance(fig.x_range, Range1d) and isinstance(fig.y_range, Range1d)
+    assert (fig.x_range.start, fig.x_range.end) == pytest.approx((-0.125, 1.125))
+    assert (fig.y_range.start, fig.y_range.end) == pytest.approx((0.05, 0.35))
+    assert (fig.y_range.reset_start, fig.y_range.reset_end) == pytest.approx((0.05, 0.35))
+    c.configure(axes={"a": (0.0, 1.0, 5)})
+    assert np.isfinite([fig.x_range.start, fig.x_range.end, fig.y_range.start, fig.y_range.end]).all()
+    c.close()
+
+
+
+def _two_params(model: str) -> dict:
+    from brainmass_widgets import model_spec
+
+    return dict.fromkeys(list(model_spec(model).params)[:2])
+
+
+def _controllers(model: str) -> dict:
+    """One controller of each kind (and the variants whose figures differ) showing ``model``."""
+    import brainmass_widgets as bw
+
+    return {"model": bw.ModelController(model, autorun=False), "sweep": bw.SweepController(model),
+            "sweep 2-D": bw.SweepController(model, axes=_two_params(model)),
+            "phase": bw.PhasePlaneController(model, autorun=False),
+            "network": bw.NetworkController(model, autorun=False), "fit": bw.FitController(model),
+            "network fit": bw.FitController(model, network=True),
+            "bifurcation": bw.BifurcationController(model, autorun=False),
+            "bifurcation 2-D": bw.BifurcationController(model, second=list(_two_params(model))[1],
+                                                        autorun=False)}
+
+
+@pytest.mark.parametrize("first, then", [("HopfStep", "FitzHughNagumoStep"),
+                                         ("FitzHughNagumoStep", "HopfStep")])
+def test_every_figure_title_names_the_model_and_what_it_shows_and_follows_a_switch(first, then):
+    controllers = _controllers(first)
+    try:
+        for model in (first, then):
+            for key, c in controllers.items():
+                if model != first:
+                    options = {"axes": _two_params(model)} if key == "sweep 2-D" else {}
+                    c.configure(**{"node" if key == "network" else "model": model}, **options)
+                titles = {name: fig.title.text for name, fig in c.figures.items()}
+                assert all(t.startswith(f"{model}:") or t.startswith(f"{model} network") or
+                           t.startswith(f"{model} fit") for t in titles.values()), (key, titles)
+                assert len(set(titles.values())) == len(titles), (key, titles)  # each says what it shows
+    finally:
+        for c in controllers.values():
+            c.close()

@@ -346,15 +346,17 @@ def test_every_plot_shown_has_axes_and_the_empty_ones_say_what_to_do(app_url, pa
         page.wait_for_function(done.replace("{SOURCE}", SOURCE), timeout=180_000)
     plots = page.evaluate(PLOT_RANGES)
     titles = {p["title"] for p in plots}
-    assert {"Loss", "Fitted parameters", "Latest trajectory", "Synchrony: order parameter R(t)"} <= titles
+    assert {"HopfStep fit: loss", "HopfStep fit: fitted parameters", "HopfStep: latest trajectory",
+            "HopfStep network: synchrony, order parameter R(t)"} <= titles
+    assert all(t.startswith("HopfStep") for t in titles), titles  # every figure names the model
     for p in plots:
         assert all(np.isfinite(v) for v in p["ranges"]), p  # a plot without ranges draws no axes
     hints = {p["title"]: p["hint"] for p in plots if p["hint"]}
-    assert hints["Loss"] == "Press Fit to start fitting"
-    assert hints["Latest trajectory"] == "Tap the phase plane to launch a trajectory"
+    assert hints["HopfStep fit: loss"] == "Press Fit to start fitting"
+    assert hints["HopfStep: latest trajectory"] == "Tap the phase plane to launch a trajectory"
     assert "Press Run" in hints[next(t for t in hints if t.startswith("HopfStep: amplitude"))]
     assert not any(t.startswith("HopfStep: trajectory") for t in hints)  # it has its run
-    assert hints["Fold and Hopf curves (choose a second parameter)"] == \
+    assert hints["HopfStep: fold and Hopf curves (choose a second parameter)"] == \
         "Choose a second parameter to trace fold and Hopf curves"
     assert not any(t.startswith("HopfStep: equilibria") for t in hints)  # the diagram is drawn
 
