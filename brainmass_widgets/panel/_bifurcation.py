@@ -8,7 +8,7 @@ import panel as pn
 import param
 
 from .._bifurcation_controller import BifurcationController
-from .._frontend import BifurcationExplorerBase, slider_tooltip
+from .._frontend import BifurcationExplorerBase
 from .._phase import planar_models
 from ._explorers import Fold, _Panel, _served_doc, _Slider
 
@@ -126,7 +126,7 @@ class BifurcationExplorer(BifurcationExplorerBase, _Panel):
             start=p.low,
             end=p.high,
             step=p.step,
-            doc=slider_tooltip(p),
+            format="0.[0000]",
             css_classes=[f"bmw-param-{name}"],
             sizing_mode="stretch_width",
         )

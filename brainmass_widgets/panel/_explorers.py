@@ -31,7 +31,6 @@ from .._frontend import (
     page_name,
     save_page,
     shown_regions,
-    slider_tooltip,
 )
 from ._upload import UploadBox
 
@@ -79,7 +78,7 @@ def _option_widget(name: str) -> pn.widgets.Widget:
     return widget(label=label, description=doc, css_classes=[f"bmw-opt-{name}"])
 
 
-class _FastSlider(pn.widgets.FloatSlider):
+class _Slider(pn.widgets.FloatSlider):
     """A FloatSlider whose moves reach Python at once.
 
     Panel holds every server-side widget change for ``Syncable._debounce`` (50 ms) to merge
@@ -88,36 +87,6 @@ class _FastSlider(pn.widgets.FloatSlider):
     """
 
     _debounce = 0
-
-
-class _Slider(pn.widgets.EditableFloatSlider):
-    """A parameter slider: its label, its range and a box to type an exact value above the bar,
-    and its parameter's doc as the label's tooltip (hovering shows it).
-
-    Typing a value outside the range widens the range to it (the controller decides whether the
-    value is allowed).
-    """
-
-    doc = param.String(default="", doc="What the parameter is; shown when the label is hovered.")
-
-    _slider_widget = _FastSlider
-
-    def __init__(self, **params: Any):
-        params.setdefault("format", "0.[0000]")
-        super().__init__(**params)
-
-    @param.depends("value", watch=True)
-    def _widen(self) -> None:
-        if self.value is not None and not self.start <= self.value <= self.end:
-            self.param.update(start=min(self.start, self.value), end=max(self.end, self.value))
-
-    @param.depends("label", "doc", "start", "end", watch=True)
-    def _update_name(self) -> None:
-        tip = html.escape(self.doc, quote=True)
-        value = (f'<span class="bmw-slider-label" title="{tip}">{html.escape(self.label)} '
-                 f'<span class="bmw-range" style="color:#6c757d;font-size:85%">'
-                 f'{self.start:g} \u2026 {self.end:g}</span></span>')
-        self._label.param.update(margin=(0, 10, 0, 0), value=value)
 
 
 class Fold(Viewer):
@@ -460,7 +429,7 @@ class ModelExplorer(_Panel):
         self._sliders = {}
         for name, value in self._controller.params.items():
             p = specs[name]
-            s = _Slider(label=p.label, start=p.low, end=p.high, step=p.step, doc=slider_tooltip(p),
+            s = _Slider(label=p.label, start=p.low, end=p.high, step=p.step, format="0.[0000]",
                         css_classes=[f"bmw-param-{name}"],
                         sizing_mode="stretch_width")
             self._set_slider(s, value)

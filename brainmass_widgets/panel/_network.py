@@ -11,7 +11,7 @@ import numpy as np
 import panel as pn
 import param
 
-from .._frontend import NetworkExplorerBase, slider_tooltip
+from .._frontend import NetworkExplorerBase
 from .._network import COUPLINGS, network_models
 from .._network_controller import NetworkController
 from ._explorers import _Panel, _served_doc, _Slider
@@ -155,7 +155,7 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
         self._cancel.disabled = not sweeping
 
     def _slider(self, name: str, spec: Any) -> _Slider:
-        s = _Slider(label=spec.label, start=spec.low, end=spec.high, step=spec.step, doc=slider_tooltip(spec),
+        s = _Slider(label=spec.label, start=spec.low, end=spec.high, step=spec.step, format="0.[0000]",
                     css_classes=[f"bmw-param-{name}"], sizing_mode="stretch_width")
 
         def handler(event: param.parameterized.Event) -> None:
