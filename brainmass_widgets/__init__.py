@@ -20,7 +20,7 @@ from importlib.metadata import version as _distribution_version
 from ._bifurcation import Bifurcation, BifurcationDiagram, Branch, Curve, Regions, SpecialPoint
 from ._bifurcation_controller import BifurcationController
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
-from ._controller import ModelController, Session, Status, SweepController, shared_cache
+from ._controller import Session, Status, shared_cache
 from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
 from ._export import export_page
 from ._extras import MissingExtra
@@ -28,10 +28,12 @@ from ._fit import BACKENDS, LOOPS, METHODS, OBJECTIVES, OPTIMIZERS, CachedFitter
 from ._fit_controller import TARGETS, FitController
 from ._limits import ComputePool, Limits, compute_pool, limits, set_limits
 from ._metrics import METRICS
+from ._model_controller import ModelController
 from ._network import Connectome, NetworkModel, load_connectome, network_models
 from ._network_controller import NetworkController
 from ._phase import FixedPoint, PhaseField, PhasePlane, planar_models
 from ._phase_controller import PhasePlaneController
+from ._sweep_controller import SweepController
 
 __all__ = [
     "BACKENDS",

@@ -28,9 +28,9 @@ from bokeh.models import ColumnDataSource, CustomJS, CustomJSTickFormatter, Div,
 from bokeh.resources import INLINE
 
 from . import _plots
-from ._controller import ModelController
 from ._engine import CachedSimulator
 from ._limits import compute_pool, limits
+from ._model_controller import ModelController
 
 __all__ = ["MAX_PAGE_PARAMS", "MAX_PAGE_POINTS", "MAX_PAGE_VALUES", "export_page", "page_html"]
 

@@ -14,9 +14,10 @@ import numpy as np
 
 from ._busy import BusyWatch
 from ._catalog import ModelSpec, ParamSpec, model_spec
-from ._controller import ModelController, Status
+from ._controller import Status
 from ._export import export_page, page_html
 from ._fit import OBJECTIVES
+from ._model_controller import ModelController
 from ._network import Connectome, load_connectome
 from ._network_controller import _example_digest
 

@@ -6,7 +6,7 @@ import pytest
 
 import brainmass_widgets as bw
 from brainmass_widgets._code import run_script, unit_code
-from brainmass_widgets._controller import SweepController
+from brainmass_widgets._sweep_controller import SweepController
 
 
 def mag(x):

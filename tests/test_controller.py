@@ -12,7 +12,8 @@ from progress import start_and_wait_running
 
 import brainmass_widgets as bw
 from brainmass_widgets import _plots
-from brainmass_widgets._controller import ModelController, SweepController
+from brainmass_widgets._model_controller import ModelController
+from brainmass_widgets._sweep_controller import SweepController
 
 
 def mag(x):

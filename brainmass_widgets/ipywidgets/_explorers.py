@@ -16,7 +16,7 @@ from bokeh.resources import INLINE
 from jupyter_bokeh.widgets import BokehModel
 
 from .._catalog import catalog, model_spec
-from .._controller import ModelController, Status, SweepController
+from .._controller import Status
 from .._frontend import (
     RUN_OPTIONS,
     ExplorerBase,
@@ -26,6 +26,8 @@ from .._frontend import (
     shown_regions,
     slider_tooltip,
 )
+from .._model_controller import ModelController
+from .._sweep_controller import SweepController
 
 __all__ = ["ModelExplorer", "SweepExplorer"]
 

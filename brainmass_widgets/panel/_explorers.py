@@ -20,7 +20,7 @@ import param
 from panel.viewable import Viewer
 
 from .._catalog import catalog, model_spec
-from .._controller import ModelController, Status, SweepController
+from .._controller import Status
 from .._engine import SweepResult
 from .._frontend import (
     RUN_OPTIONS,
@@ -32,6 +32,8 @@ from .._frontend import (
     save_page,
     shown_regions,
 )
+from .._model_controller import ModelController
+from .._sweep_controller import SweepController
 from ._upload import UploadBox
 
 __all__ = ["ModelExplorer", "SweepExplorer"]

@@ -227,7 +227,7 @@ class StatusHandler(AuthRequestHandler):
 
 def warm(model: str = "HopfStep") -> None:
     """Compile the first view's programs before the first visitor arrives."""
-    from brainmass_widgets._controller import ModelController
+    from brainmass_widgets._model_controller import ModelController
 
     c = ModelController(model)
     c.wait(600)
