@@ -8,7 +8,7 @@ import panel as pn
 import param
 
 from .._bifurcation_controller import BifurcationController
-from .._frontend import BifurcationExplorerBase
+from .._frontend import BifurcationExplorerBase, slider_tooltip
 from .._phase import planar_models
 from ._explorers import Fold, _Panel, _served_doc, _Slider
 
@@ -110,7 +110,7 @@ class BifurcationExplorer(BifurcationExplorerBase, _Panel):
             others = list(c.slider_params)
             if list(self._sliders) != others:
                 self._sliders = {n: self._slider(n) for n in others}
-                self._slider_box.objects = list(self._sliders.values())
+                self._slider_box.objects = [s.row for s in self._sliders.values()]
             for n in others:
                 s, v = self._sliders[n], float(opts["params"][n])
                 s.start, s.end = min(s.start, v), max(s.end, v)
@@ -126,7 +126,7 @@ class BifurcationExplorer(BifurcationExplorerBase, _Panel):
             start=p.low,
             end=p.high,
             step=p.step,
-            format="0.[0000]",
+            doc=slider_tooltip(p),
             css_classes=[f"bmw-param-{name}"],
             sizing_mode="stretch_width",
         )

@@ -31,6 +31,7 @@ from .._frontend import (
     page_name,
     save_page,
     shown_regions,
+    slider_tooltip,
 )
 from .._model_controller import ModelController
 from .._sweep_controller import SweepController
@@ -81,7 +82,13 @@ def _option_widget(name: str) -> pn.widgets.Widget:
 
 
 class _Slider(pn.widgets.FloatSlider):
-    """A FloatSlider whose moves reach Python at once.
+    """A parameter slider with a box beside it to type an exact value.
+
+    The box is labelled with the slider's range and shows the parameter's doc when its info icon
+    is hovered. Panel's ``link`` copies the slider's value into the box; a typed value is given to
+    the slider, widening its range first when the value lies beyond it (the controller decides
+    whether the value is allowed; a refused value leaves the range as it was). An emptied box
+    shows the slider's value again. Lay out ``row``, not the slider alone.
 
     Panel holds every server-side widget change for ``Syncable._debounce`` (50 ms) to merge
     bursts; the controller's latest-wins worker already absorbs drag storms, so this slider sets
@@ -89,6 +96,33 @@ class _Slider(pn.widgets.FloatSlider):
     """
 
     _debounce = 0
+
+    def __init__(self, doc: str = "", **params: Any):
+        params.setdefault("format", "0.[0000]")
+        super().__init__(**params)
+        self.box = pn.widgets.FloatInput(value=self.value, step=self.step, description=doc or None,
+                                         format="0.[000000]", width=110,
+                                         css_classes=[f"{c}-value" for c in self.css_classes])
+        self.link(self.box, value="value")
+        self.box.param.watch(self._take, "value")
+        self.param.watch(self._show_range, ["start", "end"])
+        self._show_range()
+        self.row = pn.Row(self, self.box, sizing_mode="stretch_width")
+
+    def _take(self, event: param.parameterized.Event) -> None:
+        v = event.new
+        if v is None:
+            self.box.value = self.value
+        if v is None or v == self.value:
+            return
+        start, end = self.start, self.end
+        self.param.update(start=min(start, v), end=max(end, v), value=v)
+        if self.value != v:
+            # refused (the slider was put back): so is its range
+            self.param.update(start=start, end=end)
+
+    def _show_range(self, *_: Any) -> None:
+        self.box.name = f"{self.start:g} \u2026 {self.end:g}"
 
 
 class Fold(Viewer):
@@ -431,13 +465,12 @@ class ModelExplorer(_Panel):
         self._sliders = {}
         for name, value in self._controller.params.items():
             p = specs[name]
-            s = _Slider(label=p.label, start=p.low, end=p.high, step=p.step, format="0.[0000]",
-                        css_classes=[f"bmw-param-{name}"],
-                        sizing_mode="stretch_width")
+            s = _Slider(label=p.label, start=p.low, end=p.high, step=p.step, doc=slider_tooltip(p),
+                        css_classes=[f"bmw-param-{name}"], sizing_mode="stretch_width")
             self._set_slider(s, value)
             s.param.watch(self._slider_handler(name), "value")
             self._sliders[name] = s
-        self._slider_box.objects = list(self._sliders.values())
+        self._slider_box.objects = [s.row for s in self._sliders.values()]
 
     @staticmethod
     def _set_slider(slider: _Slider, value: Any) -> None:

@@ -12,7 +12,7 @@ import param
 
 from .._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS, load_target
 from .._fit_controller import TARGETS, FitController, fittable_models
-from .._frontend import FitExplorerBase
+from .._frontend import FitExplorerBase, slider_tooltip
 from .._network import network_models
 from ._explorers import Fold, _Panel, _served_doc, _Slider
 from ._upload import UploadBox
@@ -180,8 +180,8 @@ class FitExplorer(FitExplorerBase, _Panel):
                                  for n, (lo, hi) in fitter.bounds.items()}
                 self._truth = {n: self._slider("truth", n, specs[n], lo, hi)
                                for n, (lo, hi) in fitter.bounds.items()}
-                self._initial_box.objects = list(self._initial.values())
-                self._truth_box.objects = list(self._truth.values())
+                self._initial_box.objects = [s.row for s in self._initial.values()]
+                self._truth_box.objects = [s.row for s in self._truth.values()]
             for sliders, values in ((self._initial, opts["initial"]), (self._truth, opts["truth"])):
                 for n, v in values.items():
                     sliders[n].value = float(v)
@@ -200,7 +200,7 @@ class FitExplorer(FitExplorerBase, _Panel):
     def _slider(self, kind: str, name: str, spec: Any, low: float, high: float) -> _Slider:
         """A slider over a fitted parameter's bounds setting its ``kind`` value (initial or truth)."""
         s = _Slider(label=spec.label, start=low, end=high, step=min(spec.step, (high - low) / 100),
-                    format="0.[0000]", css_classes=[f"bmw-fit-{kind}-{name}"],
+                    doc=slider_tooltip(spec, low, high), css_classes=[f"bmw-fit-{kind}-{name}"],
                     sizing_mode="stretch_width")
 
         def handler(event: param.parameterized.Event) -> None:

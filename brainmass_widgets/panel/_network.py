@@ -11,7 +11,7 @@ import numpy as np
 import panel as pn
 import param
 
-from .._frontend import NetworkExplorerBase
+from .._frontend import NetworkExplorerBase, slider_tooltip
 from .._network import COUPLINGS, network_models
 from .._network_controller import NetworkController
 from ._explorers import _Panel, _served_doc, _Slider
@@ -139,7 +139,7 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
             if set(self._sliders) != set(params):
                 specs = c.simulator._model.params
                 self._sliders = {n: self._slider(n, specs[n]) for n in params}
-                self._slider_box.objects = list(self._sliders.values())
+                self._slider_box.objects = [s.row for s in self._sliders.values()]
             for n, v in params.items():
                 s, v = self._sliders[n], float(np.mean(v))
                 s.start, s.end = min(s.start, v), max(s.end, v)
@@ -155,7 +155,7 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
         self._cancel.disabled = not sweeping
 
     def _slider(self, name: str, spec: Any) -> _Slider:
-        s = _Slider(label=spec.label, start=spec.low, end=spec.high, step=spec.step, format="0.[0000]",
+        s = _Slider(label=spec.label, start=spec.low, end=spec.high, step=spec.step, doc=slider_tooltip(spec),
                     css_classes=[f"bmw-param-{name}"], sizing_mode="stretch_width")
 
         def handler(event: param.parameterized.Event) -> None:

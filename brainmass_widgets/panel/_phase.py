@@ -9,7 +9,7 @@ import brainunit as u
 import panel as pn
 import param
 
-from .._frontend import PhasePlaneExplorerBase
+from .._frontend import PhasePlaneExplorerBase, slider_tooltip
 from .._phase import planar_models
 from .._phase_controller import PhasePlaneController
 from ._explorers import Fold, _Panel, _served_doc, _Slider
@@ -115,9 +115,9 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
             specs = c.simulator._model.params
             if set(self._sliders) != set(opts["params"]):
                 self._sliders = {n: self._slider(n, p.label, p.low, p.high, p.step,
-                                                 lambda v, n=n: c.set(**{n: v}))
+                                                 lambda v, n=n: c.set(**{n: v}), slider_tooltip(p))
                                  for n, p in ((n, specs[n]) for n in opts["params"])}
-                self._slider_box.objects = list(self._sliders.values())
+                self._slider_box.objects = [s.row for s in self._sliders.values()]
             if set(self._held) != set(opts["held"]):
                 ranges = c.state_ranges
                 self._held = {}
@@ -126,8 +126,9 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
                     unit = spec.state_units.get(n)
                     label = n if unit is None else f"{n} [{unit}]"
                     self._held[n] = self._slider(f"held-{n}", label, lo, hi, (hi - lo) / 200,
-                                                 lambda v, n=n: c.hold(**{n: v}))
-                self._held_box.objects = list(self._held.values())
+                                                 lambda v, n=n: c.hold(**{n: v}),
+                                                 f"The state {n} is held at this value on the plane.")
+                self._held_box.objects = [s.row for s in self._held.values()]
                 self._held_title.visible = bool(self._held)
             for sliders, values in ((self._sliders, opts["params"]), (self._held, opts["held"])):
                 for n, v in values.items():
@@ -139,8 +140,8 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
         self._refresh_code()
 
     def _slider(self, name: str, label: str, low: float, high: float, step: float,
-                action: Callable[[float], None]) -> _Slider:
-        s = _Slider(label=label, start=low, end=high, step=step, format="0.[0000]",
+                action: Callable[[float], None], doc: str) -> _Slider:
+        s = _Slider(label=label, start=low, end=high, step=step, doc=doc,
                     css_classes=[f"bmw-param-{name}"], sizing_mode="stretch_width")
 
         def handler(event: param.parameterized.Event) -> None:

@@ -380,13 +380,23 @@ def test_bifurcation_tab_sends_a_picked_value_to_the_model_and_phase_plane_tabs(
         explorer.controller.close()
 
 
-def test_copy_as_code_puts_the_script_of_the_view_on_the_clipboard(app_url, browser):
+def test_a_typed_exact_value_runs_and_copy_as_code_puts_its_script_on_the_clipboard(app_url, browser):
     context = browser.new_context()
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_url.rstrip("/"))
     page = context.new_page()
-    page.goto(app_url + "?a=0.333")
-    wait_column(page, "trajectory", "x[0]")
+    page.goto(app_url)
+    first = wait_column(page, "trajectory", "x[0]")
+    # the box beside each slider names the slider's range and carries the parameter's doc
+    box = page.locator(".bmw-param-w-value")
+    assert "0 \u2026 1" in text(box)
+    box.locator(".bk-description").hover()
+    tip = page.get_by_text("Range 0 to 1, default 0.2; type a value for an exact one.")
+    tip.wait_for()
+    assert tip.text_content().startswith("Angular frequency \u03c9 (dimensionless")
+    type_and_enter(page, ".bmw-param-a-value", "0.333")
+    wait_column(page, "trajectory", "x[0]", differs_from=first)
     page.wait_for_timeout(300)
+    assert "a: 0.333" in text(page.locator(".bmw-param-a"))
     np.testing.assert_allclose(column(page, "trajectory", "x[0]"), engine(a=0.333), rtol=1e-5, atol=1e-6)
     page.get_by_text("Copy as code").first.click()
     page.locator(".bmw-copy button").click()

@@ -8,6 +8,7 @@ import time
 
 import brainunit as u
 import numpy as np
+import panel as pn
 import pytest
 from attacks import BOMB_BYTES, zip_bomb
 from bokeh.document import Document
@@ -16,7 +17,15 @@ from ticks import run_next_ticks
 
 import brainmass_widgets as bw
 from brainmass_widgets.cli import main
-from brainmass_widgets.panel import ModelExplorer, SweepExplorer, create_app
+from brainmass_widgets.panel import (
+    BifurcationExplorer,
+    FitExplorer,
+    ModelExplorer,
+    NetworkExplorer,
+    PhasePlaneExplorer,
+    SweepExplorer,
+    create_app,
+)
 
 
 def mag(x):
@@ -268,6 +277,41 @@ def test_run_options_read_the_same_in_both_front_ends():
     assert served.option_widgets["regions"].value == notebook.option_widgets["regions"].value == 4
     served.controller.close()
     notebook.close()
+
+
+def test_sliders_show_their_doc_and_range_and_take_a_typed_exact_value():
+    e = ModelExplorer("HopfStep", autorun=False)
+    slider = e.sliders["w"]
+    box = slider.box
+    assert box.description.startswith("Angular frequency \u03c9 (dimensionless in this implementation). "
+                                      "Range 0 to 1, default 0.2;")
+    assert box.name == "0 \u2026 1" and box.value == pytest.approx(0.2)
+    box.value = 0.3333
+    assert e.controller.params["w"] == pytest.approx(0.3333) and slider.value == pytest.approx(0.3333)
+    slider.value = 0.5
+    assert box.value == pytest.approx(0.5) and e.controller.params["w"] == pytest.approx(0.5)
+    box.value = 1.7
+    assert e.controller.params["w"] == pytest.approx(1.7)
+    assert slider.end == pytest.approx(1.7) and box.name == "0 \u2026 1.7"
+    # a value the controller refuses puts the slider and its box back
+    box.value = 1e39
+    assert e.controller.params["w"] == pytest.approx(1.7)
+    assert slider.value == pytest.approx(1.7) and box.value == pytest.approx(1.7)
+    assert slider.end == pytest.approx(1.7) and box.name == "0 \u2026 1.7"
+    assert "w" in e.notice
+
+
+def test_every_panel_explorer_lays_out_a_box_beside_each_slider():
+    for explorer, sliders in ((ModelExplorer("FitzHughNagumoStep", autorun=False), "sliders"),
+                              (PhasePlaneExplorer("FitzHughNagumoStep"), "sliders"),
+                              (NetworkExplorer(autorun=False), "sliders"),
+                              (FitExplorer(), "initial_sliders"),
+                              (BifurcationExplorer("FitzHughNagumoStep"), "sliders")):
+        shown = explorer.__panel__().select(pn.widgets.FloatInput)
+        for name, slider in getattr(explorer, sliders).items():
+            assert any(b is slider.box for b in shown), (type(explorer).__name__, name)
+            assert slider.box.description, (type(explorer).__name__, name)
+        explorer.controller.close()
 
 
 def test_a_rejected_option_is_shown_once_in_a_persons_words():

@@ -231,7 +231,9 @@ def settle(page, quiet_ms=1500, timeout=120):
             return
         last = changes
         page.wait_for_timeout(quiet_ms)
-    raise AssertionError(f"the page did not settle within {timeout} s")
+    raise AssertionError(f"the page did not settle within {timeout} s: slider at "
+                         f"{handle.get_attribute('aria-valuetext')}, URL at a={query(page).get('a')}, "
+                         f"{page.evaluate('window.__changes')} plot changes")
 
 
 @pytest.fixture(scope="module")
