@@ -2,6 +2,7 @@
 a model switch."""
 
 import sys
+import time
 
 import pytest
 from browser import SOURCE, free_port, server, wait_column
@@ -65,10 +66,12 @@ def test_no_tab_logs_a_warning_or_an_error_before_or_after_a_model_switch(app_ur
     for tab in TABS:
         where["tab"] = f"{tab}, after the switch to {SWITCH_TO}"
         page.get_by_text(tab, exact=True).first.click()
-        page.wait_for_timeout(500)
+        # the tab's own model menu, once the tab is drawn (a busy machine draws it late)
+        deadline = time.monotonic() + 60
         select = page.locator("select:visible").first
-        if SWITCH_TO not in select.locator("option").all_text_contents():
-            continue
+        while SWITCH_TO not in select.locator("option").all_text_contents() and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+            select = page.locator("select:visible").first
         mark = page.evaluate("window.__statuses.length")
         select.select_option(SWITCH_TO)
         page.wait_for_function(SWITCHED, arg=[SWITCH_TO, mark, tab not in ("Sweep", "Fit")], timeout=180_000)
