@@ -199,7 +199,8 @@ def hopf64(repeat: int) -> None:
 def hopf64_breakdown(repeat: int) -> None:
     """Where the HopfStep x 64 run spends its time beyond a hand-held program: each variant is the
     same compiled loop, called through the engine's ahead-of-time executable, interleaved."""
-    from brainmass_widgets._engine import _Executable, _first_bad, _signature
+    from brainmass_widgets._compile import Executable
+    from brainmass_widgets._engine import _first_bad, _signature
 
     n, dt = 10_000, 0.1 * u.ms
     sim = bw.CachedSimulator("HopfStep", in_size=64, dt=dt)
@@ -210,7 +211,7 @@ def hopf64_breakdown(repeat: int) -> None:
     node = brainmass.HopfStep(64, a=0.25, w=0.3, init_x=braintools.init.Constant(0.5))
     with brainstate.environ.context(dt=dt):
         node.init_all_states()
-        hand = _Executable(lambda: _hand_loop(node, dt, n))
+        hand = Executable(lambda: _hand_loop(node, dt, n))
         hand()
 
     def unchecked(vals, init_vals, k):
@@ -239,7 +240,7 @@ def hopf64_breakdown(repeat: int) -> None:
         elif fn is variants[0][1]:
             fns.append(fn)
         else:
-            program = _Executable(fn)
+            program = Executable(fn)
             program(values, init, key)
             fns.append(lambda program=program: program(values, init, key))
     duration = n * dt

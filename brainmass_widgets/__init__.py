@@ -20,8 +20,9 @@ from importlib.metadata import version as _distribution_version
 from ._bifurcation import Bifurcation, BifurcationDiagram, Branch, Curve, Regions, SpecialPoint
 from ._bifurcation_controller import BifurcationController
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
+from ._compile import CompileCache, compile_notice
 from ._controller import Session, Status, shared_cache
-from ._engine import CachedSimulator, CompileCache, SimResult, SweepResult, compile_notice
+from ._engine import CachedSimulator
 from ._export import export_page
 from ._extras import MissingExtra
 from ._fit import BACKENDS, LOOPS, METHODS, OBJECTIVES, OPTIMIZERS, CachedFitter, FitOutcome, load_target
@@ -33,6 +34,7 @@ from ._network import Connectome, NetworkModel, load_connectome, network_models
 from ._network_controller import NetworkController
 from ._phase import FixedPoint, PhaseField, PhasePlane, planar_models
 from ._phase_controller import PhasePlaneController
+from ._results import SimResult, SweepResult
 from ._sweep_controller import SweepController
 
 __all__ = [

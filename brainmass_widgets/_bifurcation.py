@@ -23,8 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._catalog import ModelSpec
-from ._engine import CachedSimulator, CompileCache, _one_line, _signature
+from ._compile import CompileCache
+from ._engine import CachedSimulator, _signature
 from ._phase import PhasePlane, check_count, check_range
+from ._units import one_line
 
 __all__ = [
     "Bifurcation",
@@ -300,13 +302,13 @@ class Bifurcation:
         self.param = param or DEFAULT_PARAMS.get(self.spec.name, next(iter(self.spec.params)))
         if self.param not in self.spec.params:
             raise ValueError(
-                f"{self.param!r} is not a parameter of {self.spec.name}; valid: {_one_line(self.spec.params)}"
+                f"{self.param!r} is not a parameter of {self.spec.name}; valid: {one_line(self.spec.params)}"
             )
         self.variable = variable or self.spec.default_monitor
         if self.variable not in self.spec.states:
             raise ValueError(
                 f"{self.variable!r} is not a state variable of {self.spec.name}; "
-                f"valid: {_one_line(self.spec.states)}"
+                f"valid: {one_line(self.spec.states)}"
             )
         self.states: tuple[str, ...] = tuple(self.spec.states)
         self._sim: CachedSimulator | None = None
@@ -321,7 +323,7 @@ class Bifurcation:
         name = name or self.param
         if name not in self.spec.params:
             raise ValueError(
-                f"{name!r} is not a parameter of {self.spec.name}; valid: {_one_line(self.spec.params)}"
+                f"{name!r} is not a parameter of {self.spec.name}; valid: {one_line(self.spec.params)}"
             )
         if value is None:
             ps = self.spec.params[name]

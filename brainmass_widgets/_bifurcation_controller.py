@@ -10,8 +10,9 @@ import numpy as np
 
 from ._bifurcation import Bifurcation, BifurcationDiagram, Curve, Regions
 from ._code import bifurcation_script
+from ._compile import compile_notice
 from ._controller import _CACHE, _ENGINE_LOCK, Dispatch, Session, Status, _compute, _fmt_ms, _Stateful
-from ._engine import CachedSimulator, compile_notice
+from ._engine import CachedSimulator
 from ._phase import check_count
 from ._plots import BIFURCATION_COLORS, bifurcation_figures, region_color, set_extent
 

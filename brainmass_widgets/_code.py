@@ -10,6 +10,7 @@ from typing import Any
 import brainunit as u
 import numpy as np
 
+from ._adapters import NetworkAdapter
 from ._catalog import ModelSpec
 from ._fit import METHODS
 from ._network import Connectome
@@ -366,7 +367,7 @@ def fit_script(fitter: Any, *, initial: Mapping[str, float], lr: float, n_steps:
         unit = fitter.units[name]
         low, high = (_value_code(b, unit) for b in fitter.bounds[name])
         fixed[name] = _Raw(f"Param({_value_code(initial[name], unit)}, t=SigmoidT({low}, {high}), fit=True)")
-    network = sim._model.__class__.__name__ == "_NetworkAdapter"
+    network = isinstance(sim._model, NetworkAdapter)
     if network:
         text = network_script(sim._model.net, dt=sim.dt, duration=fitter.duration, params=fixed, init={},
                               monitors=(fitter.monitor,),

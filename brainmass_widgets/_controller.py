@@ -26,8 +26,10 @@ from typing import Any
 import brainunit as u
 import numpy as np
 
-from ._engine import STATE_LOCK, CachedSimulator, CompileCache, SimResult, compile_notice
+from ._compile import STATE_LOCK, CompileCache, compile_notice
+from ._engine import CachedSimulator
 from ._limits import Slot, check_count, compute_pool, limits
+from ._results import SimResult
 
 __all__ = ["Session", "Status", "shared_cache"]
 

@@ -28,10 +28,13 @@ import numpy as np
 import optax
 from brainstate.nn import SigmoidT
 
-from ._engine import CachedSimulator, CompileCache, _get_state, _one_line
+from ._adapters import get_state
+from ._compile import CompileCache
+from ._engine import CachedSimulator
 from ._extras import import_extra
 from ._files import read_csv, read_npy, read_npz
 from ._network import NetworkModel
+from ._units import one_line
 
 __all__ = ["BACKENDS", "LOOPS", "MAX_TARGET_BYTES", "METHODS", "OBJECTIVES", "OPTIMIZERS", "CachedFitter",
            "FitOutcome", "load_target"]
@@ -274,13 +277,13 @@ class CachedFitter:
             fit = (fit,)
         fit = tuple(fit)
         if not fit:
-            raise ValueError(f"select at least one parameter to fit; valid: {_one_line(spec_params)}")
+            raise ValueError(f"select at least one parameter to fit; valid: {one_line(spec_params)}")
         for name in fit:
             if name not in spec_params:
-                raise ValueError(f"unknown parameter {name!r} to fit; valid: {_one_line(spec_params)}")
+                raise ValueError(f"unknown parameter {name!r} to fit; valid: {one_line(spec_params)}")
             if spec_params[name].role != "param":
                 raise ValueError(f"{name!r} drives the model from outside; fit a model parameter: "
-                                 f"{_one_line(n for n, p in spec_params.items() if p.role == 'param')}")
+                                 f"{one_line(n for n, p in spec_params.items() if p.role == 'param')}")
         if len(set(fit)) != len(fit):
             raise ValueError(f"each fitted parameter once; got {', '.join(fit)}")
         self.fit_names = fit
@@ -415,7 +418,7 @@ class CachedFitter:
         def step(i):
             with brainstate.environ.context(i=i, t=i * dt):
                 model.update(**inputs)
-            return u.get_magnitude(_get_state(model, path).value)
+            return u.get_magnitude(get_state(model, path).value)
 
         with brainstate.environ.context(dt=dt):
             with brainstate.random.seed_context(jax.random.PRNGKey(0)):

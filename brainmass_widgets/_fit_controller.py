@@ -11,8 +11,8 @@ import numpy as np
 
 from ._catalog import catalog, model_spec
 from ._code import fit_script
+from ._compile import compile_notice
 from ._controller import _CACHE, Dispatch, Session, Status, _Base, _compute, _fmt_ms, _quantity, _Token
-from ._engine import compile_notice
 from ._extras import import_extra
 from ._fit import BACKENDS, CachedFitter, FitOutcome, load_target
 from ._limits import GRAD_VALUES, limits

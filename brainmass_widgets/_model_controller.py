@@ -17,6 +17,7 @@ import numpy as np
 from . import _plots
 from ._catalog import ModelSpec, model_spec
 from ._code import run_script
+from ._compile import compile_notice
 from ._controller import (
     _CACHE,
     Dispatch,
@@ -36,7 +37,7 @@ from ._controller import (
     _Stateful,
     _Token,
 )
-from ._engine import CachedSimulator, compile_notice
+from ._engine import CachedSimulator
 from ._limits import limits
 
 __all__ = ["ModelController"]

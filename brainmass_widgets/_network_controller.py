@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._code import network_script
+from ._compile import compile_notice
 from ._controller import (
     _CACHE,
     Dispatch,
@@ -28,7 +29,7 @@ from ._controller import (
     _Stateful,
     _Token,
 )
-from ._engine import CachedSimulator, SimResult, compile_notice
+from ._engine import CachedSimulator
 from ._limits import limits
 from ._metrics import fc, sync
 from ._network import Connectome, NetworkModel, load_connectome, order_parameter
@@ -41,6 +42,7 @@ from ._plots import (
     set_lines,
     stream_lines,
 )
+from ._results import SimResult
 
 __all__ = ["NetworkController"]
 

@@ -26,8 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._adapters import get_state
 from ._catalog import ModelSpec, catalog, model_spec
-from ._engine import CompileCache, _canon, _get_state, _one_line, _signature
+from ._compile import CompileCache
+from ._engine import _signature
+from ._units import canon, one_line
 
 __all__ = ["FixedPoint", "PhaseField", "PhasePlane", "STABILITY_LABELS", "check_count", "check_range",
            "classify", "planar_models", "zero_level"]
@@ -200,9 +203,9 @@ class PhasePlane:
         states = self.spec.states
         if len(states) < 2:
             raise ValueError(
-                f"{self.spec.name} has one state variable ({_one_line(states)}); a phase plane needs "
+                f"{self.spec.name} has one state variable ({one_line(states)}); a phase plane needs "
                 "at least two. Models with two or more: "
-                + _one_line(s.name for s in planar_models())
+                + one_line(s.name for s in planar_models())
             )
         default = _DEFAULT_AXES.get(self.spec.name, states[:2])
         self.x, self.y = self._axes(x or default[0], y or default[1])
@@ -218,7 +221,7 @@ class PhasePlane:
         for name in (x, y):
             if name not in self.spec.states:
                 raise ValueError(f"{name!r} is not a state variable of {self.spec.name}; "
-                                 f"valid: {_one_line(self.spec.states)}")
+                                 f"valid: {one_line(self.spec.states)}")
         if x == y:
             raise ValueError(f"the two axes must be different state variables; got {x!r} twice")
         return x, y
@@ -251,9 +254,9 @@ class PhasePlane:
         for k, v in (params or {}).items():
             if k not in self.spec.params:
                 raise ValueError(f"unknown parameter {k!r} for {self.spec.name}; "
-                                 f"valid: {_one_line(self.spec.params)}")
+                                 f"valid: {one_line(self.spec.params)}")
             values[k] = v
-        return {k: _canon(k, v, self.spec.params[k].unit) for k, v in values.items()}
+        return {k: canon(k, v, self.spec.params[k].unit) for k, v in values.items()}
 
     def _held(self, held: Mapping[str, Any] | None) -> dict[str, float]:
         out = self.default_held()
@@ -261,7 +264,7 @@ class PhasePlane:
             if k not in out:
                 raise ValueError(f"{k!r} cannot be held for {self.spec.name} with axes "
                                  f"{self.x!r}, {self.y!r}; held state variables: "
-                                 f"{_one_line(out) or 'none'}")
+                                 f"{one_line(out) or 'none'}")
             v = float(v)
             if not np.isfinite(v):
                 raise ValueError(f"held value of {k!r} must be finite; got {v!r}")
@@ -290,7 +293,7 @@ class PhasePlane:
             brainstate.nn.init_all_states(model)
             mags = {}
             for name in spec.states:
-                st = _get_state(model, name)
+                st = get_state(model, name)
                 unit = spec.state_units.get(name)
                 mag = jnp.broadcast_to(states[name], u.get_magnitude(st.value).shape)
                 st.value = mag if unit is None else mag * unit
@@ -338,7 +341,7 @@ class PhasePlane:
         """
         missing = [s for s in self.spec.states if s not in states]
         if missing:
-            raise ValueError(f"a value for every state variable is needed; missing: {_one_line(missing)}")
+            raise ValueError(f"a value for every state variable is needed; missing: {one_line(missing)}")
         arrs = {s: np.atleast_1d(np.asarray(states[s], dtype=np.float32)) for s in self.spec.states}
         n = max(a.shape[0] for a in arrs.values())
         arrs = {s: np.broadcast_to(a, (n,)).copy() for s, a in arrs.items()}

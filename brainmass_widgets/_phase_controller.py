@@ -10,6 +10,7 @@ import brainunit as u
 import numpy as np
 
 from ._code import run_script
+from ._compile import compile_notice
 from ._controller import (
     _CACHE,
     _ENGINE_LOCK,
@@ -25,7 +26,7 @@ from ._controller import (
     _quantity,
     _Stateful,
 )
-from ._engine import CachedSimulator, compile_notice
+from ._engine import CachedSimulator
 from ._limits import limits
 from ._phase import FixedPoint, PhasePlane, check_count, check_range
 from ._plots import (

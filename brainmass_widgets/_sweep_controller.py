@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _plots, _scaleout
 from ._code import sweep_script
+from ._compile import compile_notice
 from ._controller import (
     _CACHE,
     Dispatch,
@@ -36,9 +37,10 @@ from ._controller import (
     _quantity,
     _Token,
 )
-from ._engine import CachedSimulator, SweepResult, compile_notice
+from ._engine import CachedSimulator
 from ._limits import Slot, check_count, limits
 from ._metrics import resolve_metric
+from ._results import SweepResult
 
 __all__ = ["SweepController"]
 

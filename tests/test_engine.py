@@ -397,7 +397,7 @@ def test_returned_times_are_the_callers_own():
 
 
 def test_executable_packs_host_arguments_and_computes_the_same():
-    from brainmass_widgets._engine import _Executable
+    from brainmass_widgets._compile import Executable
 
     def program(params, extra, key, device):
         return params["a"] * 2 + params["b"].sum() + extra.sum(), key + 1, device * params["c"]
@@ -405,7 +405,7 @@ def test_executable_packs_host_arguments_and_computes_the_same():
     params = {"a": np.array(1.5, np.float32), "b": np.arange(3, dtype=np.float32),
               "c": np.arange(4, dtype=np.float32).reshape(2, 2)}
     args = (params, np.ones(5, np.float32), np.array([7, 9], np.uint32), jax.numpy.full((2, 2), 3.0))
-    exe = _Executable(program)
+    exe = Executable(program)
     out = exe(*args)
     expect = program(*args)
     for got, want in zip(out, expect, strict=True):
@@ -423,7 +423,7 @@ def test_executable_packs_host_arguments_and_computes_the_same():
 
 
 def test_programs_that_seed_their_own_rng_leave_the_global_one_alone():
-    from brainmass_widgets._engine import _Executable
+    from brainmass_widgets._compile import Executable
 
     def seeded(key):
         with brainstate.random.seed_context(key):
@@ -435,7 +435,7 @@ def test_programs_that_seed_their_own_rng_leave_the_global_one_alone():
     def global_key():
         return np.asarray(jax.random.key_data(brainstate.random.DEFAULT.value))
 
-    exe = _Executable(seeded)
+    exe = Executable(seeded)
     before = global_key()
     a, b = exe(np.array([0, 1], np.uint32)), exe(np.array([0, 1], np.uint32))
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -443,7 +443,7 @@ def test_programs_that_seed_their_own_rng_leave_the_global_one_alone():
     np.testing.assert_array_equal(global_key(), before)
 
     # a program that draws from brainstate's RNG advances it, as brainstate's own jit does
-    exe = _Executable(drawing)
+    exe = Executable(drawing)
     first, second = exe(np.float32(1.0)), exe(np.float32(1.0))
     assert not np.array_equal(np.asarray(first), np.asarray(second))
     assert not np.array_equal(global_key(), before)

@@ -21,7 +21,6 @@ from panel.viewable import Viewer
 
 from .._catalog import catalog, model_spec
 from .._controller import Status
-from .._engine import SweepResult
 from .._frontend import (
     RUN_OPTIONS,
     ExplorerBase,
@@ -34,6 +33,7 @@ from .._frontend import (
     slider_tooltip,
 )
 from .._model_controller import ModelController
+from .._results import SweepResult
 from .._sweep_controller import SweepController
 from ._upload import UploadBox
 
