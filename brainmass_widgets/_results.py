@@ -5,6 +5,7 @@ a stream): a ``dict`` of monitored trajectories with the divergence step and pro
 :class:`SweepResult` holds a metric over a grid of one or two parameters; :meth:`SweepResult.save`
 writes it to a ``.npz`` file and :meth:`SweepResult.load` reads one back as data only (nothing is
 unpickled or evaluated), checked against :data:`MAX_SWEEP_BYTES` before anything is unpacked.
+A saved sweep carries its format version: files of older versions still load, newer ones are refused.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import brainunit as u
 import numpy as np
@@ -24,6 +25,19 @@ __all__ = ["MAX_SWEEP_BYTES", "SimResult", "SweepResult"]
 
 MAX_SWEEP_BYTES = 64 * 2**20
 """The largest saved sweep read by :meth:`SweepResult.load`, in bytes: as sent and as unpacked."""
+
+_FORMAT = "brainmass-widgets sweep"
+"""``meta:format`` of a saved sweep that has a ``format_version`` entry (version 2 on)."""
+
+_FORMAT_1 = "brainmass-widgets sweep 1"
+"""``meta:format`` of a version 1 saved sweep, which has no ``format_version`` entry."""
+
+_NOT_A_SWEEP = "not a saved sweep (.npz written by SweepResult.save)"
+"""How :meth:`SweepResult.load` refuses a file that is not a saved sweep (tests and front ends match it)."""
+
+_REQUIRED = ("values", "diverged", "counts", "meta:model", "meta:metric", "meta:monitor", "meta:unit",
+             "meta:executor", "meta:settings")
+"""The entries every saved sweep holds, in every format version."""
 
 
 class SimResult(dict):
@@ -84,7 +98,22 @@ class SweepResult:
         What every point shared, as plain numbers: ``dt_ms``, ``duration_ms``, ``transient_ms``,
         ``sample_every``, ``in_size``, ``seed``, the fixed ``params`` and the ``init`` values (in
         the catalogue's units).
+    lo : numpy.ndarray or None
+        ``grid_shape``: the lowest value of the monitored trace after the transient at each point,
+        averaged over regions; the lower edge of the band a sweep explorer draws. ``None`` when the
+        sweep carries no band (as :meth:`CachedSimulator.sweep` returns it).
+    hi : numpy.ndarray or None
+        ``grid_shape``: the highest value of the monitored trace after the transient, averaged
+        over regions; the band's upper edge. ``None`` without a band.
+    shown : numpy.ndarray or None
+        ``grid_shape``: the value a sweep explorer plots at each point, the metric averaged over
+        regions (the max for ``"minmax"``). ``None`` without a band.
+    FORMAT_VERSION : int
+        Class constant: the file format version :meth:`save` writes. :meth:`load` reads it and
+        every older one (version 1 files carry no version entry).
     """
+
+    FORMAT_VERSION: ClassVar[int] = 2
 
     values: np.ndarray
     axes: dict[str, np.ndarray]
@@ -99,27 +128,41 @@ class SweepResult:
     executor: str = field(default="this process", repr=False)
     model: str = field(default="", repr=False)
     settings: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    _FORMAT = "brainmass-widgets sweep 1"
+    lo: np.ndarray | None = field(default=None, repr=False)
+    hi: np.ndarray | None = field(default=None, repr=False)
+    shown: np.ndarray | None = field(default=None, repr=False)
 
     def save(self, file: Any) -> None:
-        """Write the result to a ``.npz`` file (a path or a binary file object): values, diverged,
-        axes and metadata, plus any extra array attributes (a partial or cancelled sweep keeps its
-        NaN for the points not computed). Read it back with :meth:`load`."""
+        """Write the result to a ``.npz`` file; read it back with :meth:`load`.
+
+        The file holds exactly the fields of this class and the format version (nothing else set
+        on the instance): ``format_version`` (:attr:`FORMAT_VERSION`), the arrays ``values``,
+        ``diverged``, ``axis:<name>`` per axis in order and ``band:lo`` / ``band:hi`` /
+        ``band:shown`` for the bands that are not ``None``; the texts ``meta:format``,
+        ``meta:model``, ``meta:metric``, ``meta:monitor``, ``meta:unit`` (``""`` for ``None``),
+        ``meta:executor`` and ``meta:settings`` (JSON); and ``counts`` = (done, total, cancelled,
+        compiles). A partial or cancelled sweep keeps its NaN for the points not computed.
+
+        Parameters
+        ----------
+        file : str, path-like or binary file object
+            Where to write.
+        """
+        bands = {"lo": self.lo, "hi": self.hi, "shown": self.shown}
         arrays = {"values": self.values, "diverged": self.diverged}
         arrays.update({f"axis:{k}": v for k, v in self.axes.items()})
-        arrays.update({f"extra:{k}": v for k, v in vars(self).items() if isinstance(v, np.ndarray)
-                       and k not in ("values", "diverged")})
-        meta = {"format": self._FORMAT, "model": self.model, "metric": self.metric, "monitor": self.monitor,
+        arrays.update({f"band:{k}": v for k, v in bands.items() if v is not None})
+        meta = {"format": _FORMAT, "model": self.model, "metric": self.metric, "monitor": self.monitor,
                 "unit": "" if self.unit is None else str(self.unit), "executor": self.executor,
                 "settings": json.dumps(self.settings)}
-        np.savez_compressed(file, **arrays, **{f"meta:{k}": np.asarray(v) for k, v in meta.items()},
+        np.savez_compressed(file, format_version=np.asarray(self.FORMAT_VERSION), **arrays,
+                            **{f"meta:{k}": np.asarray(v) for k, v in meta.items()},
                             counts=np.array([self.done, self.total, self.cancelled, self.compiles]))
 
     @classmethod
     def load(cls, file: Any, *, max_bytes: int = MAX_SWEEP_BYTES) -> SweepResult:
-        """Read a result written by :meth:`save` (a path, a binary file object or the file's
-        bytes); data only, nothing in the file is unpickled or evaluated.
+        """Read a result written by :meth:`save`, by this version or an older one; data only,
+        nothing in the file is unpickled or evaluated.
 
         Parameters
         ----------
@@ -128,10 +171,17 @@ class SweepResult:
             The most bytes the file may hold and its arrays unpack to (checked from the zip
             directory and the ``.npy`` headers before anything is unpacked).
 
+        Returns
+        -------
+        SweepResult
+            A version 1 file (no ``format_version`` entry) gives its ``extra:lo`` / ``extra:hi`` /
+            ``extra:shown`` arrays as the bands; other ``extra:`` arrays are not read.
+
         Raises
         ------
         ValueError
-            If the file is not a saved sweep, or is or unpacks to more than ``max_bytes``.
+            If the file is not a saved sweep, is or unpacks to more than ``max_bytes``, or was
+            written in a format version newer than :attr:`FORMAT_VERSION`.
         """
         name = os.path.basename(file) if isinstance(file, str | os.PathLike) else "the file"
         if isinstance(file, bytes | bytearray) and len(file) > max_bytes:
@@ -139,18 +189,43 @@ class SweepResult:
         try:
             data = read_npz(file, name=name, max_bytes=max_bytes)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"not a saved sweep (.npz written by SweepResult.save): {exc}") from None
-        if str(data.get("meta:format", "")) != cls._FORMAT or "values" not in data:
-            raise ValueError("not a saved sweep (.npz written by SweepResult.save)")
+            raise ValueError(f"{_NOT_A_SWEEP}: {exc}") from None
+        version = cls._version(data, name)
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise ValueError(f"{_NOT_A_SWEEP}: {name} has no {', '.join(missing)}")
+        band_prefix = "band:" if version >= 2 else "extra:"
+        bands = {k: data.get(f"{band_prefix}{k}") for k in ("lo", "hi", "shown")}
         unit_name = str(data["meta:unit"])
         done, total, cancelled, compiles = (int(x) for x in data["counts"])
-        res = cls(values=data["values"], axes={k[5:]: v for k, v in data.items() if k.startswith("axis:")},
-                  metric=str(data["meta:metric"]), monitor=str(data["meta:monitor"]),
-                  unit=getattr(u, unit_name, unit_name) if unit_name else None, diverged=data["diverged"],
-                  done=done, total=total, cancelled=bool(cancelled), compiles=compiles,
-                  executor=str(data["meta:executor"]), model=str(data["meta:model"]),
-                  settings=json.loads(str(data["meta:settings"])))
-        for k, v in data.items():
-            if k.startswith("extra:"):
-                setattr(res, k[6:], v)
-        return res
+        return cls(values=data["values"], axes={k[5:]: v for k, v in data.items() if k.startswith("axis:")},
+                   metric=str(data["meta:metric"]), monitor=str(data["meta:monitor"]),
+                   unit=getattr(u, unit_name, unit_name) if unit_name else None, diverged=data["diverged"],
+                   done=done, total=total, cancelled=bool(cancelled), compiles=compiles,
+                   executor=str(data["meta:executor"]), model=str(data["meta:model"]),
+                   settings=json.loads(str(data["meta:settings"])), **bands)
+
+    @classmethod
+    def _version(cls, data: Mapping[str, np.ndarray], name: str) -> int:
+        """The format version of the saved sweep ``data`` (1 when it has no ``format_version``).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is not a saved sweep, or its version is newer than :attr:`FORMAT_VERSION`.
+        """
+        if "format_version" not in data:
+            if str(data.get("meta:format", "")) != _FORMAT_1:
+                raise ValueError(_NOT_A_SWEEP)
+            return 1
+        raw = data["format_version"]
+        if str(data.get("meta:format", "")) != _FORMAT or raw.shape != () or raw.dtype.kind not in "iu":
+            raise ValueError(_NOT_A_SWEEP)
+        version = int(raw)
+        if version > cls.FORMAT_VERSION:
+            raise ValueError(f"{name} is a saved sweep of format version {version}; this version of "
+                             f"brainmass-widgets reads format versions 1 to {cls.FORMAT_VERSION}: "
+                             "upgrade brainmass-widgets to open it")
+        if version < 1:
+            raise ValueError(f"{_NOT_A_SWEEP}: {name} claims format version {version}")
+        return version
