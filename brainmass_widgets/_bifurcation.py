@@ -13,19 +13,19 @@ compiled programs.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import brainunit as u
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from ._bifurcation_programs import BifurcationPrograms, bialternate
+from ._bifurcation_results import BifurcationDiagram, Branch, Curve, Regions, SpecialPoint
 from ._catalog import ModelSpec
 from ._compile import CompileCache
-from ._engine import CachedSimulator, _signature
+from ._engine import CachedSimulator
 from ._phase import PhasePlane, check_count, check_range
+from ._request import signature
 from ._units import one_line
 
 __all__ = [
@@ -60,214 +60,8 @@ DEFAULT_PARAMS = {
 _PROGRAMS = CompileCache(64)
 # the runs and sweeps of every Bifurcation, shared: a new instance reuses their programs
 _SIMULATIONS = CompileCache(32)
-_ITERS = 6  # corrector iterations per continuation step
 _SEED_ITERS = 40  # Newton iterations from each seed of the brute-force search
 _REFINE_ITERS = 30  # Newton iterations locating a fold or Hopf point
-
-
-@dataclass(frozen=True)
-class Branch:
-    """One equilibrium branch, in continuation order.
-
-    Attributes
-    ----------
-    param : numpy.ndarray
-        Parameter values, shape ``(k,)`` (the parameter's unit).
-    states : numpy.ndarray
-        Every state variable at each point, shape ``(k, n_states)`` (state units).
-    eigenvalues : numpy.ndarray
-        Jacobian eigenvalues at each point in 1/ms, shape ``(k, n_states)``, sorted by real part
-        (largest first).
-    stable : numpy.ndarray
-        Whether every eigenvalue has a negative real part, shape ``(k,)``.
-    """
-
-    param: np.ndarray
-    states: np.ndarray
-    eigenvalues: np.ndarray
-    stable: np.ndarray
-
-
-@dataclass(frozen=True)
-class SpecialPoint:
-    """A fold (saddle-node) or Hopf point found on a branch.
-
-    Attributes
-    ----------
-    kind : {"fold", "hopf"}
-    param : float
-        Parameter value (the parameter's unit).
-    state : dict
-        Every state variable there (state units).
-    branch : int
-        Index of the branch in :attr:`BifurcationDiagram.branches`.
-    frequency_hz : float
-        Hopf only: the oscillation frequency at onset, ``|Im lambda| / 2 pi`` in Hz; NaN for a fold.
-    lyapunov : float
-        Hopf only: the first Lyapunov coefficient (per squared state unit, with the eigenvector
-        normalised to length one); negative for a supercritical Hopf (a small stable cycle is
-        born), positive for a subcritical one. NaN for a fold.
-    """
-
-    kind: Literal["fold", "hopf"]
-    param: float
-    state: dict[str, float]
-    branch: int
-    frequency_hz: float = float("nan")
-    lyapunov: float = float("nan")
-
-    @property
-    def criticality(self) -> str:
-        """``"supercritical"``, ``"subcritical"`` or ``""`` (a fold, or a degenerate Hopf)."""
-        if self.kind != "hopf" or not np.isfinite(self.lyapunov) or self.lyapunov == 0:
-            return ""
-        return "supercritical" if self.lyapunov < 0 else "subcritical"
-
-    @property
-    def label(self) -> str:
-        """A short text for plots: ``"Hopf (super), 31.8 Hz"`` or ``"fold"``."""
-        if self.kind == "fold":
-            return "fold"
-        crit = {"supercritical": " (super)", "subcritical": " (sub)"}.get(self.criticality, "")
-        return f"Hopf{crit}, {self.frequency_hz:.3g} Hz"
-
-
-@dataclass(frozen=True)
-class Curve:
-    """A fold or Hopf curve in the plane of two parameters.
-
-    Attributes
-    ----------
-    kind : {"fold", "hopf"}
-    params : tuple of str
-        The horizontal and vertical parameters.
-    values : numpy.ndarray
-        Points of the curve, shape ``(k, 2)``; rows where a Hopf curve passes through a neutral
-        saddle (real eigenvalues ``lambda`` and ``-lambda``, no oscillation) are NaN, so a line
-        drawn through them breaks there.
-    """
-
-    kind: Literal["fold", "hopf"]
-    params: tuple[str, str]
-    values: np.ndarray
-
-
-@dataclass(frozen=True)
-class Regions:
-    """How many equilibria, and how many stable ones, at each point of a grid of two parameters.
-
-    Attributes
-    ----------
-    params : tuple of str
-        The horizontal and vertical parameters.
-    first, second : numpy.ndarray
-        Grid values of each, shapes ``(n1,)`` and ``(n2,)``.
-    count, stable : numpy.ndarray
-        Equilibria found and stable equilibria, shape ``(n2, n1)``.
-    """
-
-    params: tuple[str, str]
-    first: np.ndarray
-    second: np.ndarray
-    count: np.ndarray
-    stable: np.ndarray
-
-    def labels(self) -> np.ndarray:
-        """Each grid point's region as text, e.g. ``"3 equilibria, 2 stable"``; shape ``(n2, n1)``."""
-        return np.vectorize(_region_label)(self.count, self.stable)
-
-
-def _region_label(count: int, stable: int) -> str:
-    if count == 0:
-        return "no equilibrium"
-    noun = "equilibrium" if count == 1 else "equilibria"
-    return f"{count} {noun}, {stable} stable"
-
-
-@dataclass(frozen=True)
-class BifurcationDiagram:
-    """Equilibria, special points and limit cycles of a model against one parameter.
-
-    Attributes
-    ----------
-    model, param, variable : str
-        Catalogue model, the parameter on the horizontal axis, the state on the vertical axis.
-    param_range : (float, float)
-    params : dict
-        Values of the other parameters (magnitudes in their units).
-    branches : list of Branch
-    special : list of SpecialPoint
-        Sorted by parameter value.
-    cycle_param : numpy.ndarray
-        Parameter values of the limit-cycle sweeps.
-    cycles : dict
-        ``{"up": (min, max), "down": (min, max)}``: the extent of ``variable`` at each of
-        ``cycle_param``, in sweeps started from the attractor at the low end of the range
-        (``"up"``) and at the high end (``"down"``); NaN where the run settles (no cycle).
-    states : tuple of str
-        State variables, the column order of :attr:`Branch.states`.
-    """
-
-    model: str
-    param: str
-    variable: str
-    param_range: tuple[float, float]
-    params: dict[str, float]
-    branches: list[Branch]
-    special: list[SpecialPoint]
-    cycle_param: np.ndarray
-    cycles: dict[str, tuple[np.ndarray, np.ndarray]]
-    states: tuple[str, ...] = field(default=())
-
-    def equilibria_at(self, value: float) -> list[tuple[dict[str, float], bool]]:
-        """Equilibria of the diagram at one parameter value, interpolated along the branches.
-
-        Returns
-        -------
-        list of (dict, bool)
-            ``(state, stable)`` for every crossing of ``value`` by a branch.
-        """
-        out = []
-        for br in self.branches:
-            p = br.param
-            # each crossing once: segments are half-open, the last one closed
-            at = (p[:-1] - value) * (p[1:] - value) < 0
-            at |= p[:-1] == value
-            at[-1] |= p[-1] == value
-            for i in np.nonzero(at)[0]:
-                w = 0.0 if p[i + 1] == p[i] else (value - p[i]) / (p[i + 1] - p[i])
-                x = br.states[i] + w * (br.states[i + 1] - br.states[i])
-                out.append((dict(zip(self.states, map(float, x), strict=True)), bool(br.stable[i])))
-        return out
-
-
-def bialternate(a: jax.Array) -> jax.Array:
-    """The bialternate product ``2 A (.) I`` of an ``n x n`` matrix, ``n (n - 1) / 2`` square.
-
-    Its eigenvalues are the sums ``lambda_i + lambda_j`` (``i < j``) of the eigenvalues of ``A``,
-    so its determinant vanishes where a complex pair crosses the imaginary axis (a Hopf point) or
-    two real eigenvalues sum to zero (a neutral saddle).
-    """
-    n = a.shape[0]
-    pairs = [(p, q) for p in range(1, n) for q in range(p)]
-    rows = []
-    for p, q in pairs:
-        row = []
-        for r, s in pairs:
-            if r == p and s == q:
-                row.append(a[p, p] + a[q, q])
-            elif r == q:
-                row.append(-a[p, s])
-            elif r != p and s == q:
-                row.append(a[p, r])
-            elif r == p and s != q:
-                row.append(a[q, s])
-            elif s == p:
-                row.append(-a[q, r])
-            else:
-                row.append(jnp.zeros((), a.dtype))
-        rows.append(jnp.stack(row))
-    return jnp.stack(rows)
 
 
 def _pad(n: int) -> int:
@@ -313,6 +107,7 @@ class Bifurcation:
         self.states: tuple[str, ...] = tuple(self.spec.states)
         self._sim: CachedSimulator | None = None
         self._sims: CachedSimulator | None = None
+        self._programs = BifurcationPrograms(self.plane, _PROGRAMS)
 
     # ------------------------------------------------------------------ validation
 
@@ -329,175 +124,6 @@ class Bifurcation:
             ps = self.spec.params[name]
             return float(ps.low), float(ps.high)
         return check_range(value, name)
-
-    # ------------------------------------------------------------------ traced pieces
-
-    def _f(self, values: Mapping[str, Any], x: jax.Array) -> jax.Array:
-        """Per-ms derivative of every state at one point ``x`` (shape ``(n,)``); traced."""
-        d = self.plane.traced_derivative(values, {s: x[i : i + 1] for i, s in enumerate(self.states)})
-        return jnp.concatenate([d[s] for s in self.states])
-
-    def _key(self, kind: str, *rest: Any) -> tuple:
-        return (self.spec.model_class, kind) + rest
-
-    def _split(self, z: jax.Array, ctx: Mapping[str, Any], names: tuple[str, ...]) -> tuple[dict, jax.Array]:
-        """Parameter values and physical state from scaled coordinates ``z = (x / scale, p...)``."""
-        n = len(self.states)
-        values = dict(ctx["values"])
-        for i, name in enumerate(names):
-            values[name] = ctx["lo"][i] + z[n + i] * ctx["span"][i]
-        return values, z[:n] * ctx["scale"]
-
-    def _scaled_jacobian(self, values: Mapping[str, Any], x: jax.Array, scale: jax.Array) -> jax.Array:
-        """``D^-1 J D`` with ``D = diag(scale)``: similar to the Jacobian, of order one entries."""
-        jac = jax.jacfwd(lambda y: self._f(values, y))(x)
-        return jac * scale[None, :] / scale[:, None]
-
-    def _system(self, kind: str, names: tuple[str, ...]) -> Callable:
-        """``G(z, ctx)``: equilibria (``kind="eq"``), or equilibria with a vanishing fold or Hopf
-        test function (``"fold"``, ``"hopf"``), in scaled coordinates."""
-
-        def g(z, ctx):
-            values, x = self._split(z, ctx, names)
-            f = self._f(values, x)
-            if kind == "eq":
-                return f
-            js = self._scaled_jacobian(values, x, ctx["scale"])
-            test = jnp.linalg.det(js) if kind == "fold" else jnp.linalg.det(bialternate(js))
-            return jnp.concatenate([f, test[None]])
-
-        return g
-
-    # ------------------------------------------------------------------ compiled programs
-
-    def _continuation(
-        self, kind: str, names: tuple[str, ...], batch: int, steps: int, sig: tuple
-    ) -> Callable:
-        """A vmapped program following curves of ``G = 0`` from ``batch`` starts for ``steps`` steps."""
-
-        def make() -> Callable:
-            g = self._system(kind, names)
-            k = len(names)
-
-            def jac(z, ctx):
-                return jax.jacfwd(g)(z, ctx)
-
-            def tangent(z, t_prev, ctx):
-                a = jnp.concatenate([jac(z, ctx), t_prev[None]])
-                e = jnp.zeros(z.shape[0], z.dtype).at[-1].set(1.0)
-                t = jnp.linalg.solve(a, e)
-                return t / jnp.linalg.norm(t)
-
-            def correct(zp, t, ctx):
-                def body(_, z):
-                    a = jnp.concatenate([jac(z, ctx), t[None]])
-                    r = jnp.concatenate([g(z, ctx), (t @ (z - zp))[None]])
-                    return z - jnp.linalg.solve(a, r)
-
-                z = jax.lax.fori_loop(0, _ITERS - 1, body, zp)
-                z2 = body(0, z)
-                return z2, jnp.max(jnp.abs(z2 - z))
-
-            def trace(z0, t0, ctx):
-                h0, hmin, hmax = ctx["h"], ctx["h"] / 64, ctx["h"] * 2
-                t = tangent(z0, t0, ctx)
-
-                def step(carry, _):
-                    z, t, h, alive = carry
-                    zn, err = correct(z + h * t, t, ctx)
-                    tn = tangent(zn, t, ctx)
-                    ok = (
-                        jnp.all(jnp.isfinite(zn))
-                        & jnp.all(jnp.isfinite(tn))
-                        & (err < 1e-3 * h + 1e-6)
-                        & (jnp.linalg.norm(zn - z) < 2 * h)
-                        & (tn @ t > 0.7)
-                    )
-                    acc = ok & alive
-                    z2, t2 = jnp.where(acc, zn, z), jnp.where(acc, tn, t)
-                    h2 = jnp.where(ok, jnp.minimum(h * 1.3, hmax), h * 0.5)
-                    par = z2[-k:]
-                    inside = jnp.all(par >= 0) & jnp.all(par <= 1) & jnp.all(jnp.abs(z2) < 1e4)
-                    alive2 = alive & (h2 >= hmin) & inside
-                    return (z2, t2, h2, alive2), (zn, acc)
-
-                _, (zs, acc) = jax.lax.scan(step, (z0, t, h0, jnp.array(True)), None, length=steps)
-                return zs, acc
-
-            return jax.jit(jax.vmap(trace, in_axes=(0, 0, None)))
-
-        return _PROGRAMS.get(self._key("continue", kind, names, batch, steps, sig), make)
-
-    def _newton(self, kind: str, names: tuple[str, ...], batch: int, iters: int, sig: tuple) -> Callable:
-        """A vmapped Newton solve of ``G = 0`` with the parameters in ``names`` free only for the
-        fold and Hopf systems; for equilibria the parameter is fixed per start (``z[n:]``)."""
-
-        def make() -> Callable:
-            g = self._system(kind, names)
-            n = len(self.states)
-
-            def solve(z0, ctx):
-                if kind == "eq":
-
-                    def f(x):
-                        return g(jnp.concatenate([x, z0[n:]]), ctx)
-
-                    y0 = z0[:n]
-                else:
-
-                    def f(y):
-                        return g(jnp.concatenate([y, z0[n + 1 :]]), ctx)
-
-                    y0 = z0[: n + 1]
-
-                def body(_, y):
-                    jm = jax.jacfwd(f)(y)
-                    ok = jnp.abs(jnp.linalg.det(jm)) > 1e-30
-                    step = jnp.where(ok, jnp.linalg.solve(jnp.where(ok, jm, jnp.eye(y.shape[0])), f(y)), 0.0)
-                    # damped: at most half the typical size of each coordinate per iteration
-                    size = jnp.max(jnp.abs(step))
-                    return y - step * jnp.minimum(1.0, 0.5 / jnp.maximum(size, 1e-30))
-
-                y = jax.lax.fori_loop(0, iters, body, y0)
-                last = body(0, y)
-                return jnp.concatenate([last, z0[y0.shape[0] :]]), jnp.max(jnp.abs(last - y))
-
-            return jax.jit(jax.vmap(solve, in_axes=(0, None)))
-
-        return _PROGRAMS.get(self._key("newton", kind, names, batch, iters, sig), make)
-
-    def _jacobians(self, names: tuple[str, ...], batch: int, sig: tuple) -> Callable:
-        """Physical Jacobians (1/ms) at a batch of scaled points."""
-
-        def make() -> Callable:
-            def one(z, ctx):
-                values, x = self._split(z, ctx, names)
-                return jax.jacfwd(lambda y: self._f(values, y))(x)
-
-            return jax.jit(jax.vmap(one, in_axes=(0, None)))
-
-        return _PROGRAMS.get(self._key("jacobian", names, batch, sig), make)
-
-    def _forms(self, sig: tuple) -> Callable:
-        """Second and third directional derivatives ``B(u, v)`` and ``C(u, v, w)`` of the vector
-        field at one point, each over a batch of real directions."""
-
-        def make() -> Callable:
-            def b(values, x, u1, u2):
-                d1 = lambda y: jax.jvp(lambda q: self._f(values, q), (y,), (u1,))[1]  # noqa: E731
-                return jax.jvp(d1, (x,), (u2,))[1]
-
-            def c(values, x, u1, u2, u3):
-                return jax.jvp(lambda y: b(values, y, u1, u2), (x,), (u3,))[1]
-
-            return jax.jit(
-                lambda values, x, bu, bv, cu, cv, cw: (
-                    jax.vmap(b, in_axes=(None, None, 0, 0))(values, x, bu, bv),
-                    jax.vmap(c, in_axes=(None, None, 0, 0, 0))(values, x, cu, cv, cw),
-                )
-            )
-
-        return _PROGRAMS.get(self._key("forms", sig), make)
 
     # ------------------------------------------------------------------ pieces of a diagram
 
@@ -567,7 +193,7 @@ class Bifurcation:
         """Newton from every row of ``z0``: the solutions and whether each converged."""
         batch = _pad(len(z0))
         zp = np.concatenate([z0, np.repeat(z0[-1:], batch - len(z0), 0)]).astype(np.float32)
-        prog = self._newton(kind, names, batch, iters, _signature(ctx["values"]))
+        prog = self._programs.newton(kind, names, batch, iters, signature(ctx["values"]))
         z, err = (np.asarray(a) for a in prog(zp, ctx))
         ok = np.all(np.isfinite(z), axis=1) & (err < 1e-5) & np.all(np.abs(z) < 1e4, axis=1)
         return z[: len(z0)], ok[: len(z0)]
@@ -683,7 +309,7 @@ class Bifurcation:
         pad = batch - len(starts)
         z0 = np.concatenate([starts, np.repeat(starts[-1:], pad, 0)]).astype(np.float32)
         t0 = np.concatenate([directions, np.repeat(directions[-1:], pad, 0)]).astype(np.float32)
-        prog = self._continuation(kind, names, batch, steps, _signature(ctx["values"]))
+        prog = self._programs.continuation(kind, names, batch, steps, signature(ctx["values"]))
         zs, acc = (np.asarray(a) for a in prog(z0, t0, ctx))
         return [np.concatenate([starts[i : i + 1], zs[i][acc[i]]]) for i in range(len(starts))]
 
@@ -798,7 +424,7 @@ class Bifurcation:
     def _jacobians_at(self, names: tuple[str, ...], z: np.ndarray, ctx: Mapping[str, Any]) -> np.ndarray:
         batch = _pad(len(z))
         zp = np.concatenate([z, np.repeat(z[-1:], batch - len(z), 0)]).astype(np.float32)
-        return np.asarray(self._jacobians(names, batch, _signature(ctx["values"]))(zp, ctx))[: len(z)]
+        return np.asarray(self._programs.jacobians(names, batch, signature(ctx["values"]))(zp, ctx))[: len(z)]
 
     def _lyapunov(self, values: Mapping[str, Any], x: np.ndarray, jac: np.ndarray, omega: float) -> float:
         """First Lyapunov coefficient at a Hopf point (Kuznetsov, *Elements of Applied Bifurcation
@@ -809,7 +435,7 @@ class Bifurcation:
         lam_t, vl = np.linalg.eig(a.T)
         p = vl[:, np.argmin(np.abs(lam_t + 1j * omega))]
         p = p / np.conj(np.vdot(p, q))  # <p, q> = conj(p) . q = 1
-        forms = self._forms(_signature(values))
+        forms = self._programs.forms(signature(values))
         x = np.asarray(x, np.float32)
 
         def multilinear(*args: np.ndarray) -> np.ndarray:
