@@ -200,14 +200,16 @@ def hopf64_breakdown(repeat: int) -> None:
     """Where the HopfStep x 64 run spends its time beyond a hand-held program: each variant is the
     same compiled loop, called through the engine's ahead-of-time executable, interleaved."""
     from brainmass_widgets._compile import Executable
-    from brainmass_widgets._engine import _first_bad, _signature
+    from brainmass_widgets._engine import _first_bad
+    from brainmass_widgets._request import signature
 
     n, dt = 10_000, 0.1 * u.ms
     sim = bw.CachedSimulator("HopfStep", in_size=64, dt=dt)
     params = {"a": 0.25, "w": 0.3}
     sim.run(n * dt, params=params)
-    values, init, monitors, key = sim._params(params), sim._init(None), sim._monitors(None), sim._seed(0)
-    run = sim._program("run", n, 0, 1, None, monitors, _signature(values), _signature(init), make=None)
+    request = sim.prepare(n * dt, params=params)
+    values, init, monitors, key = request.values, request.init, request.monitors, request.key
+    run = sim.program("run", n, 0, 1, None, monitors, signature(values), signature(init), make=None)
     node = brainmass.HopfStep(64, a=0.25, w=0.3, init_x=braintools.init.Constant(0.5))
     with brainstate.environ.context(dt=dt):
         node.init_all_states()
@@ -218,10 +220,10 @@ def hopf64_breakdown(repeat: int) -> None:
         return sim._whole_run(vals, init_vals, k, n, None, monitors)
 
     def unseeded(vals, init_vals, k):
-        model, inputs = sim._model.build(sim.in_size, vals)
+        model, inputs = sim.adapter.build(sim.in_size, vals)
         with brainstate.environ.context(dt=dt):
-            sim._init_states(model, None)
-            sim._apply_init(model, init_vals)
+            sim.init_states(model, None)
+            sim.apply_init(model, init_vals)
             return sim._loop(model, inputs, monitors, jnp.arange(n, dtype=jnp.int32))
 
     def constants(vals, init_vals, k):
@@ -243,10 +245,15 @@ def hopf64_breakdown(repeat: int) -> None:
             program = Executable(fn)
             program(values, init, key)
             fns.append(lambda program=program: program(values, init, key))
+    plain = brainstate.transform.jit(run.fun)
+    plain(values, init, key)
+    fns.append(lambda: plain(values, init, key))
     duration = n * dt
     fns.append(lambda: sim.run(duration, params=params)["x"])
     times = timed_side_by_side(fns, max(repeat, 40))
-    names = [name for name, _ in variants] + ["CachedSimulator.run (the program + argument handling)"]
+    names = [name for name, _ in variants] + [
+        "the same program called through brainstate.transform.jit (no brainstate internals)",
+        "CachedSimulator.run (the program + argument handling)"]
     table("HopfStep, in_size=64, 10,000 steps: where the time goes (compiled programs called alike)",
           ("variant", "ms", "vs hand"),
           [(name, ms(t), f"{t / times[0]:.2f}x") for name, t in zip(names, times, strict=True)])

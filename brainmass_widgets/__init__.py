@@ -17,6 +17,7 @@ gradient step; :class:`FitController` shows a fit live.
 
 from importlib.metadata import version as _distribution_version
 
+from ._adapters import ModelAdapter
 from ._bifurcation import Bifurcation, BifurcationDiagram, Branch, Curve, Regions, SpecialPoint
 from ._bifurcation_controller import BifurcationController
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
@@ -34,6 +35,7 @@ from ._network import Connectome, NetworkModel, load_connectome, network_models
 from ._network_controller import NetworkController
 from ._phase import FixedPoint, PhaseField, PhasePlane, planar_models
 from ._phase_controller import PhasePlaneController
+from ._request import RunSpec
 from ._results import SimResult, SweepResult
 from ._sweep_controller import SweepController
 
@@ -60,6 +62,7 @@ __all__ = [
     "FixedPoint",
     "Limits",
     "MissingExtra",
+    "ModelAdapter",
     "ModelController",
     "ModelSpec",
     "NetworkController",
@@ -69,6 +72,7 @@ __all__ = [
     "PhasePlane",
     "PhasePlaneController",
     "Regions",
+    "RunSpec",
     "Session",
     "SimResult",
     "SpecialPoint",

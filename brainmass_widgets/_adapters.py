@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import brainmass
 import brainstate
@@ -23,7 +23,8 @@ from . import _units
 from ._catalog import ModelSpec, ParamSpec
 from ._network import K_PARAM, NetworkModel
 
-__all__ = ["FactoryModel", "NetworkAdapter", "SpecModel", "get_state", "load_states", "state_values"]
+__all__ = ["FactoryModel", "ModelAdapter", "NetworkAdapter", "SpecModel", "get_state", "load_states",
+           "state_values"]
 
 _NOISE_PARAMS = (
     ParamSpec("noise_sigma", 0.01, None, 0.0, 0.5, 0.005,
@@ -50,6 +51,50 @@ def load_states(model: Any, values: Mapping[str, Any]) -> None:
     """Write carried state values back into a freshly built ``model``."""
     for k, st in model.states().items():
         st.value = values[".".join(map(str, k))]
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """What the engine, the fitter, the phase plane and scale-out need of a model.
+
+    Attributes
+    ----------
+    key : tuple
+        Hashable identity of the model, part of every compiled program's cache key.
+    params : dict of str to ParamSpec
+        Typed parameters with units and slider ranges (empty for a factory model).
+    states : tuple of str
+        State variables that can be monitored or initialised.
+    state_units : dict
+        Unit of each state (``None`` for a dimensionless one).
+    default_monitor : str
+        The state recorded when no monitor is named.
+    default_init : dict
+        Initial value per state where the model has one.
+    noisy : tuple of str
+        States that receive Ornstein-Uhlenbeck noise.
+    """
+
+    key: tuple
+    params: dict[str, ParamSpec]
+    states: tuple[str, ...]
+    state_units: dict[str, Any]
+    default_monitor: str
+    default_init: dict[str, Any]
+    noisy: tuple[str, ...]
+
+    def defaults(self) -> dict[str, Any]:
+        """Default value of every accepted parameter."""
+
+    def canon(self, name: str, value: Any) -> np.ndarray:
+        """``value`` of parameter ``name`` as a float32 magnitude in the parameter's unit; raises
+        ``ValueError`` naming the parameter for an unknown name or a bad value."""
+
+    def path(self, state: str) -> str:
+        """Dotted path of ``state`` in the built model, for :func:`get_state`."""
+
+    def build(self, in_size: Any, values: Mapping[str, Any]) -> tuple[Any, dict]:
+        """The model built from (traced) parameter ``values``, and the inputs of its ``update``."""
 
 
 class SpecModel:
@@ -154,6 +199,7 @@ class FactoryModel:
         self.default_monitor = self.states[0]
         self.default_init: dict[str, Any] = {}
         self.noisy = ()
+        self.params: dict[str, ParamSpec] = {}
 
     def defaults(self) -> dict[str, Any]:
         return dict(self._defaults)

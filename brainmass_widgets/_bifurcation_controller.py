@@ -11,7 +11,16 @@ import numpy as np
 from ._bifurcation import Bifurcation, BifurcationDiagram, Curve, Regions
 from ._code import bifurcation_script
 from ._compile import compile_notice
-from ._controller import _CACHE, _ENGINE_LOCK, Dispatch, Session, Status, _compute, _fmt_ms, _Stateful
+from ._controller import (
+    CACHE,
+    ENGINE_LOCK,
+    Dispatch,
+    Session,
+    StatefulController,
+    Status,
+    compute_slot,
+    fmt_ms,
+)
 from ._engine import CachedSimulator
 from ._phase import check_count
 from ._plots import BIFURCATION_COLORS, bifurcation_figures, region_color, set_extent
@@ -59,7 +68,7 @@ def _region_columns(regions: Regions | None) -> dict[str, Any]:
                                              zip(regions.count.ravel(), regions.stable.ravel(), strict=True)]}
 
 
-class BifurcationController(_Stateful):
+class BifurcationController(StatefulController):
     """A live bifurcation diagram: equilibrium branches (stable solid, unstable dashed), fold and
     Hopf points, limit-cycle extents, and optionally fold and Hopf curves in two parameters.
 
@@ -207,7 +216,7 @@ class BifurcationController(_Stateful):
         # a parameter change keeps the Bifurcation: its simulators and programs stay warm
         bif = previous if same else Bifurcation(state["model"], state["param"], state["variable"])
         state["param"], state["variable"] = bif.param, bif.variable
-        sim = CachedSimulator(state["model"], cache=_CACHE)
+        sim = CachedSimulator(state["model"], cache=CACHE)
         params = {k: v for k, v in (state["params"] or {}).items() if k in bif.spec.params}
         state["params"] = {**{k: p.default for k, p in bif.spec.params.items()}, **params}
         bif.plane.param_values(state["params"])
@@ -253,10 +262,10 @@ class BifurcationController(_Stateful):
             set_extent(diagram, x=prange)
             set_extent(plane, x=prange, y=srange or (0.0, 1.0))
 
-        self._post(relabel)
+        self.post(relabel)
         listeners = list(self._state_listeners)
         if listeners and old is not None:
-            self._post(lambda: [cb() for cb in listeners])
+            self.post(lambda: [cb() for cb in listeners])
 
     def set(self, **params: Any) -> None:
         """Change parameter values; the diagram is recomputed.
@@ -279,7 +288,7 @@ class BifurcationController(_Stateful):
         """
         unknown = [k for k in options if k not in _OPTIONS]
         if unknown:
-            raise self._fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
+            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
         self._change(**options)
 
     # ------------------------------------------------------------------ computing
@@ -305,10 +314,10 @@ class BifurcationController(_Stateful):
 
         t0 = time.perf_counter()
         try:
-            with _compute(token) as slot:
+            with compute_slot(token) as slot:
                 if not slot.held:
                     return
-                with _ENGINE_LOCK, compile_notice(notice):
+                with ENGINE_LOCK, compile_notice(notice):
                     diagram = bif.diagram(
                         state["param_range"], params=others, points=state["points"], cycles=state["cycles"]
                     )
@@ -325,12 +334,12 @@ class BifurcationController(_Stateful):
                 self.sources[name].data = data
 
         self._diagram, self._curves, self._regions = diagram, curves, regions
-        self._post(draw, token)
+        self.post(draw, token)
         elapsed = time.perf_counter() - t0
         found = (
             "; ".join(f"{sp.label} at {sp.param:.4g}" for sp in diagram.special) or "no fold or Hopf point"
         )
-        self._set_status(Status("done", f"diagram in {_fmt_ms(elapsed)}: {found}", 1.0, elapsed), token)
+        self._set_status(Status("done", f"diagram in {fmt_ms(elapsed)}: {found}", 1.0, elapsed), token)
 
     @staticmethod
     def _columns(diagram: BifurcationDiagram, curves: list[Curve], regions: Regions | None,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._controller import _Base, _Worker
+    from ._controller import ControllerBase, Worker
 
 __all__ = ["BusyWatch"]
 
@@ -27,15 +27,15 @@ class BusyWatch:
 
     Parameters
     ----------
-    controller : _Base
+    controller : ControllerBase
         The explorer's controller.
-    worker : _Worker
+    worker : Worker
         The worker followed: a fit's, or a network explorer's coupling sweep (not its live run).
     show : callable
         ``show(busy)`` sets the buttons; called where the document may be changed.
     """
 
-    def __init__(self, controller: _Base, worker: _Worker, show: Callable[[bool], None]):
+    def __init__(self, controller: ControllerBase, worker: Worker, show: Callable[[bool], None]):
         self._controller = controller
         self._worker = worker
         self._show = show
@@ -68,8 +68,8 @@ class BusyWatch:
             self._watching = False
             self._posting += 1
         try:
-            if not self._worker._closed:
-                self._controller._post(self.update)
+            if not self._worker.closed:
+                self._controller.post(self.update)
         finally:
             with self._cond:
                 self._posting -= 1

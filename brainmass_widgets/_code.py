@@ -361,17 +361,17 @@ def fit_script(fitter: Any, *, initial: Mapping[str, float], lr: float, n_steps:
         equals :attr:`FitOutcome.history` for ``backend="grad"``).
     """
     sim = fitter.sim
-    fixed = dict(sim._model.defaults())
+    fixed = dict(sim.adapter.defaults())
     fixed.update({k: np.asarray(v) for k, v in fitter.fixed.items()})
     for name in fitter.fit_names:
         unit = fitter.units[name]
         low, high = (_value_code(b, unit) for b in fitter.bounds[name])
         fixed[name] = _Raw(f"Param({_value_code(initial[name], unit)}, t=SigmoidT({low}, {high}), fit=True)")
-    network = isinstance(sim._model, NetworkAdapter)
+    network = isinstance(sim.adapter, NetworkAdapter)
     if network:
-        text = network_script(sim._model.net, dt=sim.dt, duration=fitter.duration, params=fixed, init={},
+        text = network_script(sim.adapter.net, dt=sim.dt, duration=fitter.duration, params=fixed, init={},
                               monitors=(fitter.monitor,),
-                              example=sim._model.net.connectome.digest == Connectome.example().digest)
+                              example=sim.adapter.net.connectome.digest == Connectome.example().digest)
         build = text[: text.index("brainstate.random.seed(")].rstrip().splitlines()
         model, prefix, drive = "network", "m.node", []
     else:

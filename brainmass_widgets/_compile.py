@@ -130,6 +130,11 @@ class Executable:
         self._devices = devices
         self._compiled: dict[tuple, _Compiled] = {}
 
+    @property
+    def fun(self) -> Callable:
+        """The traced function, as given."""
+        return self._fun
+
     def executables(self) -> list[Any]:
         """The compiled executables made so far, one per argument signature."""
         return [entry.executable for entry in list(self._compiled.values())]

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import brainunit as u
 import numpy as np
@@ -31,10 +31,10 @@ from ._engine import CachedSimulator
 from ._limits import Slot, check_count, compute_pool, limits
 from ._results import SimResult
 
-__all__ = ["Session", "Status", "shared_cache"]
+__all__ = ["STATUS_KINDS", "Session", "Status", "StatusKind", "shared_cache"]
 
-_CACHE = CompileCache(256)
-_ENGINE_LOCK = STATE_LOCK
+CACHE = CompileCache(256)
+ENGINE_LOCK = STATE_LOCK
 """Work that traces brainstate code outside the engine's programs (the phase plane, network
 builds) holds the engine's state lock throughout."""
 
@@ -43,7 +43,12 @@ Dispatch = Callable[[Callable[[], None]], None]
 
 def shared_cache() -> CompileCache:
     """The compile cache shared by every explorer in this process (it holds no user state)."""
-    return _CACHE
+    return CACHE
+
+
+#: What an explorer can be doing.
+StatusKind = Literal["idle", "compiling", "running", "done", "diverged", "cancelled", "error"]
+STATUS_KINDS: tuple[str, ...] = get_args(StatusKind)
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,9 @@ class Status:
 
     Attributes
     ----------
-    kind : str
+    kind : StatusKind
         ``"idle"``, ``"compiling"``, ``"running"``, ``"done"``, ``"diverged"``, ``"cancelled"`` or
-        ``"error"``.
+        ``"error"`` (:data:`STATUS_KINDS`); any other is refused.
     message : str
         One line for people.
     progress : float
@@ -65,11 +70,15 @@ class Status:
         For ``"diverged"``: the first integration step holding NaN/inf.
     """
 
-    kind: str = "idle"
+    kind: StatusKind = "idle"
     message: str = ""
     progress: float = 0.0
     elapsed: float | None = None
     step: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in STATUS_KINDS:
+            raise ValueError(f"unknown status kind {self.kind!r}; valid: {', '.join(STATUS_KINDS)}")
 
     @property
     def busy(self) -> bool:
@@ -80,10 +89,10 @@ class Status:
 # ----------------------------------------------------------------------------- worker
 
 
-class _Token:
+class Token:
     """Handed to a job: tells it whether a newer request (or a cancel) has superseded it."""
 
-    def __init__(self, worker: _Worker, generation: int):
+    def __init__(self, worker: Worker, generation: int):
         self._worker = worker
         self.generation = generation
 
@@ -92,26 +101,31 @@ class _Token:
         return self._worker.generation != self.generation
 
 
-class _Worker:
+class Worker:
     """One daemon thread that runs only the latest submitted job (inside ``owner``'s session)."""
 
-    def __init__(self, name: str, owner: _Base | None = None):
+    def __init__(self, name: str, owner: ControllerBase | None = None):
         self._name = name
         self._owner = owner
         self._cond = threading.Condition()
-        self._pending: tuple[Callable, _Token] | None = None
+        self._pending: tuple[Callable, Token] | None = None
         self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
         self.generation = 0
         self.started = 0
 
-    def submit(self, job: Callable[[_Token], None]) -> _Token:
+    @property
+    def closed(self) -> bool:
+        """Whether the worker was closed: it takes no more jobs."""
+        return self._closed
+
+    def submit(self, job: Callable[[Token], None]) -> Token:
         with self._cond:
             if self._closed or _STOPPING.is_set():
                 raise RuntimeError("this explorer is closed")
             self.generation += 1
-            token = _Token(self, self.generation)
+            token = Token(self, self.generation)
             self._pending = (job, token)
             self._busy = True
             if self._thread is None:
@@ -127,7 +141,7 @@ class _Worker:
             self.generation += 1
             self._pending = None
 
-    def stop(self, token: _Token) -> bool:
+    def stop(self, token: Token) -> bool:
         """Supersede ``token``'s job if it is still the latest (a newer pending job is kept);
         ``True`` if it was stopped."""
         with self._cond:
@@ -178,7 +192,7 @@ class _Worker:
 
 # ----------------------------------------------------------------------------- stopping the process
 
-_LIVE: weakref.WeakSet[_Worker] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
 """Every worker whose thread has started (its running thread keeps it alive; a closed one is let go)."""
 _LIVE_LOCK = threading.Lock()
 _STOPPING = threading.Event()
@@ -189,7 +203,7 @@ what service managers allow a stopping process (systemd 90 s)."""
 _EXIT_NOTICE = 2.0
 
 
-def _alive() -> list[_Worker]:
+def _alive() -> list[Worker]:
     """The registered workers whose thread is still running."""
     with _LIVE_LOCK:
         workers = list(_LIVE)
@@ -258,11 +272,11 @@ class Session:
     """
 
     _clients_lock = threading.Lock()
-    _clients: dict[str, list[tuple[_Base, _Token]]] = {}
+    _clients: dict[str, list[tuple[ControllerBase, Token]]] = {}
 
     def __init__(self, client: str | None = None) -> None:
         self._lock = threading.Lock()
-        self._running: list[tuple[_Base, _Token]] = []
+        self._running: list[tuple[ControllerBase, Token]] = []
         self.client = client
 
     @property
@@ -271,7 +285,7 @@ class Session:
         with self._lock:
             return len(self._running)
 
-    def begin(self, owner: _Base, token: _Token) -> None:
+    def begin(self, owner: ControllerBase, token: Token) -> None:
         """Record that ``owner`` starts the job of ``token``, stopping the oldest running ones
         beyond the limits."""
         allowed = limits()
@@ -287,7 +301,7 @@ class Session:
         for other, old, whose in stale:
             other._preempt(old, whose)
 
-    def end(self, token: _Token) -> None:
+    def end(self, token: Token) -> None:
         """Record that the job of ``token`` has returned."""
         with self._lock:
             self._running = [(o, t) for o, t in self._running if t is not token]
@@ -300,14 +314,15 @@ class Session:
                     Session._clients.pop(self.client, None)
 
 
-def _beyond(jobs: list[tuple[_Base, _Token]], limit: int | None) -> list[tuple[_Base, _Token]]:
+def _beyond(jobs: list[tuple[ControllerBase, Token]],
+            limit: int | None) -> list[tuple[ControllerBase, Token]]:
     """Remove and return the oldest of ``jobs`` beyond ``limit``."""
     stale = jobs[: max(0, len(jobs) - limit)] if limit is not None else []
     del jobs[: len(stale)]
     return stale
 
 
-class _Base:
+class ControllerBase:
     """Status, dispatch and waiting shared by the controllers."""
 
     def __init__(self, dispatch: Dispatch | None, name: str, session: Session | None = None):
@@ -316,7 +331,7 @@ class _Base:
         self.session = session
         self._doc_lock = threading.RLock()
         self._dispatch = dispatch or self._direct
-        self._worker = _Worker(name, self)
+        self._worker = Worker(name, self)
         self._workers = [self._worker]
         self._status = Status()
         self._status_listeners: list[Callable[[Status], None]] = []
@@ -329,7 +344,7 @@ class _Base:
         with self._doc_lock:
             fn()
 
-    def _post(self, fn: Callable[[], None], token: _Token | None = None, latest: str | None = None) -> None:
+    def post(self, fn: Callable[[], None], token: Token | None = None, latest: str | None = None) -> None:
         """Apply ``fn`` to the document through ``dispatch``; dropped if ``token`` is superseded,
         or if a later update of the same ``latest`` kind was posted before this one was applied
         (a progress line, a sweep's cumulative draw: only the newest is worth sending)."""
@@ -361,16 +376,23 @@ class _Base:
         """Call ``callback(status)`` (through ``dispatch``) on every status change."""
         self._status_listeners.append(callback)
 
-    def _set_status(self, status: Status, token: _Token | None = None) -> None:
+    def _set_status(self, status: Status, token: Token | None = None) -> None:
         if token is not None and token.superseded:
             return
         self._status = status
         listeners = list(self._status_listeners)
         if listeners:
             progress = status.kind in ("compiling", "running")
-            self._post(lambda: [cb(status) for cb in listeners], token, "status" if progress else None)
+            self.post(lambda: [cb(status) for cb in listeners], token, "status" if progress else None)
 
-    def _fail(self, exc: Exception) -> ValueError:
+    @property
+    def worker(self) -> Worker:
+        """The worker that runs the controller's main computation (its live run, sweep or fit)."""
+        return self._worker
+
+    def fail(self, exc: Exception) -> ValueError:
+        """Show ``exc`` as the controller's error status and return it as a ``ValueError``
+        (for a front end to raise where the bad value was given)."""
         self._set_status(Status("error", str(exc)))
         return exc if isinstance(exc, ValueError) else ValueError(str(exc))
 
@@ -392,14 +414,14 @@ class _Base:
         with self._updates_cond:
             return self._updates_cond.wait_for(lambda: self._pending_updates == 0, left())
 
-    def _second_worker(self, name: str) -> _Worker:
+    def _second_worker(self, name: str) -> Worker:
         """Another latest-wins worker (work that must not cancel the main job's), waited for by
         :meth:`wait` and stopped by :meth:`close`."""
-        worker = _Worker(name, self)
+        worker = Worker(name, self)
         self._workers.append(worker)
         return worker
 
-    def _preempt(self, token: _Token, whose: str = "this session") -> None:
+    def _preempt(self, token: Token, whose: str = "this session") -> None:
         """Stop the computation of ``token``: a newer one of ``whose`` starts."""
         if token._worker.stop(token):
             self._set_status(Status("cancelled", f"stopped: a newer computation of {whose} took over"))
@@ -415,7 +437,7 @@ class _Base:
         return self._worker.started
 
 
-class _Stateful(_Base):
+class StatefulController(ControllerBase):
     """A controller whose state is one validated dict (with ``"sim"`` and ``"params"``) and whose
     front ends listen for accepted changes; ``_OPTION_NAMES`` lists what :attr:`options` shows."""
 
@@ -458,7 +480,7 @@ class _Stateful(_Base):
         try:
             state = self._validate(new, self._state)
         except Exception as exc:
-            raise self._fail(exc) from None
+            raise self.fail(exc) from None
         old, self._state = self._state, state
         self._commit(old)
         if self.autorun:
@@ -468,16 +490,16 @@ class _Stateful(_Base):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _mag(x: Any) -> np.ndarray:
+def magnitude(x: Any) -> np.ndarray:
     return np.asarray(u.get_magnitude(x))
 
 
-def _col(x: np.ndarray) -> np.ndarray:
+def column(x: np.ndarray) -> np.ndarray:
     """A plot column: contiguous float32 (the engine's precision; half the bytes of float64)."""
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _replace(source: Any, data: dict[str, np.ndarray]) -> None:
+def replace_data(source: Any, data: dict[str, np.ndarray]) -> None:
     """Give ``source`` new columns, sending only those that changed when the time axis is the
     same (a parameter change re-sends the traces, not ``t``)."""
     old = source.data
@@ -489,7 +511,7 @@ def _replace(source: Any, data: dict[str, np.ndarray]) -> None:
         source.data = data
 
 
-def _quantity(value: Any, unit: Any, what: str) -> Any:
+def as_quantity(value: Any, unit: Any, what: str) -> Any:
     """A time option as a quantity: numbers are read in ``unit``."""
     if value is None or isinstance(value, u.Quantity):
         return value
@@ -498,31 +520,32 @@ def _quantity(value: Any, unit: Any, what: str) -> Any:
     return float(value) * unit
 
 
-def _regions(data: np.ndarray, batched: bool) -> np.ndarray:
+def per_region(data: np.ndarray, batched: bool) -> np.ndarray:
     """``(time, [batch,] *regions)`` as ``(time, [batch,] n_regions)``."""
     lead = 2 if batched else 1
     return data.reshape(data.shape[:lead] + (-1,))
 
 
-def _join(pieces: Sequence[SimResult]) -> SimResult:
+def join_pieces(pieces: Sequence[SimResult]) -> SimResult:
     keys = pieces[0].keys()
     data = {k: u.math.concatenate([p[k] for p in pieces], axis=0) for k in keys}
     last = pieces[-1]
     return SimResult(data, last.diverged, last.done, last.total)
 
 
-def _compute(token: _Token, background: bool = False) -> AbstractContextManager[Slot]:
+def compute_slot(token: Token, background: bool = False) -> AbstractContextManager[Slot]:
     """A slot of the process's compute pool for ``token``'s work (given up while waiting if the
     token is superseded: the slot's ``held`` is then ``False``); ``background`` work (sweeps,
     fits) waits behind interactive work."""
     return compute_pool().slot(lambda: token.superseded, background)
 
 
-def _pieces(stream: Iterator[SimResult], notice: Callable[[], None], token: _Token) -> Iterator[SimResult]:
+def stream_pieces(stream: Iterator[SimResult], notice: Callable[[], None],
+                  token: Token) -> Iterator[SimResult]:
     """The pieces of a streamed run, each computed in its own compute-pool slot (with ``notice``
     called on a compile), until the run ends or ``token`` is superseded."""
     while True:
-        with _compute(token) as slot:
+        with compute_slot(token) as slot:
             if not slot.held:
                 return
             with compile_notice(notice):
@@ -532,12 +555,12 @@ def _pieces(stream: Iterator[SimResult], notice: Callable[[], None], token: _Tok
         yield piece
 
 
-def _ms_text(value: Any) -> str:
+def ms_text(value: Any) -> str:
     """A time quantity as ``"12.5 ms"``."""
     return f"{float(value.to_decimal(u.ms)):g} ms"
 
 
-def _in_size(value: Any) -> int | tuple[int, ...]:
+def check_in_size(value: Any) -> int | tuple[int, ...]:
     """``in_size`` as an integer >= 1 or a tuple of them, or a ``ValueError`` naming the value."""
     if isinstance(value, tuple | list):
         if not value or not all(not isinstance(v, bool) and isinstance(v, int | np.integer) and v >= 1
@@ -547,5 +570,5 @@ def _in_size(value: Any) -> int | tuple[int, ...]:
     return check_count(value, "in_size")
 
 
-def _fmt_ms(seconds: float) -> str:
+def fmt_ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"

@@ -26,11 +26,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _scaleout, _units
-from ._adapters import FactoryModel, NetworkAdapter, SpecModel, get_state, load_states, state_values
+from ._adapters import (
+    FactoryModel,
+    ModelAdapter,
+    NetworkAdapter,
+    SpecModel,
+    get_state,
+    load_states,
+    state_values,
+)
 from ._catalog import ParamSpec, catalog, model_spec, spec_from_class
 from ._compile import CompileCache, Executable
 from ._metrics import resolve_metric
 from ._network import NetworkModel
+from ._request import RunSpec, remembered, signature, timing_key
 from ._results import SimResult, SweepResult
 
 __all__ = ["CachedSimulator"]
@@ -40,37 +49,6 @@ _MAX_SWEEP_CHUNK = 256
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _remembered(memo: dict, key: Any, make: Callable[[], Any], size: int) -> Any:
-    """``memo[key]``, made by ``make()`` on a miss; the memo is emptied when it holds ``size``."""
-    value = memo.get(key)
-    if value is None:
-        if len(memo) >= size:
-            memo.clear()
-        value = memo[key] = make()
-    return value
-
-
-def _timing_key(*values: Any) -> tuple | None:
-    """A hashable key for durations given as quantities with a plain-number mantissa, step counts
-    or ``None`` (types included, so that ``True`` never passes for ``1``); ``None`` otherwise."""
-    key = []
-    for v in values:
-        if isinstance(v, u.Quantity):
-            if type(v.mantissa) not in (float, int):
-                return None
-            key.append((u.Quantity, v.mantissa, v.unit))
-        elif v is None or type(v) is int:
-            key.append((type(v), v))
-        else:
-            return None
-    return tuple(key)
-
-
-def _signature(values: Mapping[str, np.ndarray]) -> tuple:
-    """The structural part of a dict of arrays: names and shapes."""
-    return tuple((k, v.shape if isinstance(v, np.ndarray) else np.shape(v)) for k, v in values.items())
 
 
 def _first_bad(rec: Mapping[str, Any]) -> jax.Array:
@@ -92,11 +70,11 @@ def _first_bad(rec: Mapping[str, Any]) -> jax.Array:
     return jax.lax.cond(jnp.isfinite(total), lambda: jnp.int32(-1), search)
 
 
-def _record_slice(i0: int, n: int, n_tr: int, k: int) -> slice | None:
-    """Rows of the chunk ``[i0, i0 + n)`` that the run records (after the transient, every k-th)."""
+def _record_slice(i0: int, n: int, n_tr: int, stride: int) -> slice | None:
+    """Rows of the chunk ``[i0, i0 + n)`` that the run records (after the transient, every ``stride``-th)."""
     first = max(i0, n_tr)
-    first += (-(first - n_tr)) % k
-    return slice(first - i0, None, k) if first < i0 + n else None
+    first += (-(first - n_tr)) % stride
+    return slice(first - i0, None, stride) if first < i0 + n else None
 
 
 def _is_model_class(obj: Any) -> bool:
@@ -167,7 +145,7 @@ class CachedSimulator:
         if network is not None:
             if noise:
                 raise ValueError("a network takes its noise from NetworkModel(..., noise=True)")
-            self._model: SpecModel | FactoryModel = NetworkAdapter(network, dt)
+            self._model: ModelAdapter = NetworkAdapter(network, dt)
         elif spec is None:
             if noise:
                 raise ValueError("noise= applies to catalogue models; a factory builds its own noise")
@@ -182,6 +160,11 @@ class CachedSimulator:
         self._base_key = (self._model.key, str(in_size), str(dt), self._model.noisy)
 
     # ------------------------------------------------------------------ public introspection
+
+    @property
+    def adapter(self) -> ModelAdapter:
+        """The model adapter: parameters, states, units and the model's build step."""
+        return self._model
 
     @property
     def states(self) -> tuple[str, ...]:
@@ -201,7 +184,7 @@ class CachedSimulator:
     def param_specs(self) -> dict[str, ParamSpec]:
         """Every parameter accepted in ``params`` with its unit and slider range (the noise
         parameters and a network's ``k`` included); empty for a factory model."""
-        return dict(getattr(self._model, "params", {}))
+        return dict(self._model.params)
 
     def steps(self, duration: Any, transient: Any = None,
               sample_every: int | None = None) -> tuple[int, int, int]:
@@ -226,7 +209,39 @@ class CachedSimulator:
 
     # ------------------------------------------------------------------ argument handling
 
-    def _params(self, params: Mapping[str, Any] | None, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    def prepare(self, duration: Any, *, params: Mapping[str, Any] | None = None, monitors: Any = None,
+                init: Mapping[str, Any] | None = None, transient: Any = None, sample_every: Any = None,
+                batch_size: Any = None, seed: Any = 0, skip: tuple[str, ...] = ()) -> RunSpec:
+        """Check a run request as :meth:`run` would, without computing anything.
+
+        Parameters
+        ----------
+        duration, params, monitors, init, transient, sample_every, batch_size, seed
+            As for :meth:`run`.
+        skip : tuple of str, optional
+            Parameters left out of ``values`` (swept or fitted ones); their names are still checked.
+
+        Returns
+        -------
+        RunSpec
+            The request in the form the compiled programs take.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`run` does for the same values.
+        """
+        values = self.check_params(params, skip=skip)
+        init_vals = self.check_init(init)
+        monitors = self.check_monitors(monitors)
+        n, n_tr, stride = self._timing(duration, transient, sample_every)
+        return RunSpec(values, init_vals, monitors, n, n_tr, stride, self.check_batch(batch_size),
+                       self.check_seed(seed))
+
+    def check_params(self, params: Mapping[str, Any] | None,
+                     skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+        """Every parameter's value as a float32 magnitude in its unit: the defaults, updated by
+        ``params`` (names in ``skip`` are checked but left out); ``ValueError`` names a bad one."""
         if self._canon_defaults is None:
             defaults = {name: self._canon_checked(name, value)
                         for name, value in self._model.defaults().items()}
@@ -269,7 +284,9 @@ class CachedSimulator:
         if not ok:
             raise ValueError(f"parameter {name!r} has shape {shape}; it must broadcast to in_size {varshape}")
 
-    def _init(self, init: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+    def check_init(self, init: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+        """Initial state values in each state's unit (the catalogue's, updated by ``init``);
+        ``ValueError`` names an unknown state or a bad value."""
         merged = dict(self._model.default_init)
         merged.update(init or {})
         out = {}
@@ -280,7 +297,9 @@ class CachedSimulator:
             out[name] = _units.canon(name, value, self._model.state_units.get(name), what="initial value of")
         return out
 
-    def _monitors(self, monitors: Any) -> tuple[str, ...]:
+    def check_monitors(self, monitors: Any) -> tuple[str, ...]:
+        """The states to record as a tuple (the default monitor for None); ``ValueError`` names an
+        unknown one."""
         if monitors is None:
             monitors = [self._model.default_monitor]
         elif isinstance(monitors, str):
@@ -294,9 +313,9 @@ class CachedSimulator:
         return monitors
 
     def _timing(self, duration: Any, transient: Any, sample_every: Any) -> tuple[int, int, int]:
-        key = _timing_key(duration, transient, sample_every)
+        key = timing_key(duration, transient, sample_every)
         count = functools.partial(self._count_steps, duration, transient, sample_every)
-        return count() if key is None else _remembered(self._timings, key, count, 64)
+        return count() if key is None else remembered(self._timings, key, count, 64)
 
     def _count_steps(self, duration: Any, transient: Any, sample_every: Any) -> tuple[int, int, int]:
         n = _units.steps(duration, self.dt, "duration")
@@ -308,15 +327,16 @@ class CachedSimulator:
             raise ValueError(f"transient {_units.shown(transient)} ({n_tr} steps) must be >= 0 and shorter "
                              f"than the run, duration {_units.shown(duration)} ({n} steps)")
         if sample_every is None:
-            k = 1
+            stride = 1
         elif _units.is_count(sample_every) and sample_every >= 1:
-            k = int(sample_every)
+            stride = int(sample_every)
         else:
             raise ValueError(f"sample_every must be an integer >= 1; got {sample_every!r}")
-        return n, n_tr, k
+        return n, n_tr, stride
 
     @staticmethod
-    def _batch(batch_size: Any) -> int | None:
+    def check_batch(batch_size: Any) -> int | None:
+        """``batch_size`` as an int (or None); ``ValueError`` unless it is None or an integer >= 1."""
         if batch_size is None:
             return None
         if _units.is_count(batch_size) and batch_size >= 1:
@@ -324,7 +344,8 @@ class CachedSimulator:
         raise ValueError(f"batch_size must be None or an integer >= 1; got {batch_size!r}")
 
     @staticmethod
-    def _seed(seed: Any) -> jax.Array:
+    def check_seed(seed: Any) -> jax.Array:
+        """``seed`` as brainstate's two uint32 words; ``ValueError`` unless an integer in 0 .. 2**64 - 1."""
         if not _units.is_count(seed) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in 0 .. 2**64 - 1; got {seed!r}")
         seed = int(seed)
@@ -332,13 +353,15 @@ class CachedSimulator:
 
     # ------------------------------------------------------------------ program builders
 
-    def _init_states(self, model: Any, batch_size: int | None) -> None:
+    def init_states(self, model: Any, batch_size: int | None) -> None:
+        """Initialise the states of ``model`` (built inside a program), batched when ``batch_size``."""
         if batch_size is None:
             brainstate.nn.init_all_states(model)
         else:
             brainstate.nn.init_all_states(model, batch_size)
 
-    def _apply_init(self, model: Any, init_vals: Mapping[str, Any]) -> None:
+    def apply_init(self, model: Any, init_vals: Mapping[str, Any]) -> None:
+        """Write the initial values ``init_vals`` (from :meth:`check_init`) into ``model``'s states."""
         for name, v in init_vals.items():
             st = get_state(model, self._model.path(name))
             unit = self._model.state_units.get(name)
@@ -350,9 +373,9 @@ class CachedSimulator:
             model, _ = self._model.build(self.in_size, values)
             with brainstate.environ.context(dt=self.dt):
                 with brainstate.random.seed_context(key):
-                    self._init_states(model, batch_size)
+                    self.init_states(model, batch_size)
                     key_out = brainstate.random.get_key()
-                self._apply_init(model, init_vals)
+                self.apply_init(model, init_vals)
             return state_values(model), key_out
 
         return init_program
@@ -372,7 +395,7 @@ class CachedSimulator:
             model, inputs = self._model.build(self.in_size, values)
             with brainstate.environ.context(dt=self.dt):
                 with brainstate.random.seed_context(jax.random.PRNGKey(0)):
-                    self._init_states(model, batch_size)
+                    self.init_states(model, batch_size)
                 load_states(model, state)
                 with brainstate.random.seed_context(key):
                     rec = self._loop(model, inputs, monitors, i0 + jnp.arange(n, dtype=jnp.int32))
@@ -387,36 +410,38 @@ class CachedSimulator:
         model, inputs = self._model.build(self.in_size, values)
         with brainstate.environ.context(dt=self.dt):
             with brainstate.random.seed_context(key):
-                self._init_states(model, batch_size)
-                self._apply_init(model, init_vals)
+                self.init_states(model, batch_size)
+                self.apply_init(model, init_vals)
                 return self._loop(model, inputs, monitors, jnp.arange(n, dtype=jnp.int32))
 
-    def _make_run(self, n: int, n_tr: int, k: int, batch_size: int | None,
+    def _make_run(self, n: int, n_tr: int, stride: int, batch_size: int | None,
                   monitors: tuple[str, ...]) -> Callable:
         def run_program(values, init_vals, key):
             rec = self._whole_run(values, init_vals, key, n, batch_size, monitors)
-            return {m: v[n_tr::k] for m, v in rec.items()}, _first_bad(rec)
+            return {m: v[n_tr::stride] for m, v in rec.items()}, _first_bad(rec)
 
         return run_program
 
     def _times(self, i0: int, n: int, rows: slice) -> Any:
         """Simulation time at the end of steps ``i0 .. i0 + n`` (the ``rows`` kept), in dt's unit."""
-        times = _remembered(self._ts, (i0, n, rows.start, rows.stop, rows.step),
+        times = remembered(self._ts, (i0, n, rows.start, rows.stop, rows.step),
                             lambda: np.arange(i0 + 1, i0 + n + 1)[rows] * self.dt.mantissa, 16)
         return u.Quantity(times.copy(), unit=self.dt.unit)
 
-    def _program(self, kind: str, *key: Any, make: Callable[[], Callable],
+    def program(self, kind: str, *key: Any, make: Callable[[], Callable],
                  devices: tuple[Any, ...] | None = None) -> Callable:
+        """The compiled program ``kind`` for ``key`` from this simulator's cache, built by ``make()``
+        (a function of arrays) on a miss; ``devices`` shards it over local devices."""
         return self._cache.get(self._base_key + (kind,) + key + (_scaleout.device_key(devices),),
                                lambda: Executable(make(), devices))
 
     def _start(self, values, init_vals, batch_size, seed):
-        init_p = self._program("init", batch_size, _signature(values), _signature(init_vals),
+        init_p = self.program("init", batch_size, signature(values), signature(init_vals),
                                make=lambda: self._make_init(batch_size))
-        return init_p(values, init_vals, self._seed(seed))
+        return init_p(values, init_vals, self.check_seed(seed))
 
     def _chunk(self, n, batch_size, monitors, values, state, key, i0):
-        prog = self._program("chunk", n, batch_size, monitors, _signature(values),
+        prog = self.program("chunk", n, batch_size, monitors, signature(values),
                              make=lambda: self._make_chunk(n, batch_size, monitors))
         return prog(values, state, key, np.int32(i0))
 
@@ -441,7 +466,7 @@ class CachedSimulator:
         transient : brainunit.Quantity or int, optional
             Leading time (or steps) computed but not recorded.
         sample_every : int, optional
-            Record every k-th step.
+            Record every ``sample_every``-th step.
         batch_size : int, optional
             Independent trajectories in one program (outputs gain a batch axis after time).
         seed : int, default 0
@@ -459,16 +484,15 @@ class CachedSimulator:
             For an unknown parameter, monitor or state name, a non-finite or non-convertible
             value, or a duration that is not a whole number of steps.
         """
-        values = self._params(params)
-        init_vals = self._init(init)
-        monitors = self._monitors(monitors)
-        n, n_tr, k = self._timing(duration, transient, sample_every)
-        batch_size = self._batch(batch_size)
-        prog = self._program("run", n, n_tr, k, batch_size, monitors, _signature(values),
-                             _signature(init_vals),
-                             make=lambda: self._make_run(n, n_tr, k, batch_size, monitors))
-        out, bad = prog(values, init_vals, self._seed(seed))
-        out["ts"] = self._times(0, n, slice(n_tr, None, k))
+        spec = self.prepare(duration, params=params, monitors=monitors, init=init, transient=transient,
+                            sample_every=sample_every, batch_size=batch_size, seed=seed)
+        n, n_tr, stride, batch_size, monitors = (spec.n_steps, spec.n_transient, spec.stride, spec.batch_size,
+                                            spec.monitors)
+        prog = self.program("run", n, n_tr, stride, batch_size, monitors, signature(spec.values),
+                            signature(spec.init),
+                            make=lambda: self._make_run(n, n_tr, stride, batch_size, monitors))
+        out, bad = prog(spec.values, spec.init, spec.key)
+        out["ts"] = self._times(0, n, slice(n_tr, None, stride))
         bad = int(bad)
         return SimResult(out, None if bad < 0 else bad, n, n)
 
@@ -495,18 +519,18 @@ class CachedSimulator:
             One per chunk (empty while inside the transient); ``done`` / ``total`` count steps and
             ``diverged`` is set from the first piece holding NaN/inf on.
         """
-        values = self._params(params)
-        init_vals = self._init(init)
-        monitors = self._monitors(monitors)
-        n_total, n_tr, k = self._timing(duration, transient, sample_every)
+        values = self.check_params(params)
+        init_vals = self.check_init(init)
+        monitors = self.check_monitors(monitors)
+        n_total, n_tr, stride = self._timing(duration, transient, sample_every)
         n_chunk = _units.steps(chunk, self.dt, "chunk")
         if n_chunk < 1:
             raise ValueError(f"chunk {_units.shown(chunk)} must be at least one step of "
                              f"dt = {_units.shown(self.dt)}")
-        batch_size = self._batch(batch_size)
-        return self._stream(values, init_vals, monitors, n_total, n_tr, k, n_chunk, batch_size, seed)
+        batch_size = self.check_batch(batch_size)
+        return self._stream(values, init_vals, monitors, n_total, n_tr, stride, n_chunk, batch_size, seed)
 
-    def _stream(self, values, init_vals, monitors, n_total, n_tr, k, n_chunk, batch_size, seed):
+    def _stream(self, values, init_vals, monitors, n_total, n_tr, stride, n_chunk, batch_size, seed):
         state, key = self._start(values, init_vals, batch_size, seed)
         diverged = None
         i0 = 0
@@ -516,7 +540,7 @@ class CachedSimulator:
             bad = int(bad)
             if diverged is None and bad >= 0:
                 diverged = i0 + bad
-            sl = _record_slice(i0, n, n_tr, k) or slice(0, 0)
+            sl = _record_slice(i0, n, n_tr, stride) or slice(0, 0)
             piece = {m: rec[m][sl] for m in monitors}
             piece["ts"] = self._times(i0, n, sl)
             i0 += n
@@ -556,34 +580,34 @@ class CachedSimulator:
         if not isinstance(points, Mapping) or not points:
             raise ValueError("points must be a dict of parameter names to 1-D arrays of values")
         names = tuple(points)
-        values = self._params(params, skip=names)
+        values = self.check_params(params, skip=names)
         columns = self._value_columns(points, "points of")
         total = columns[names[0]].size
         if any(arr.size != total for arr in columns.values()):
             raise ValueError("every parameter in points needs the same number of values; got "
                              + ", ".join(f"{k}: {v.size}" for k, v in columns.items()))
-        init_vals = self._init(init)
-        monitors = self._monitors(monitors)
-        n, n_tr, k = self._timing(duration, transient, sample_every)
-        batch_size = self._batch(batch_size)
+        init_vals = self.check_init(init)
+        monitors = self.check_monitors(monitors)
+        n, n_tr, stride = self._timing(duration, transient, sample_every)
+        batch_size = self.check_batch(batch_size)
         block = 1 << max(0, math.ceil(math.log2(total)))
         idx = np.minimum(np.arange(block), total - 1)
         block_vals = {name: arr[idx] for name, arr in columns.items()}
-        prog = self._program("points", block, n, n_tr, k, batch_size, monitors, names, _signature(values),
-                             _signature(init_vals),
-                             make=lambda: self._make_points(n, n_tr, k, batch_size, monitors))
-        key = self._seed(seed)
+        prog = self.program("points", block, n, n_tr, stride, batch_size, monitors, names, signature(values),
+                             signature(init_vals),
+                             make=lambda: self._make_points(n, n_tr, stride, batch_size, monitors))
+        key = self.check_seed(seed)
         out, bad = prog(block_vals, values, init_vals, np.broadcast_to(key, (block,) + key.shape))
         data = {m: u.math.moveaxis(v[:total], 0, 1) for m, v in out.items()}
-        data["ts"] = self._times(0, n, slice(n_tr, None, k))
+        data["ts"] = self._times(0, n, slice(n_tr, None, stride))
         bad = np.asarray(bad)[:total]
         return SimResult(data, int(bad[bad >= 0].min()) if np.any(bad >= 0) else None, n, n)
 
-    def _make_points(self, n: int, n_tr: int, k: int, batch_size: int | None,
+    def _make_points(self, n: int, n_tr: int, stride: int, batch_size: int | None,
                      monitors: tuple[str, ...]) -> Callable:
         def point(axis_vals, values, init_vals, key):
             rec = self._whole_run({**values, **axis_vals}, init_vals, key, n, batch_size, monitors)
-            return {m: v[n_tr::k] for m, v in rec.items()}, _first_bad(rec)
+            return {m: v[n_tr::stride] for m, v in rec.items()}, _first_bad(rec)
 
         return brainstate.transform.vmap(point, in_axes=(0, None, None, 0))
 
@@ -642,22 +666,22 @@ class CachedSimulator:
         if not isinstance(grid, Mapping) or not 1 <= len(grid) <= 2:
             raise ValueError("grid must be a dict of one or two parameter names to 1-D arrays of values")
         names = tuple(grid)
-        values = self._params(params, skip=names)
+        values = self.check_params(params, skip=names)
         axes = self._value_columns(grid, "grid axis")
-        init_vals = self._init(init)
-        monitor = self._monitors(monitor)[0]
+        init_vals = self.check_init(init)
+        monitor = self.check_monitors(monitor)[0]
         if duration is None:
             if self.spec is None:
                 raise ValueError("duration is required for a factory model")
             duration = self.spec.duration
-        n, n_tr, k = self._timing(duration, transient, sample_every)
+        n, n_tr, stride = self._timing(duration, transient, sample_every)
         resolve_metric(metric)
         metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
         grid_shape = tuple(a.size for a in axes.values())
         mesh = np.meshgrid(*axes.values(), indexing="ij")
         points = {name: m.reshape(-1) for name, m in zip(names, mesh, strict=True)}
         total = int(np.prod(grid_shape))
-        block = self._block_size(total, n, chunk_size)
+        block = self.block_size(total, n, chunk_size)
         devs = _scaleout.resolve_devices(devices)
         if client is not None:
             if devs is not None:
@@ -667,9 +691,9 @@ class CachedSimulator:
                 block = _scaleout.spread_block(block, total, client)
         elif devs is not None:
             block = -(-block // len(devs)) * len(devs)
-        job = dict(block=block, n=n, n_tr=n_tr, k=k, monitor=monitor, names=names, values=values,
+        job = dict(block=block, n=n, n_tr=n_tr, stride=stride, monitor=monitor, names=names, values=values,
                    init_vals=init_vals, seed=seed)
-        self._seed(seed)
+        self.check_seed(seed)
 
         def block_at(start: int) -> dict[str, np.ndarray]:
             idx = np.minimum(np.arange(start, start + block), total - 1)
@@ -678,7 +702,7 @@ class CachedSimulator:
         starts = range(0, total, block)
         if client is None:
             compiles_before = self._cache.compiles
-            blocks = ((start, self._sweep_block(block_at(start), metric=metric, devices=devs, **job))
+            blocks = ((start, self.sweep_block(block_at(start), metric=metric, devices=devs, **job))
                       for start in starts)
         else:
             blob = metric if isinstance(metric, str) else _scaleout.pack(metric)
@@ -686,7 +710,8 @@ class CachedSimulator:
                                            [(start, block_at(start)) for start in starts])
         executor = _scaleout.label(devs, client)
         dt_ms = float(self.dt.to_decimal(u.ms))
-        settings = {"dt_ms": dt_ms, "duration_ms": n * dt_ms, "transient_ms": n_tr * dt_ms, "sample_every": k,
+        settings = {"dt_ms": dt_ms, "duration_ms": n * dt_ms, "transient_ms": n_tr * dt_ms,
+                    "sample_every": stride,
                     "in_size": np.atleast_1d(self.in_size).tolist(), "seed": int(seed),
                     "params": {p: v.tolist() for p, v in values.items()},
                     "init": {s: v.tolist() for s, v in init_vals.items()}}
@@ -714,22 +739,26 @@ class CachedSimulator:
                 blocks.close()
         return result
 
-    def _sweep_block(self, block_vals: Mapping[str, np.ndarray], *, block: int, n: int, n_tr: int, k: int,
+    def sweep_block(self, block_vals: Mapping[str, np.ndarray], *, block: int, n: int, n_tr: int, stride: int,
                      monitor: str, metric: str | Callable, names: tuple[str, ...], values: Mapping[str, Any],
                      init_vals: Mapping[str, Any], seed: int,
                      devices: tuple[Any, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Metric values and first-bad steps of one block of sweep points (``block_vals``: one
+        column per swept parameter), as :meth:`sweep` computes them; scale-out workers call it."""
         """One block of grid points through the compiled sweep program: ``(values, diverged)``."""
-        prog = self._program("sweep", block, n, n_tr, k, monitor, metric, names, _signature(values),
-                             _signature(init_vals), devices=devices,
-                             make=lambda: self._make_sweep(n, n_tr, k, monitor, resolve_metric(metric)))
-        key = self._seed(seed)
+        prog = self.program("sweep", block, n, n_tr, stride, monitor, metric, names, signature(values),
+                             signature(init_vals), devices=devices,
+                             make=lambda: self._make_sweep(n, n_tr, stride, monitor, resolve_metric(metric)))
+        key = self.check_seed(seed)
         keys = np.broadcast_to(key, (block,) + key.shape)
         if devices is not None:
             block_vals, keys = _scaleout.shard(block_vals, keys, devices)
         vals, bad = prog(block_vals, values, init_vals, keys)
         return np.asarray(vals), np.asarray(bad)
 
-    def _block_size(self, total: int, n_steps: int, chunk_size: int | None) -> int:
+    def block_size(self, total: int, n_steps: int, chunk_size: int | None) -> int:
+        """Points per compiled sweep block for ``total`` points of ``n_steps`` steps: ``chunk_size``
+        when given (an integer >= 1), otherwise what fits the engine's memory budget."""
         if chunk_size is not None:
             if not _units.is_count(chunk_size) or chunk_size < 1:
                 raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}")
@@ -754,12 +783,12 @@ class CachedSimulator:
                            done=done, total=total,
                            model=self.spec.name if type(self._model) is SpecModel else "")
 
-    def _make_sweep(self, n: int, n_tr: int, k: int, monitor: str, metric_fn: Callable) -> Callable:
-        sample_s = float(u.get_magnitude(self.dt * k / u.second))
+    def _make_sweep(self, n: int, n_tr: int, stride: int, monitor: str, metric_fn: Callable) -> Callable:
+        sample_s = float(u.get_magnitude(self.dt * stride / u.second))
 
         def point(axis_vals, values, init_vals, key):
             rec = self._whole_run({**values, **axis_vals}, init_vals, key, n, None, (monitor,))
-            trace = u.get_magnitude(rec[monitor])[n_tr::k]
+            trace = u.get_magnitude(rec[monitor])[n_tr::stride]
             return metric_fn(trace, sample_s), _first_bad({monitor: trace}) >= 0
 
         return brainstate.transform.vmap(point, in_axes=(0, None, None, 0))

@@ -272,7 +272,7 @@ class CachedFitter:
         if not isinstance(model, (str, NetworkModel)):
             raise ValueError(f"model must be a catalogue name or a NetworkModel; got {model!r}")
         self.sim = CachedSimulator(model, dt=dt, in_size=in_size, cache=cache)
-        spec_params = self.sim._model.params
+        spec_params = self.sim.adapter.params
         if isinstance(fit, str):
             fit = (fit,)
         fit = tuple(fit)
@@ -302,16 +302,16 @@ class CachedFitter:
                              f"fitted: {', '.join(fit)}")
         self._t = {name: SigmoidT(*self.bounds[name]) for name in fit}
         self.units = {name: spec_params[name].unit for name in fit}
-        self.fixed = self.sim._params(params, skip=fit)
+        self.fixed = self.sim.check_params(params, skip=fit)
         spec = self.sim.spec
         self.duration = duration if duration is None or isinstance(duration, u.Quantity) else duration * u.ms
         self.duration = self.duration if self.duration is not None else spec.duration
         self.transient = (transient if transient is None or isinstance(transient, u.Quantity)
                           else transient * u.ms)
-        self._n, self._n_tr, self._k = self.sim._timing(self.duration, self.transient, sample_every)
-        self.sample_every = self._k
-        self.monitor = self.sim._monitors(monitor)[0]
-        self.init = self.sim._init(init)
+        self.run_steps, self._n_tr, self._stride = self.sim.steps(self.duration, self.transient, sample_every)
+        self.sample_every = self._stride
+        self.monitor = self.sim.check_monitors(monitor)[0]
+        self.init = self.sim.check_init(init)
         self.objective = self._objective(objective)
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
@@ -323,15 +323,15 @@ class CachedFitter:
             raise ValueError(f"checkpoint_base must be an integer >= 1; got {checkpoint_base!r}")
         self.loop = loop
         self.checkpoint_base = checkpoint_base
-        self._structure = (fit, tuple(self.bounds.items()), self.monitor, self._n, self._n_tr, self._k,
-                           tuple(self.objective), optimizer, loop, checkpoint_base)
+        self._structure = (fit, tuple(self.bounds.items()), self.monitor, self.run_steps, self._n_tr,
+                           self._stride, tuple(self.objective), optimizer, loop, checkpoint_base)
 
     # ------------------------------------------------------------------ description
 
     @property
     def samples(self) -> int:
         """Rows of the recorded trace (and of a target)."""
-        return len(range(self._n_tr, self._n, self._k))
+        return len(range(self._n_tr, self.run_steps, self._stride))
 
     @property
     def regions(self) -> int:
@@ -341,7 +341,7 @@ class CachedFitter:
     @property
     def sample_dt(self) -> Any:
         """Time between recorded samples."""
-        return self.sim.dt * self._k
+        return self.sim.dt * self._stride
 
     def cache_info(self) -> dict[str, int]:
         """Compile-cache counters, as :meth:`CachedSimulator.cache_info`."""
@@ -369,11 +369,13 @@ class CachedFitter:
             raise ValueError(
                 f"{name} is shaped {data.shape} (samples, regions); this run records ({self.samples}, "
                 f"{self.regions}): {self.duration} - transient {self.transient or 0 * u.ms} at dt = "
-                f"{self.sim.dt}, every {self._k} step(s). Change duration, transient or sample_every, "
+                f"{self.sim.dt}, every {self._stride} step(s). Change duration, transient or sample_every, "
                 f"or use a target of that shape")
         return data
 
-    def _values(self, values: Mapping[str, Any] | None, what: str) -> dict[str, float]:
+    def check_values(self, values: Mapping[str, Any] | None, what: str) -> dict[str, float]:
+        """``values`` of fitted parameters as floats; ``ValueError`` names an unknown or bad one
+        (``what`` begins the message, e.g. ``"true value of"``)."""
         values = dict(values or {})
         unknown = [n for n in values if n not in self.fit_names]
         if unknown:
@@ -381,7 +383,7 @@ class CachedFitter:
                              f"fitted: {', '.join(self.fit_names)}")
         out = {}
         for name in self.fit_names:
-            p = self.sim._model.params[name]
+            p = self.sim.adapter.params[name]
             value = values.get(name, p.default)
             if isinstance(value, u.Quantity) and p.unit is not None:
                 try:
@@ -391,8 +393,9 @@ class CachedFitter:
             out[name] = _finite_float(name, value, what)
         return out
 
-    def _start(self, initial: Mapping[str, Any] | None) -> dict[str, float]:
-        start = self._values(initial, "initial value of")
+    def check_initial(self, initial: Mapping[str, Any] | None) -> dict[str, float]:
+        """A fit's starting values (the defaults, updated by ``initial``), each within its bounds."""
+        start = self.check_values(initial, "initial value of")
         for name, value in start.items():
             low, high = self.bounds[name]
             if not low < value < high:
@@ -401,7 +404,8 @@ class CachedFitter:
         return start
 
     @staticmethod
-    def _lr(lr: Any) -> float:
+    def check_lr(lr: Any) -> float:
+        """The learning rate as a float; ``ValueError`` unless it is finite and > 0."""
         value = _finite_float("lr", lr, "learning rate")
         if value <= 0:
             raise ValueError(f"learning rate must be > 0; got {lr!r}")
@@ -411,8 +415,8 @@ class CachedFitter:
 
     def _rollout(self, values: Mapping[str, Any], init_vals: Mapping[str, Any]) -> jax.Array:
         """Build, initialise and run the model; the monitored magnitudes as ``(samples, regions)``."""
-        sim, path = self.sim, self.sim._model.path(self.monitor)
-        model, inputs = sim._model.build(sim.in_size, values)
+        sim, path = self.sim, self.sim.adapter.path(self.monitor)
+        model, inputs = sim.adapter.build(sim.in_size, values)
         dt = sim.dt
 
         def step(i):
@@ -422,14 +426,14 @@ class CachedFitter:
 
         with brainstate.environ.context(dt=dt):
             with brainstate.random.seed_context(jax.random.PRNGKey(0)):
-                sim._init_states(model, None)
-            sim._apply_init(model, init_vals)
-            indices = jnp.arange(self._n, dtype=jnp.int32)
+                sim.init_states(model, None)
+            sim.apply_init(model, init_vals)
+            indices = jnp.arange(self.run_steps, dtype=jnp.int32)
             if self.loop == "checkpointed":
                 rec = brainstate.transform.checkpointed_for_loop(step, indices, base=self.checkpoint_base)
             else:
                 rec = brainstate.transform.for_loop(step, indices)
-        return rec[self._n_tr::self._k].reshape(self.samples, self.regions)
+        return rec[self._n_tr::self._stride].reshape(self.samples, self.regions)
 
     def _loss(self, theta, fixed, init_vals, target, weights):
         values = dict(fixed)
@@ -441,7 +445,7 @@ class CachedFitter:
         return loss, pred
 
     def _program(self, kind: str, make: Callable[[], Callable]) -> Callable:
-        return self.sim._program(kind, *self._structure, make=make)
+        return self.sim.program(kind, *self._structure, make=make)
 
     def _step_program(self) -> Callable:
         def make():
@@ -484,17 +488,17 @@ class CachedFitter:
 
         A synthetic target: ``fitter.predict({"a": 0.4, "w": 0.3})``.
         """
-        values = self._values(params, "value of")
+        values = self.check_values(params, "value of")
         full = {**{k: np.asarray(v) for k, v in self.fixed.items()},
                 **{k: np.float32(v) for k, v in values.items()}}
         res = self.sim.run(self.duration, params=full, monitors=[self.monitor], transient=self.transient,
-                           sample_every=self._k, init=self.init)
+                           sample_every=self._stride, init=self.init)
         trace = np.array(u.get_magnitude(res[self.monitor]), dtype=np.float32)
         return trace.reshape(self.samples, self.regions)
 
     def loss(self, params: Mapping[str, Any] | None, target: Any) -> float:
         """The objective at ``params`` against ``target`` (one forward run, compiled once)."""
-        values = self._values(params, "value of")
+        values = self.check_values(params, "value of")
         target = self.check_target(target)
         bounded = {n: np.float32(np.clip(v, *self.bounds[n])) for n, v in values.items()}
         theta = self._theta(bounded)
@@ -537,13 +541,13 @@ class CachedFitter:
         FitOutcome
         """
         target = self.check_target(target)
-        start = self._start(initial)
+        start = self.check_initial(initial)
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
             raise ValueError(f"n_steps must be an integer >= 1; got {n_steps!r}")
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         if backend == "grad":
-            return self._fit_grad(target, start, self._lr(lr), int(n_steps), on_step)
+            return self._fit_grad(target, start, self.check_lr(lr), int(n_steps), on_step)
         method = METHODS[backend][0] if method is None else method
         if method not in METHODS[backend]:
             raise ValueError(f"unknown {backend} method {method!r}; valid: {', '.join(METHODS[backend])}")

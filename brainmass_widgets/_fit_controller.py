@@ -12,7 +12,17 @@ import numpy as np
 from ._catalog import catalog, model_spec
 from ._code import fit_script
 from ._compile import compile_notice
-from ._controller import _CACHE, Dispatch, Session, Status, _Base, _compute, _fmt_ms, _quantity, _Token
+from ._controller import (
+    CACHE,
+    ControllerBase,
+    Dispatch,
+    Session,
+    Status,
+    Token,
+    as_quantity,
+    compute_slot,
+    fmt_ms,
+)
 from ._extras import import_extra
 from ._fit import BACKENDS, CachedFitter, FitOutcome, load_target
 from ._limits import GRAD_VALUES, limits
@@ -40,7 +50,7 @@ def fittable_models() -> list[str]:
 _DRAW_EVERY_S = 0.15
 
 
-class FitController(_Base):
+class FitController(ControllerBase):
     """State and computation of one fitting explorer: a model fitted live to a target.
 
     Parameters
@@ -172,17 +182,17 @@ class FitController(_Base):
                 raise ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(self._OPTION_NAMES)}")
             state = self._validate(options)
         except Exception as exc:
-            raise self._fail(exc) from None
+            raise self.fail(exc) from None
         old, self._state = self._state, state
         if any(old.get(k) != state[k] for k in _RUN_SHAPE):
             self.memory = {}
         if any(old.get(k) != state[k] for k in ("model", "network")):
             what = f"{state['model']}{' network' if state['network'] else ''} fit"
-            self._post(lambda: self._retitle(what))
+            self.post(lambda: self._retitle(what))
         if old:
             self._set_status(Status("idle", "settings changed: press Fit to start"))
             for callback in list(self._state_listeners):
-                self._post(callback)
+                self.post(callback)
 
     def _validate(self, new: dict[str, Any]) -> dict[str, Any]:
         old = self._state
@@ -195,7 +205,7 @@ class FitController(_Base):
         net = NetworkModel(state["model"]) if state["network"] else None
         if state["duration"] is None:
             state["duration"] = 500.0 * u.ms if net is not None else 200.0 * u.ms
-        state["duration"] = _quantity(state["duration"], u.ms, "duration")
+        state["duration"] = as_quantity(state["duration"], u.ms, "duration")
         fit = state["fit"]
         if fit is None:
             names = tuple(n for n, p in model_spec(state["model"]).params.items() if p.role == "param")
@@ -205,19 +215,19 @@ class FitController(_Base):
         fitter = CachedFitter(net if net is not None else state["model"], fit=fit, params=state["params"],
                               duration=state["duration"], sample_every=state["sample_every"],
                               objective=state["objective"], optimizer=state["optimizer"], loop=state["loop"],
-                              cache=_CACHE)
+                              cache=CACHE)
         state["fit"] = fitter.fit_names
         state["params"] = {k: v for k, v in (state["params"] or {}).items() if k not in fit}
         was_fitted = set(old.get("fit") or ()) - set(fit)
         initial = {k: v for k, v in (state["initial"] or {}).items() if k not in was_fitted}
-        state["initial"] = fitter._start(initial)
+        state["initial"] = fitter.check_initial(initial)
         truth = state["truth"]
         if truth is None:
             truth = {}
         truth = {k: v for k, v in truth.items() if k not in was_fitted}
         defaults = {n: round(min(state["initial"][n] + 0.1 * (hi - lo), lo + 0.9 * (hi - lo)), 6)
                     for n, (lo, hi) in fitter.bounds.items()}
-        state["truth"] = fitter._values({**defaults, **truth}, "true value of")
+        state["truth"] = fitter.check_values({**defaults, **truth}, "true value of")
         if state["target"] not in TARGETS:
             raise ValueError(f"unknown target {state['target']!r}; valid: {', '.join(TARGETS)}")
         if state["target"] == "custom" and self._custom is None:
@@ -226,7 +236,7 @@ class FitController(_Base):
             fitter.check_target("example_signal", "brainmass's example_signal")
         if state["target"] == "custom":
             fitter.check_target(self._custom[0], self._custom[1])
-        state["lr"] = fitter._lr(state["lr"])
+        state["lr"] = fitter.check_lr(state["lr"])
         n_steps = state["n_steps"]
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or \
                 not 1 <= n_steps <= _MAX_FIT_STEPS:
@@ -241,7 +251,7 @@ class FitController(_Base):
                 not 0 <= region < fitter.regions:
             raise ValueError(f"region must be an integer in 0 .. {fitter.regions - 1}; got {region!r}")
         state["region"] = int(region)
-        limits().check_steps(fitter._n, f"a fitted run of {state['duration']} at dt = {fitter.sim.dt}")
+        limits().check_steps(fitter.run_steps, f"a fitted run of {state['duration']} at dt = {fitter.sim.dt}")
         _check_fit(fitter, state)
         state["fitter"] = fitter
         return state
@@ -259,7 +269,7 @@ class FitController(_Base):
         try:
             target = self.fitter.check_target(data, name)
         except Exception as exc:
-            raise self._fail(exc) from None
+            raise self.fail(exc) from None
         self._custom = (target, name)
         self.configure(target="custom")
 
@@ -296,7 +306,7 @@ class FitController(_Base):
 
     # ------------------------------------------------------------------ the job
 
-    def _job(self, state: dict[str, Any], custom: tuple[np.ndarray, str] | None, token: _Token) -> None:
+    def _job(self, state: dict[str, Any], custom: tuple[np.ndarray, str] | None, token: Token) -> None:
         fitter: CachedFitter = state["fitter"]
         names = list(fitter.fit_names)
         t0 = time.perf_counter()
@@ -318,7 +328,7 @@ class FitController(_Base):
             self.sources["fc_target"].data = _cells(_fc(target))
             self.sources["fc_pred"].data = {k: [] for k in self.sources["fc_target"].data}
 
-        with _compute(token, background=True) as slot:
+        with compute_slot(token, background=True) as slot:
             if not slot.held:
                 return
             try:
@@ -329,7 +339,7 @@ class FitController(_Base):
                         target = load_target("example_signal")
                     else:
                         target = custom[0]
-                self._post(lambda: reset(target), token)
+                self.post(lambda: reset(target), token)
                 pending = {"step": [], "loss": [], "best": [], **{n: [] for n in names}}
                 last = {"drawn": 0.0, "pred": None}
                 best = [float("inf")]
@@ -352,7 +362,7 @@ class FitController(_Base):
                             if fitter.regions > 1:
                                 self.sources["fc_pred"].data = _cells(_fc(pred))
 
-                    self._post(draw, token)
+                    self.post(draw, token)
 
                 def on_step(step: int, loss: float, params: dict[str, float], pred: Any) -> bool:
                     best[0] = min(best[0], loss) if np.isfinite(loss) else best[0]
@@ -395,7 +405,7 @@ class FitController(_Base):
         if memory:
             per_step += f", peak {memory / 2**20:.2f} MiB ({state['loop']})"
         head = (f"stopped after {outcome.n_steps:,} of {state['n_steps']:,} steps" if outcome.stopped
-                else f"{outcome.n_steps:,} steps in {_fmt_ms(elapsed)}")
+                else f"{outcome.n_steps:,} steps in {fmt_ms(elapsed)}")
         self._set_status(Status("cancelled" if outcome.stopped else "done",
                                 f"{head} ({per_step}); best loss {outcome.best_loss:.4g} at step "
                                 f"{outcome.best_step + 1:,}: {values}", 1.0, elapsed), token)
@@ -416,7 +426,7 @@ def _check_fit(fitter: CachedFitter, state: Mapping[str, Any]) -> None:
     backend, n_fit = state["backend"], state["n_steps"]
     what = (f"a {backend} fit to a run of {fitter.duration.to_decimal(u.ms):g} ms at dt = "
             f"{fitter.sim.dt.to_decimal(u.ms):g} ms")
-    run = ((fitter._n, "steps"), (fitter.regions, "regions"))
+    run = ((fitter.run_steps, "steps"), (fitter.regions, "regions"))
     if backend == "grad":
         held = (*run, (GRAD_VALUES[state["loop"]], f"values kept for the gradient ({state['loop']})"))
         evaluations = ((n_fit, "gradient steps"),)

@@ -19,7 +19,7 @@ from ._export import export_page, page_html
 from ._fit import OBJECTIVES
 from ._model_controller import ModelController
 from ._network import Connectome, load_connectome
-from ._network_controller import _example_digest
+from ._network_controller import example_digest
 
 __all__ = ["PAGE_AXES", "PAGE_VALUES", "RUN_OPTIONS", "BifurcationExplorerBase", "ExplorerBase",
            "FitExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase",
@@ -438,7 +438,7 @@ class NetworkExplorerBase(ExplorerBase):
     def _watch_sweep(self) -> None:
         """Keep Run sweep and Cancel (``_show_sweep_buttons(sweeping)``) in step with the coupling
         sweep; the run a parameter change starts is not Cancel's to stop."""
-        self._busy = BusyWatch(self._controller, self._controller._sweep_worker, self._show_sweep_buttons)
+        self._busy = BusyWatch(self._controller, self._controller.sweep_worker, self._show_sweep_buttons)
 
     def sweep(self) -> None:
         """Fill mean FC and mean R against the swept parameter, block by block; Cancel is enabled at
@@ -487,7 +487,7 @@ class NetworkExplorerBase(ExplorerBase):
         try:
             connectome = data if isinstance(data, Connectome) else self.read_connectome(data, filename)
         except ValueError as exc:
-            raise self._controller._fail(exc) from None
+            raise self._controller.fail(exc) from None
         self._file_names = {**getattr(self, "_file_names", {}), connectome.digest: filename}
         self.configure(connectome=connectome)
 
@@ -503,7 +503,7 @@ class NetworkExplorerBase(ExplorerBase):
     def _connectome_text(self) -> str:
         """One line naming the connectome in use."""
         net = self._controller.network
-        if net.connectome.digest == _example_digest():
+        if net.connectome.digest == example_digest():
             name = "bundled example"
         else:
             name = getattr(self, "_file_names", {}).get(net.connectome.digest, "custom")
@@ -525,7 +525,7 @@ class NetworkExplorerBase(ExplorerBase):
     def _sweep_option(self, name: str, low: float, high: float, points: int) -> tuple:
         """The ``sweep`` option for the sweep controls; a newly chosen parameter spans its slider range."""
         if name != self._controller.options["sweep"][0]:
-            spec = self._controller.simulator._model.params.get(name)
+            spec = self._controller.simulator.adapter.params.get(name)
             if spec is not None:
                 low, high = spec.low, spec.high
         return (name, low, high, points)
@@ -549,7 +549,7 @@ class FitExplorerBase(ExplorerBase):
 
     def _watch_fit(self) -> None:
         """Keep Fit, Stop and "Use these parameters" (``_show_buttons(fitting)``) in step with the fit."""
-        self._busy = BusyWatch(self._controller, self._controller._worker, self._show_buttons)
+        self._busy = BusyWatch(self._controller, self._controller.worker, self._show_buttons)
 
     def run(self) -> None:
         """Start fitting; the loss, parameter paths and prediction grow as it goes, and Stop is

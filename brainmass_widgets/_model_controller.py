@@ -19,23 +19,23 @@ from ._catalog import ModelSpec, model_spec
 from ._code import run_script
 from ._compile import compile_notice
 from ._controller import (
-    _CACHE,
+    CACHE,
     Dispatch,
     Session,
+    StatefulController,
     Status,
-    _col,
-    _compute,
-    _fmt_ms,
-    _in_size,
-    _join,
-    _mag,
-    _ms_text,
-    _pieces,
-    _quantity,
-    _regions,
-    _replace,
-    _Stateful,
-    _Token,
+    Token,
+    as_quantity,
+    check_in_size,
+    column,
+    compute_slot,
+    fmt_ms,
+    join_pieces,
+    magnitude,
+    ms_text,
+    per_region,
+    replace_data,
+    stream_pieces,
 )
 from ._engine import CachedSimulator
 from ._limits import limits
@@ -58,7 +58,7 @@ def _noise_option(model: str, noise: Any) -> bool | str | tuple[str, ...]:
     return bool(noise)
 
 
-class ModelController(_Stateful):
+class ModelController(StatefulController):
     """State and computation of one model explorer.
 
     Parameters
@@ -128,8 +128,8 @@ class ModelController(_Stateful):
         for name, factory in (("trajectory", _plots.trajectory_figure), ("phase", _plots.phase_figure),
                               ("spectrum", _plots.spectrum_figure)):
             self.figures[name], self.sources[name] = factory()
-        for name, column in (("trajectory", "t"), ("phase", "u"), ("spectrum", "f")):
-            _plots.await_data(self.figures[name], self.sources[name], column, "Waiting for the first run",
+        for name, first in (("trajectory", "t"), ("phase", "u"), ("spectrum", "f")):
+            _plots.await_data(self.figures[name], self.sources[name], first, "Waiting for the first run",
                               y=(0.1, 1.0) if name == "spectrum" else (0.0, 1.0))
         self._lines: tuple = ()
         self._band = False
@@ -157,44 +157,43 @@ class ModelController(_Stateful):
             for key in ("params", "monitors", "phase", "init"):
                 if key not in new:
                     state[key] = None
-        dt = _quantity(state["dt"], u.ms, "dt")
+        dt = as_quantity(state["dt"], u.ms, "dt")
         if model_changed and "dt" not in new:
             dt = None
         noise = None if model_changed and "noise" not in new else state["noise"]
         noise = _noise_option(state["model"], noise)
-        state["in_size"] = _in_size(state["in_size"])
-        sim = CachedSimulator(state["model"], in_size=state["in_size"], dt=dt, noise=noise, cache=_CACHE)
+        state["in_size"] = check_in_size(state["in_size"])
+        sim = CachedSimulator(state["model"], in_size=state["in_size"], dt=dt, noise=noise, cache=CACHE)
         spec = sim.spec
         state["dt"] = sim.dt
         duration = state["duration"]
         if duration is None or (model_changed and "duration" not in new):
             duration = spec.duration
-        state["duration"] = _quantity(duration, u.ms, "duration")
-        transient = _quantity(state["transient"], u.ms, "transient")
+        state["duration"] = as_quantity(duration, u.ms, "duration")
+        transient = as_quantity(state["transient"], u.ms, "transient")
         zero = transient is not None and float(transient.to_decimal(u.ms)) == 0
         state["transient"] = None if zero else transient
         state["batch_size"] = state["batch_size"] or None
         state["noise"] = noise
         params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
-        defaults = sim._model.defaults()
-        if sim._model.noisy and set(sim._model.noisy) <= set(spec.default_noise):
+        defaults = sim.adapter.defaults()
+        if sim.adapter.noisy and set(sim.adapter.noisy) <= set(spec.default_noise):
             defaults.update({k: v for k, v in spec.default_noise_params.items() if k in defaults})
         state["params"] = {**defaults, **params}
-        sim._params(state["params"])
-        monitors = sim._monitors(state["monitors"])
+        state["init"] = dict(spec.init if state["init"] is None else state["init"])
+        request = sim.prepare(state["duration"], params=state["params"], monitors=state["monitors"],
+                              init=state["init"], transient=state["transient"],
+                              sample_every=state["sample_every"], batch_size=state["batch_size"],
+                              seed=state["seed"])
         phase = tuple(state["phase"] or (spec.states[:2] if len(spec.states) > 1 else spec.states * 2))
         if len(phase) != 2 or not all(s in spec.states for s in phase):
             raise ValueError(f"phase must name two states of {spec.name}; valid: "
                              f"{', '.join(spec.states)}; got {state['phase']!r}")
         state["phase"] = phase
-        state["monitors"] = monitors
-        state["init"] = dict(spec.init if state["init"] is None else state["init"])
-        sim._init(state["init"])
-        n_steps, n_tr, k = sim._timing(state["duration"], state["transient"], state["sample_every"])
-        sim._batch(state["batch_size"])
-        sim._seed(state["seed"])
+        state["monitors"] = monitors = request.monitors
+        n_steps, n_tr, k = request.n_steps, request.n_transient, request.stride
         allowed = limits()
-        what = f"a run of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}"
+        what = f"a run of {ms_text(state['duration'])} at dt = {ms_text(sim.dt)}"
         allowed.check_steps(n_steps, what)
         n_regions = int(np.prod(np.atleast_1d(state["in_size"])))
         allowed.check_regions(n_regions)
@@ -247,7 +246,7 @@ class ModelController(_Stateful):
         if first_commit:
             relabel()
         else:
-            self._post(relabel)
+            self.post(relabel)
         for cb in list(self._state_listeners):
             cb()
         if self.autorun:
@@ -274,9 +273,9 @@ class ModelController(_Stateful):
         """
         try:
             merged = {**self._state["params"], **params}
-            self._state["sim"]._params(merged)
+            self._state["sim"].check_params(merged)
         except Exception as exc:
-            raise self._fail(exc) from exc
+            raise self.fail(exc) from exc
         self._state = {**self._state, "params": merged}
         for cb in list(self._state_listeners):
             cb()
@@ -296,11 +295,11 @@ class ModelController(_Stateful):
         """
         unknown = [k for k in options if k not in _OPTIONS and k != "params"]
         if unknown:
-            raise self._fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
+            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
         try:
             state = self._validate(options, self._state)
         except Exception as exc:
-            raise self._fail(exc) from exc
+            raise self.fail(exc) from exc
         self._commit(state)
 
     # ------------------------------------------------------------------ computing
@@ -316,11 +315,11 @@ class ModelController(_Stateful):
                     transient=state["transient"], sample_every=state["sample_every"],
                     batch_size=state["batch_size"], seed=state["seed"])
 
-    def _job(self, state: dict[str, Any], token: _Token) -> None:
+    def _job(self, state: dict[str, Any], token: Token) -> None:
         sim: CachedSimulator = state["sim"]
         kwargs = self._run_kwargs(state)
         t0 = time.perf_counter()
-        n_total, n_tr, k = sim._timing(state["duration"], state["transient"], state["sample_every"])
+        n_total, n_tr, k = sim.steps(state["duration"], state["transient"], state["sample_every"])
         keep = self.rollover or min(200_000, (n_total - n_tr) // k)
 
         def notice() -> None:
@@ -329,7 +328,7 @@ class ModelController(_Stateful):
 
         try:
             if n_total <= self.stream_steps:
-                with _compute(token) as slot:
+                with compute_slot(token) as slot:
                     if not slot.held:
                         return
                     with compile_notice(notice):
@@ -342,7 +341,7 @@ class ModelController(_Stateful):
                 stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, **kwargs)
                 pieces = []
                 first = True
-                for piece in _pieces(stream, notice, token):
+                for piece in stream_pieces(stream, notice, token):
                     pieces.append(piece)
                     if len(piece["ts"]):
                         self._post_draw(state, piece, first, keep, token)
@@ -351,28 +350,28 @@ class ModelController(_Stateful):
                                             piece.done / piece.total, time.perf_counter() - t0), token)
                 if token.superseded:
                     return
-                res = _join(pieces)
+                res = join_pieces(pieces)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return
         elapsed = time.perf_counter() - t0
         self._result = res
-        self._post(lambda: self._draw_spectrum(state, res), token)
+        self.post(lambda: self._draw_spectrum(state, res), token)
         if res.diverged is not None:
             t_bad = float((res.diverged + 1) * sim.dt / u.ms)
             self._set_status(Status("diverged", f"diverged: NaN/inf from step {res.diverged:,} "
                                                 f"(t = {t_bad:g} ms); try a smaller dt or other values",
                                     1.0, elapsed, res.diverged), token)
         else:
-            self._set_status(Status("done", f"done in {_fmt_ms(elapsed)} ({n_total:,} steps)", 1.0,
+            self._set_status(Status("done", f"done in {fmt_ms(elapsed)} ({n_total:,} steps)", 1.0,
                                     elapsed), token)
 
     def _columns(self, state: Mapping[str, Any], res: Mapping[str, Any]) -> tuple[dict, dict]:
         batched = bool(state["batch_size"])
-        data = {"t": np.ascontiguousarray(_mag(res["ts"] / u.ms), dtype=np.float64)}
+        data = {"t": np.ascontiguousarray(magnitude(res["ts"] / u.ms), dtype=np.float64)}
         shown = {}
         for m in state["monitors"]:
-            arr = _regions(_mag(res[m]), batched)
+            arr = per_region(magnitude(res[m]), batched)
             shown[m] = arr
         for name in self._lines:
             m, r = name[:-1].split("[")
@@ -380,32 +379,32 @@ class ModelController(_Stateful):
             if batched:
                 mean, std = arr[:, :, int(r)].mean(axis=1), arr[:, :, int(r)].std(axis=1)
                 lo, hi = _plots.line_columns(name)
-                data[name], data[lo], data[hi] = _col(mean), _col(mean - std), _col(mean + std)
+                data[name], data[lo], data[hi] = column(mean), column(mean - std), column(mean + std)
             else:
-                data[name] = _col(arr[:, int(r)])
+                data[name] = column(arr[:, int(r)])
         p1, p2 = state["phase"]
         phase = {}
         for col, s in (("u", p1), ("v", p2)):
-            arr = _regions(_mag(res[s]), batched)
-            phase[col] = _col(arr.mean(axis=1)[:, 0] if batched else arr[:, 0])
+            arr = per_region(magnitude(res[s]), batched)
+            phase[col] = column(arr.mean(axis=1)[:, 0] if batched else arr[:, 0])
         return data, phase
 
     def _post_draw(self, state: Mapping[str, Any], res: Mapping[str, Any], replace: bool, keep: int,
-                   token: _Token) -> None:
+                   token: Token) -> None:
         """Post the trajectory, then the phase portrait, as separate updates, so a front end that
         applies one per event-loop tick sends the trajectory before serialising the phase."""
         data, phase = self._columns(state, res)
         for name, columns in (("trajectory", data), ("phase", phase)):
             source = self.sources[name]
             if replace:
-                self._post(lambda src=source, cols=columns: _replace(src, cols), token)
+                self.post(lambda src=source, cols=columns: replace_data(src, cols), token)
             else:
-                self._post(lambda src=source, cols=columns: _plots.stream_lines(src, cols, keep), token)
+                self.post(lambda src=source, cols=columns: _plots.stream_lines(src, cols, keep), token)
 
     def _draw_spectrum(self, state: Mapping[str, Any], res: Mapping[str, Any]) -> None:
         batched = bool(state["batch_size"])
         first = state["monitors"][0]
-        arr = _regions(_mag(res[first]), batched)
+        arr = per_region(magnitude(res[first]), batched)
         if batched:
             arr = arr.mean(axis=1)
         sample_s = float((state["sim"].dt * (state["sample_every"] or 1)) / u.second)
@@ -414,7 +413,7 @@ class ModelController(_Stateful):
         freq, psds = np.zeros(0), {}
         for name, region in shown.items():
             freq, psd = _plots.power_spectrum(arr[:, region], sample_s, segment)
-            psds[name] = _col(psd)
+            psds[name] = column(psd)
         if psds:
             _plots.show_spectrum(self.figures["spectrum"], self.sources["spectrum"], freq, psds,
                                  self._spectrum_title(state["sim"].spec, first),
@@ -432,7 +431,7 @@ class ModelController(_Stateful):
         sim: CachedSimulator = state["sim"]
         kw = self._run_kwargs(state)
         return run_script(sim.spec, in_size=state["in_size"], dt=sim.dt, duration=state["duration"],
-                          params=state["params"], noise=sim._model.noisy, init=state["init"],
+                          params=state["params"], noise=sim.adapter.noisy, init=state["init"],
                           monitors=kw["monitors"], transient=state["transient"],
                           sample_every=state["sample_every"], batch_size=state["batch_size"],
                           seed=state["seed"])

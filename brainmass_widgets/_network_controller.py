@@ -14,20 +14,20 @@ import numpy as np
 from ._code import network_script
 from ._compile import compile_notice
 from ._controller import (
-    _CACHE,
+    CACHE,
     Dispatch,
     Session,
+    StatefulController,
     Status,
-    _col,
-    _compute,
-    _fmt_ms,
-    _join,
-    _mag,
-    _ms_text,
-    _pieces,
-    _quantity,
-    _Stateful,
-    _Token,
+    Token,
+    as_quantity,
+    column,
+    compute_slot,
+    fmt_ms,
+    join_pieces,
+    magnitude,
+    ms_text,
+    stream_pieces,
 )
 from ._engine import CachedSimulator
 from ._limits import limits
@@ -63,7 +63,7 @@ def fc_and_sync(x: jnp.ndarray) -> jnp.ndarray:
     return jnp.stack([fc(x, 1.0), sync(x, 1.0)])
 
 
-class NetworkController(_Stateful):
+class NetworkController(StatefulController):
     """State and computation of one network explorer.
 
     A change of a parameter (the node's, the global coupling ``k``, the noise) reruns the network
@@ -113,7 +113,7 @@ class NetworkController(_Stateful):
                  seed: int = 0, sweep: tuple | None = None, chunk_steps: int = 5000,
                  dispatch: Dispatch | None = None, autorun: bool = True, session: Session | None = None):
         super().__init__(dispatch, "brainmass-network", session)
-        self._sweep_worker = self._second_worker("brainmass-network-sweep")
+        self.sweep_worker = self._second_worker("brainmass-network-sweep")
         self.figures, self.sources, self._mappers = network_figures()
         for name in ("regions", "order"):
             await_data(self.figures[name], self.sources[name], "t", "Waiting for the first run")
@@ -161,18 +161,18 @@ class NetworkController(_Stateful):
             net = NetworkModel(state["node"], connectome=state["connectome"],
                                coupled_var=state["coupled_var"], coupling=state["coupling"],
                                speed=state["speed"], noise=state["noise"])
-            sim = CachedSimulator(net, cache=_CACHE)
+            sim = CachedSimulator(net, cache=CACHE)
         else:
             net, sim = old["net"], old["sim"]
         state["coupled_var"], state["speed"], state["noise"] = net.coupled_var, net.speed, net.noise
         params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
-        state["params"] = {**sim._model.defaults(), **_NODE_DEFAULTS.get(net.spec.name, {}), **params}
-        sim._params(state["params"])
-        state["duration"] = _quantity(state["duration"], u.ms, "duration")
-        state["transient"] = _quantity(state["transient"], u.ms, "transient")
-        n_steps, n_tr, _ = sim._timing(state["duration"], state["transient"], None)
-        what = f"a network run of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}"
-        limits().check_steps(n_steps, f"a run of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}")
+        state["params"] = {**sim.adapter.defaults(), **_NODE_DEFAULTS.get(net.spec.name, {}), **params}
+        sim.check_params(state["params"])
+        state["duration"] = as_quantity(state["duration"], u.ms, "duration")
+        state["transient"] = as_quantity(state["transient"], u.ms, "transient")
+        n_steps, n_tr, _ = sim.steps(state["duration"], state["transient"], None)
+        what = f"a network run of {ms_text(state['duration'])} at dt = {ms_text(sim.dt)}"
+        limits().check_steps(n_steps, f"a run of {ms_text(state['duration'])} at dt = {ms_text(sim.dt)}")
         regions = (len(state["connectome"].labels), "regions")
         at_once = min(self.chunk_steps, n_steps)
         limits().check_memory(what, ((n_steps + at_once, f"steps ({n_steps:,} kept + {at_once:,} recorded "
@@ -180,7 +180,7 @@ class NetworkController(_Stateful):
                               ((n_steps - n_tr, "steps after the transient"), regions,
                                (4, "values (FC and R in float64)")))
         limits().check_work(what, ((n_steps, "steps"), regions))
-        sim._seed(state["seed"])
+        sim.check_seed(state["seed"])
         state["init"] = net.initial_state(state["seed"])
         name, lo, hi, points = state["sweep"]
         if name not in sim.param_names:
@@ -220,18 +220,18 @@ class NetworkController(_Stateful):
                 self.sources["fc"].data = {k: [] for k in cells}
                 self.sources["order"].data = {"t": [], "R": []}
 
-            self._post(rebuild)
+            self.post(rebuild)
         if old is None or old["sweep"][0] != state["sweep"][0] or old["net"] is not net:
             self._sweep_result = None
-            label = state["sim"]._model.params[state["sweep"][0]].label
+            label = state["sim"].adapter.params[state["sweep"][0]].label
             title = f"{net.spec.name} network: coupling sweep of {state['sweep'][0]} (tap a point to load it)"
-            self._post(lambda: self._clear_sweep(label, title))
+            self.post(lambda: self._clear_sweep(label, title))
         if old is None or old["sweep"] != state["sweep"]:
             low, high = state["sweep"][1:3]
-            self._post(lambda: set_extent(self.figures["coupling_sweep"], x=(low, high)))
+            self.post(lambda: set_extent(self.figures["coupling_sweep"], x=(low, high)))
         listeners = list(self._state_listeners)
         if listeners and old is not None:
-            self._post(lambda: [cb() for cb in listeners])
+            self.post(lambda: [cb() for cb in listeners])
 
     def _clear_sweep(self, label: str, title: str) -> None:
         self.sources["coupling_sweep"].data = {"x": [], "fc": [], "sync": []}
@@ -254,9 +254,9 @@ class NetworkController(_Stateful):
             Naming the bad parameter or value; nothing changes.
         """
         try:
-            self._state["sim"]._params(params)
+            self._state["sim"].check_params(params)
         except ValueError as exc:
-            raise self._fail(exc) from None
+            raise self.fail(exc) from None
         self._change(params={**self._state["params"], **params})
 
     def configure(self, **options: Any) -> None:
@@ -271,7 +271,7 @@ class NetworkController(_Stateful):
         """
         unknown = [k for k in options if k not in _OPTIONS]
         if unknown:
-            raise self._fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
+            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
         self._change(**options)
 
     # ------------------------------------------------------------------ run
@@ -281,12 +281,12 @@ class NetworkController(_Stateful):
         state = self._state
         self._worker.submit(lambda token: self._job(state, token))
 
-    def _job(self, state: Mapping[str, Any], token: _Token) -> None:
+    def _job(self, state: Mapping[str, Any], token: Token) -> None:
         sim: CachedSimulator = state["sim"]
         net: NetworkModel = state["net"]
         var = net.coupled_var
         labels = list(net.connectome.labels[:_MAX_LINES])
-        n_total, n_tr, _ = sim._timing(state["duration"], state["transient"], None)
+        n_total, n_tr, _ = sim.steps(state["duration"], state["transient"], None)
         t0 = time.perf_counter()
 
         def notice() -> None:
@@ -298,12 +298,12 @@ class NetworkController(_Stateful):
             stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, params=state["params"],
                                 monitors=[var], init=state["init"], seed=state["seed"])
             first = True
-            for piece in _pieces(stream, notice, token):
+            for piece in stream_pieces(stream, notice, token):
                 pieces.append(piece)
-                data = {"t": np.ascontiguousarray(_mag(piece["ts"] / u.ms), dtype=np.float64)}
-                trace = _mag(piece[var]).reshape(len(data["t"]), -1)
-                data.update({label: _col(trace[:, i]) for i, label in enumerate(labels)})
-                self._post(self._stream_draw(data, first, n_total), token)
+                data = {"t": np.ascontiguousarray(magnitude(piece["ts"] / u.ms), dtype=np.float64)}
+                trace = magnitude(piece[var]).reshape(len(data["t"]), -1)
+                data.update({label: column(trace[:, i]) for i, label in enumerate(labels)})
+                self.post(self._stream_draw(data, first, n_total), token)
                 first = False
                 self._set_status(Status("running", f"running: {piece.done:,} of {n_total:,} steps",
                                         piece.done / piece.total, time.perf_counter() - t0), token)
@@ -312,29 +312,29 @@ class NetworkController(_Stateful):
             return
         if token.superseded or not pieces:
             return
-        res = _join(pieces)
+        res = join_pieces(pieces)
         self._result = res
         elapsed = time.perf_counter() - t0
         if res.diverged is not None:
             self._set_status(Status("diverged", f"diverged: NaN/inf from step {res.diverged:,}; try a "
                                                 "smaller k or dt", 1.0, elapsed, res.diverged), token)
             return
-        trace = _mag(res[var]).reshape(n_total, -1)[n_tr:]
-        t = _mag(res["ts"] / u.ms)[n_tr:]
+        trace = magnitude(res[var]).reshape(n_total, -1)[n_tr:]
+        t = magnitude(res["ts"] / u.ms)[n_tr:]
         with np.errstate(invalid="ignore", divide="ignore"):
             matrix = np.corrcoef(trace.T)
         r = order_parameter(trace.astype(np.float64))
         cells = self._cells(np.nan_to_num(matrix), net.connectome.labels)
         step = max(1, len(t) // 4000)
-        order = {"t": t[::step], "R": _col(r[::step])}
+        order = {"t": t[::step], "R": column(r[::step])}
 
         def draw() -> None:
             self.sources["fc"].data = cells
             self.sources["order"].data = order
 
-        self._post(draw, token)
+        self.post(draw, token)
         off = matrix[~np.eye(len(matrix), dtype=bool)]
-        self._set_status(Status("done", f"done in {_fmt_ms(elapsed)} ({n_total:,} steps); mean FC "
+        self._set_status(Status("done", f"done in {fmt_ms(elapsed)} ({n_total:,} steps); mean FC "
                                         f"{np.nanmean(off):.3f}, mean R {r.mean():.3f}", 1.0, elapsed), token)
 
     def _stream_draw(self, data: dict[str, np.ndarray], first: bool, n_total: int) -> Callable[[], None]:
@@ -360,20 +360,20 @@ class NetworkController(_Stateful):
         """
         state = self._state
         name, _, _, points = state["sweep"]
-        n_steps = state["sim"]._timing(state["duration"], state["transient"], None)[0]
+        n_steps = state["sim"].steps(state["duration"], state["transient"], None)[0]
         try:
-            limits().check_sweep(f"a sweep of {name} over {points:,} points of {_ms_text(state['duration'])} "
-                                 f"at dt = {_ms_text(state['sim'].dt)}", points, n_steps, state["net"].n,
+            limits().check_sweep(f"a sweep of {name} over {points:,} points of {ms_text(state['duration'])} "
+                                 f"at dt = {ms_text(state['sim'].dt)}", points, n_steps, state["net"].n,
                                  _SWEEP_BLOCK)
         except ValueError as exc:
-            raise self._fail(exc) from None
-        self._sweep_worker.submit(lambda token: self._sweep_job(state, token))
+            raise self.fail(exc) from None
+        self.sweep_worker.submit(lambda token: self._sweep_job(state, token))
 
     def cancel_sweep(self) -> None:
         """Stop the running sweep after its current block."""
-        self._sweep_worker.cancel()
+        self.sweep_worker.cancel()
 
-    def _sweep_job(self, state: Mapping[str, Any], token: _Token) -> None:
+    def _sweep_job(self, state: Mapping[str, Any], token: Token) -> None:
         sim: CachedSimulator = state["sim"]
         name, lo, hi, points = state["sweep"]
         grid = np.linspace(lo, hi, points)
@@ -381,7 +381,7 @@ class NetworkController(_Stateful):
         t0 = time.perf_counter()
         nan = np.full(points, np.nan)
         empty = {"x": grid, "fc": nan, "sync": nan.copy()}
-        self._post(lambda: setattr(self.sources["coupling_sweep"], "data", empty), token)
+        self.post(lambda: setattr(self.sources["coupling_sweep"], "data", empty), token)
 
         def notice() -> None:
             self._set_status(Status("compiling", f"compiling the sweep program ({points} points)"), token)
@@ -390,13 +390,13 @@ class NetworkController(_Stateful):
             values = np.array(partial.values, dtype=float)
             self._sweep_result = values
             data = {"fc": values[:, 0], "sync": values[:, 1]}
-            self._post(lambda: patch_changed(self.sources["coupling_sweep"], data), token, "coupling_sweep")
+            self.post(lambda: patch_changed(self.sources["coupling_sweep"], data), token, "coupling_sweep")
             self._set_status(Status("running", f"sweep over {name}: {done} of {total} points", done / total,
                                     time.perf_counter() - t0), token)
             return slot.pause(lambda: token.superseded) and not token.superseded
 
         try:
-            with _compute(token, background=True) as slot:
+            with compute_slot(token, background=True) as slot:
                 if not slot.held:
                     return
                 with compile_notice(notice):
@@ -412,7 +412,7 @@ class NetworkController(_Stateful):
             self._set_status(Status("cancelled", f"sweep cancelled after {res.done} of {res.total} points",
                                     res.done / res.total, elapsed))
             return
-        self._set_status(Status("done", f"swept {name} over {points} points in {_fmt_ms(elapsed)}", 1.0,
+        self._set_status(Status("done", f"swept {name} over {points} points in {fmt_ms(elapsed)}", 1.0,
                                 elapsed), token)
 
     def on_pick(self, callback: Callable[[dict[str, float]], None]) -> None:
@@ -445,12 +445,12 @@ class NetworkController(_Stateful):
         run; it leaves the output in ``result``."""
         state = self._state
         net = state["net"]
-        example = net.connectome.digest == _example_digest()
+        example = net.connectome.digest == example_digest()
         return network_script(net, dt=state["sim"].dt, duration=state["duration"], params=state["params"],
                               init=state["init"], monitors=(net.coupled_var,), seed=state["seed"],
                               example=example)
 
 
 @functools.lru_cache(maxsize=1)
-def _example_digest() -> str:
+def example_digest() -> str:
     return Connectome.example().digest

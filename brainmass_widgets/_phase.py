@@ -29,7 +29,7 @@ import numpy as np
 from ._adapters import get_state
 from ._catalog import ModelSpec, catalog, model_spec
 from ._compile import CompileCache
-from ._engine import _signature
+from ._request import signature
 from ._units import canon, one_line
 
 __all__ = ["FixedPoint", "PhaseField", "PhasePlane", "STABILITY_LABELS", "check_count", "check_range",
@@ -258,7 +258,9 @@ class PhasePlane:
             values[k] = v
         return {k: canon(k, v, self.spec.params[k].unit) for k, v in values.items()}
 
-    def _held(self, held: Mapping[str, Any] | None) -> dict[str, float]:
+    def held_values(self, held: Mapping[str, Any] | None) -> dict[str, float]:
+        """Values of the held states: the defaults, updated by ``held``; ``ValueError`` names a state
+        that cannot be held or a value that is not finite."""
         out = self.default_held()
         for k, v in (held or {}).items():
             if k not in out:
@@ -346,7 +348,7 @@ class PhasePlane:
         n = max(a.shape[0] for a in arrs.values())
         arrs = {s: np.broadcast_to(a, (n,)).copy() for s, a in arrs.items()}
         values = self.param_values(params)
-        out = self._derivative_program(n, _signature(values))(values, arrs)
+        out = self._derivative_program(n, signature(values))(values, arrs)
         return {k: np.asarray(v) for k, v in out.items()}
 
     def _grid(self, x_range: Sequence[float], y_range: Sequence[float], n: Any
@@ -383,7 +385,7 @@ class PhasePlane:
         """
         xs, ys = self._grid(x_range, y_range, n)
         X, Y = np.meshgrid(xs, ys)
-        states = {s: np.full(X.size, v, np.float32) for s, v in self._held(held).items()}
+        states = {s: np.full(X.size, v, np.float32) for s, v in self.held_values(held).items()}
         states[self.x], states[self.y] = X.ravel(), Y.ravel()
         d = self.derivative(states, params)
         return PhaseField(self.x, self.y, xs, ys, d[self.x].reshape(X.shape), d[self.y].reshape(X.shape))
@@ -462,9 +464,9 @@ class PhasePlane:
         X, Y = np.meshgrid(xs, ys)
         start = np.stack([X.ravel(), Y.ravel()], axis=1).astype(np.float32)
         span = np.array([xs[-1] - xs[0], ys[-1] - ys[0]], dtype=np.float32)
-        values, held_v = self.param_values(params), self._held(held)
+        values, held_v = self.param_values(params), self.held_values(held)
         held_arr = {k: np.float32(v) for k, v in held_v.items()}
-        prog = self._newton_program(start.shape[0], _signature(values), iters)
+        prog = self._newton_program(start.shape[0], signature(values), iters)
         p, fval, jac = (np.asarray(a, dtype=np.float64) for a in prog(values, held_arr, start, span))
         # residual relative to how fast the plane moves: the typical |f| at the seeds
         f0 = self.derivative({**{k: np.full(len(start), v) for k, v in held_v.items()},

@@ -12,19 +12,19 @@ import numpy as np
 from ._code import run_script
 from ._compile import compile_notice
 from ._controller import (
-    _CACHE,
-    _ENGINE_LOCK,
+    CACHE,
+    ENGINE_LOCK,
     Dispatch,
     Session,
+    StatefulController,
     Status,
-    _compute,
-    _fmt_ms,
-    _join,
-    _mag,
-    _ms_text,
-    _pieces,
-    _quantity,
-    _Stateful,
+    as_quantity,
+    compute_slot,
+    fmt_ms,
+    join_pieces,
+    magnitude,
+    ms_text,
+    stream_pieces,
 )
 from ._engine import CachedSimulator
 from ._limits import limits
@@ -60,7 +60,7 @@ def _padded(trace: np.ndarray) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-class PhasePlaneController(_Stateful):
+class PhasePlaneController(StatefulController):
     """State and computation of one phase-plane explorer.
 
     A parameter, held value or range change recomputes the vector field, both nullclines and the
@@ -159,25 +159,25 @@ class PhasePlaneController(_Stateful):
         plane = PhasePlane(state["model"], x=state["x"], y=state["y"])
         state["x"], state["y"] = plane.x, plane.y
         noise = tuple(state["noise"] or ())
-        sim = CachedSimulator(state["model"], noise=noise or False, cache=_CACHE)
+        sim = CachedSimulator(state["model"], noise=noise or False, cache=CACHE)
         params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
-        state["params"] = {**sim._model.defaults(), **params}
-        sim._params(state["params"])
+        state["params"] = {**sim.adapter.defaults(), **params}
+        sim.check_params(state["params"])
         plane.param_values(self._model_params(state["params"], plane))
         state["noise"] = noise
-        state["held"] = plane._held(state["held"])
+        state["held"] = plane.held_values(state["held"])
         state["grid"] = check_count(state["grid"], "grid", 10, 400)
         state["arrows"] = check_count(state["arrows"], "arrows", 2, 60)
         duration = plane.spec.duration if state["duration"] is None else state["duration"]
-        state["duration"] = _quantity(duration, u.ms, "duration")
-        n_steps = sim._timing(state["duration"], None, None)[0]
-        what = f"a trajectory of {_ms_text(state['duration'])} at dt = {_ms_text(sim.dt)}"
+        state["duration"] = as_quantity(duration, u.ms, "duration")
+        n_steps = sim.steps(state["duration"], None, None)[0]
+        what = f"a trajectory of {ms_text(state['duration'])} at dt = {ms_text(sim.dt)}"
         limits().check_steps(n_steps, what)
         at_once = max(n_steps // _TRAJECTORY_CHUNKS, 1)
         limits().check_memory(what, ((n_steps + at_once, f"steps ({n_steps:,} kept + {at_once:,} recorded at "
                                                          "once)"), (len(plane.states), "monitors")))
         limits().check_work(what, ((n_steps, "steps"), (1, "region")))
-        sim._seed(state["seed"])
+        sim.check_seed(state["seed"])
         if model_changed:
             state["ranges"] = self._auto_ranges(plane, state)
         ranges = state["ranges"]
@@ -196,11 +196,11 @@ class PhasePlaneController(_Stateful):
     def _auto_ranges(plane: PhasePlane, state: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
         """Per state variable, the range a noise-free default run visits, padded: the first view
         shows the action, and held-value sliders span it."""
-        quiet = CachedSimulator(plane.spec.name, cache=_CACHE)
+        quiet = CachedSimulator(plane.spec.name, cache=CACHE)
         params = PhasePlaneController._model_params(state["params"], plane)
-        with _ENGINE_LOCK:
+        with ENGINE_LOCK:
             res = quiet.run(plane.spec.duration, params=params, monitors=list(plane.states))
-        return {s: _padded(_mag(res[s]).ravel()) for s in plane.states}
+        return {s: _padded(magnitude(res[s]).ravel()) for s in plane.states}
 
     @property
     def state_ranges(self) -> dict[str, tuple[float, float]]:
@@ -222,13 +222,13 @@ class PhasePlaneController(_Stateful):
                 self.sources["trajectories"].data = {"xs": [], "ys": []}
                 set_lines(self.figures["timeseries"], self.sources["timeseries"], "t", list(plane.states))
 
-            self._post(relabel)
+            self.post(relabel)
         duration = float(u.get_magnitude(state["duration"].to(u.ms)))
         if old is None or float(u.get_magnitude(old["duration"].to(u.ms))) != duration:
-            self._post(lambda: set_extent(self.figures["timeseries"], x=(0.0, duration)))
+            self.post(lambda: set_extent(self.figures["timeseries"], x=(0.0, duration)))
         listeners = list(self._state_listeners)
         if listeners and old is not None:
-            self._post(lambda: [cb() for cb in listeners])
+            self.post(lambda: [cb() for cb in listeners])
 
     def _axis_label(self, state: str) -> str:
         unit = self._state["plane"].spec.state_units.get(state)
@@ -243,9 +243,9 @@ class PhasePlaneController(_Stateful):
             Naming the bad value and what is allowed; nothing changes.
         """
         try:
-            self._state["sim"]._params(params)
+            self._state["sim"].check_params(params)
         except ValueError as exc:
-            raise self._fail(exc) from None
+            raise self.fail(exc) from None
         self._change(params={**self._state["params"], **params})
 
     def hold(self, **values: float) -> None:
@@ -263,7 +263,7 @@ class PhasePlaneController(_Stateful):
         """
         unknown = [k for k in options if k not in _OPTIONS]
         if unknown:
-            raise self._fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
+            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
         if "noise" in options:
             options["noise"] = tuple(options["noise"] or ())
         self._change(**options)
@@ -286,10 +286,10 @@ class PhasePlaneController(_Stateful):
 
         t0 = time.perf_counter()
         try:
-            with _compute(token) as slot:
+            with compute_slot(token) as slot:
                 if not slot.held:
                     return
-                with _ENGINE_LOCK, compile_notice(notice):
+                with ENGINE_LOCK, compile_notice(notice):
                     field = plane.field(xr, yr, state["grid"], params=params, held=state["held"])
                     fps = plane.fixed_points(xr, yr, params=params, held=state["held"])
             nullclines = plane.nullclines(field)
@@ -322,10 +322,10 @@ class PhasePlaneController(_Stateful):
             fig.y_range.start, fig.y_range.end = yr
 
         self._fixed_points = fps
-        self._post(draw, token)
+        self.post(draw, token)
         elapsed = time.perf_counter() - t0
         kinds = ", ".join(fp.stability for fp in fps) or "none in view"
-        self._set_status(Status("done", f"plane in {_fmt_ms(elapsed)}; fixed points: {kinds}", 1.0,
+        self._set_status(Status("done", f"plane in {fmt_ms(elapsed)}; fixed points: {kinds}", 1.0,
                                 elapsed), token)
 
     @staticmethod
@@ -364,7 +364,7 @@ class PhasePlaneController(_Stateful):
             If a start value is not finite.
         """
         if not (np.isfinite(x0) and np.isfinite(y0)):
-            raise self._fail(ValueError(f"a trajectory starts at finite values; got ({x0!r}, {y0!r})"))
+            raise self.fail(ValueError(f"a trajectory starts at finite values; got ({x0!r}, {y0!r})"))
         state = self._state
         start = {**state["held"], state["x"]: float(x0), state["y"]: float(y0)}
         self._traj_worker.submit(lambda token: self._trajectory_job(state, start, token))
@@ -372,13 +372,13 @@ class PhasePlaneController(_Stateful):
     def clear(self) -> None:
         """Remove every launched trajectory from the plane."""
         self._traj_worker.cancel()
-        self._post(lambda: setattr(self.sources["trajectories"], "data", {"xs": [], "ys": []}))
+        self.post(lambda: setattr(self.sources["trajectories"], "data", {"xs": [], "ys": []}))
 
     def _trajectory_job(self, state: Mapping[str, Any], start: dict[str, float], token: Any) -> None:
         sim: CachedSimulator = state["sim"]
         plane: PhasePlane = state["plane"]
         x, y = plane.x, plane.y
-        n_total = sim._timing(state["duration"], None, None)[0]
+        n_total = sim.steps(state["duration"], None, None)[0]
         chunk = max(n_total // _TRAJECTORY_CHUNKS, 1) * sim.dt
         row: list[int] = []
 
@@ -392,19 +392,19 @@ class PhasePlaneController(_Stateful):
             self._set_status(Status("compiling", f"compiling {plane.spec.name} trajectories (first use)"),
                              token)
 
-        self._post(begin, token)
+        self.post(begin, token)
         t0 = time.perf_counter()
         pieces = []
         xs, ys = [np.array([start[x]])], [np.array([start[y]])]
         try:
             stream = sim.stream(state["duration"], chunk=chunk, params=state["params"],
                                 monitors=list(plane.states), init=start, seed=state["seed"])
-            for piece in _pieces(stream, notice, token):
+            for piece in stream_pieces(stream, notice, token):
                 pieces.append(piece)
-                xs.append(_mag(piece[x]).ravel())
-                ys.append(_mag(piece[y]).ravel())
-                cols = {"t": _mag(piece["ts"] / u.ms).astype(np.float64)}
-                cols.update({s: _mag(piece[s]).reshape(len(cols["t"]), -1)[:, 0] for s in plane.states})
+                xs.append(magnitude(piece[x]).ravel())
+                ys.append(magnitude(piece[y]).ravel())
+                cols = {"t": magnitude(piece["ts"] / u.ms).astype(np.float64)}
+                cols.update({s: magnitude(piece[s]).reshape(len(cols["t"]), -1)[:, 0] for s in plane.states})
                 line_x, line_y = np.concatenate(xs), np.concatenate(ys)
 
                 def grow(cols=cols, line_x=line_x, line_y=line_y) -> None:
@@ -412,7 +412,7 @@ class PhasePlaneController(_Stateful):
                     src.patch({"xs": [(row[0], line_x)], "ys": [(row[0], line_y)]})
                     stream_lines(self.sources["timeseries"], cols)
 
-                self._post(grow, token)
+                self.post(grow, token)
                 self._set_status(Status("running", f"trajectory from ({start[x]:.3g}, {start[y]:.3g}): "
                                                    f"{piece.done:,} of {n_total:,} steps",
                                         piece.done / piece.total, time.perf_counter() - t0), token)
@@ -421,7 +421,7 @@ class PhasePlaneController(_Stateful):
             return
         if token.superseded or not pieces:
             return
-        res = _join(pieces)
+        res = join_pieces(pieces)
         self._result, self._start = res, start
         elapsed = time.perf_counter() - t0
         if res.diverged is not None:
@@ -430,7 +430,7 @@ class PhasePlaneController(_Stateful):
                                     res.diverged), token)
         else:
             self._set_status(Status("done", f"trajectory from ({start[x]:.3g}, {start[y]:.3g}) in "
-                                            f"{_fmt_ms(elapsed)} ({n_total:,} steps)", 1.0, elapsed), token)
+                                            f"{fmt_ms(elapsed)} ({n_total:,} steps)", 1.0, elapsed), token)
 
     # ------------------------------------------------------------------ common
 
@@ -442,5 +442,5 @@ class PhasePlaneController(_Stateful):
         start = self._start or {**state["held"], **{s: float(plane.spec.init.get(s, 0.0))
                                                     for s in (plane.x, plane.y)}}
         return run_script(plane.spec, in_size=1, dt=sim.dt, duration=state["duration"],
-                          params=state["params"], noise=sim._model.noisy, init=start,
+                          params=state["params"], noise=sim.adapter.noisy, init=start,
                           monitors=tuple(plane.states), seed=state["seed"])

@@ -141,7 +141,7 @@ def remote_block(sim_blob: bytes, metric: str | bytes, job: dict[str, Any],
     """
     sim = _worker_sim(sim_blob)
     before = sim.cache_info()["compiles"]
-    vals, bad = sim._sweep_block(block_vals, metric=_worker_metric(metric), devices=None, **job)
+    vals, bad = sim.sweep_block(block_vals, metric=_worker_metric(metric), devices=None, **job)
     return vals, bad, sim.cache_info()["compiles"] - before
 
 

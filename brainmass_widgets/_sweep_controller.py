@@ -26,16 +26,16 @@ from . import _plots, _scaleout
 from ._code import sweep_script
 from ._compile import compile_notice
 from ._controller import (
-    _CACHE,
+    CACHE,
+    ControllerBase,
     Dispatch,
     Session,
     Status,
-    _Base,
-    _compute,
-    _fmt_ms,
-    _ms_text,
-    _quantity,
-    _Token,
+    Token,
+    as_quantity,
+    compute_slot,
+    fmt_ms,
+    ms_text,
 )
 from ._engine import CachedSimulator
 from ._limits import Slot, check_count, limits
@@ -62,7 +62,7 @@ def _banded(metric: str, sample_s: float) -> Callable:
     return banded
 
 
-class SweepController(_Base):
+class SweepController(ControllerBase):
     """State and computation of one sweep explorer: a metric over one or two parameters.
 
     Parameters
@@ -191,7 +191,7 @@ class SweepController(_Base):
                 for key in ("axes", "params", "monitor", "init", "duration", "transient"):
                     if key not in options:
                         state[key] = None
-            sim = CachedSimulator(state["model"], cache=_CACHE)
+            sim = CachedSimulator(state["model"], cache=CACHE)
             spec = sim.spec
             axes = state["axes"] or {next(iter(spec.params)): None}
             if not 1 <= len(axes) <= 2:
@@ -210,43 +210,43 @@ class SweepController(_Base):
                 clean[name] = (float(low), float(high), int(n))
             state["axes"] = clean
             state["params"] = {k: v for k, v in (state["params"] or {}).items() if k not in clean}
-            sim._params(state["params"], skip=tuple(clean))
             if state["metric"] not in ("amplitude", "minmax", "frequency", "mean", "std"):
                 raise ValueError(f"unknown metric {state['metric']!r}; valid: amplitude, minmax, frequency, "
                                  f"mean, std")
-            state["monitor"] = sim._monitors(state["monitor"])[0]
-            state["duration"] = _quantity(state["duration"], u.ms, "duration") or spec.duration
-            transient = _quantity(state["transient"], u.ms, "transient")
+            state["duration"] = as_quantity(state["duration"], u.ms, "duration") or spec.duration
+            transient = as_quantity(state["transient"], u.ms, "transient")
             state["transient"] = transient if transient is not None else state["duration"] / 4
             state["init"] = dict(spec.init if state["init"] is None else state["init"])
-            sim._init(state["init"])
-            n_steps = sim._timing(state["duration"], state["transient"], None)[0]
-            sim._seed(state["seed"])
+            request = sim.prepare(state["duration"], params=state["params"], skip=tuple(clean),
+                                  monitors=state["monitor"], init=state["init"], transient=state["transient"],
+                                  seed=state["seed"])
+            state["monitor"] = request.monitors[0]
+            n_steps = request.n_steps
             allowed = limits()
             points = int(np.prod([n for _, _, n in clean.values()]))
             allowed.check_grid(points)
-            allowed.check_steps(n_steps, f"each point's run of {_ms_text(state['duration'])} at dt = "
-                                         f"{_ms_text(sim.dt)}")
+            allowed.check_steps(n_steps, f"each point's run of {ms_text(state['duration'])} at dt = "
+                                         f"{ms_text(sim.dt)}")
             regions = int(np.prod(np.atleast_1d(sim.in_size)))
-            allowed.check_sweep(f"a sweep of {points:,} points of {_ms_text(state['duration'])} at dt = "
-                                f"{_ms_text(sim.dt)}", points, n_steps, regions,
-                                sim._block_size(points, n_steps, state["chunk_size"]))
+            allowed.check_sweep(f"a sweep of {points:,} points of {ms_text(state['duration'])} at dt = "
+                                f"{ms_text(sim.dt)}", points, n_steps, regions,
+                                sim.block_size(points, n_steps, state["chunk_size"]))
             if state["executor"] not in self._executor_keys():
                 available = self.executors
                 raise ValueError(f"executor {state['executor']!r} is not available here; available: "
                                  + "; ".join(f"{k!r} ({v})" for k, v in available.items()))
             state["sim"] = sim
         except Exception as exc:
-            raise self._fail(exc) from exc
+            raise self.fail(exc) from exc
         self._state = state
-        self._post(lambda: self._label(state))
+        self.post(lambda: self._label(state))
 
     def code(self) -> str:
         """A plain-brainmass loop over the grid computing the same metric; it leaves the grid of
         values in ``result`` (equal to ``self.result.values``). Slow by design: one fresh
         ``brainmass.Simulator`` run per point, as one would write it without this toolkit."""
         st = self._state
-        params = {**st["sim"]._model.defaults(), **st["params"]}
+        params = {**st["sim"].adapter.defaults(), **st["params"]}
         params = {k: v for k, v in params.items() if k not in st["axes"]}
         return sweep_script(st["sim"].spec, axes=st["axes"], metric=st["metric"], monitor=st["monitor"],
                             dt=st["sim"].dt, duration=st["duration"], params=params, init=st["init"],
@@ -277,11 +277,11 @@ class SweepController(_Base):
         """
         res = self._result
         if res is None:
-            raise self._fail(ValueError("nothing to save yet: run a sweep first"))
+            raise self.fail(ValueError("nothing to save yet: run a sweep first"))
         try:
             res.save(file)
         except OSError as exc:
-            raise self._fail(ValueError(f"cannot write {file}: {exc}")) from exc
+            raise self.fail(ValueError(f"cannot write {file}: {exc}")) from exc
         if isinstance(file, str | os.PathLike):
             message = f"saved the sweep ({res.done:,} of {res.total:,} points) to {file}"
             self._set_status(Status("done", message, 1.0))
@@ -307,7 +307,7 @@ class SweepController(_Base):
             For a name that is not in the list.
         """
         if name not in self.saved_sweeps():
-            raise self._fail(ValueError(f"no saved sweep named {name!r}; saved: "
+            raise self.fail(ValueError(f"no saved sweep named {name!r}; saved: "
                                         f"{', '.join(self.saved_sweeps()) or 'none'}"))
         return self.load(self._autosave / name)
 
@@ -368,15 +368,15 @@ class SweepController(_Base):
             extra.update({k: shared[f"{k}_ms"] for k in ("duration", "transient") if f"{k}_ms" in shared})
             self.configure(model=res.model, axes=axes, metric=res.metric, monitor=res.monitor, **extra)
         except Exception as exc:
-            raise self._fail(exc) from exc
-        if not hasattr(res, "shown"):
+            raise self.fail(exc) from exc
+        if res.shown is None:
             banded = dataclasses.replace(res, values=self._band(res.values, res.metric, len(axes)))
             res = self._unband(banded, res.metric)
         self._result = res
         state = dict(self._state)
         grid = {k: v.astype(float) for k, v in res.axes.items()}
-        self._post(lambda: self._draw(state, grid, None))
-        self._post(lambda: self._draw(state, grid, res))
+        self.post(lambda: self._draw(state, grid, None))
+        self.post(lambda: self._draw(state, grid, res))
         self._set_status(Status("done", f"opened a sweep of {res.done:,} of {res.total:,} points "
                                         f"({res.metric} of {res.monitor})", res.done / max(res.total, 1)))
         return res
@@ -407,14 +407,14 @@ class SweepController(_Base):
             self._pick_listeners.remove(picked.update)
         return picked
 
-    def _job(self, state: dict[str, Any], token: _Token) -> None:
+    def _job(self, state: dict[str, Any], token: Token) -> None:
         sim: CachedSimulator = state["sim"]
         grid = {n: np.linspace(lo, hi, k) for n, (lo, hi, k) in state["axes"].items()}
         sample_s = float(sim.dt / u.second)
         metric = _banded(state["metric"], sample_s)
         total = int(np.prod([v.size for v in grid.values()]))
         t0 = time.perf_counter()
-        self._post(lambda: self._draw(state, grid, None), token)
+        self.post(lambda: self._draw(state, grid, None), token)
 
         def notice() -> None:
             self._set_status(Status("compiling", f"compiling the sweep program ({total:,} points)", 0.0),
@@ -429,7 +429,7 @@ class SweepController(_Base):
             self._result = self._unband(partial, state["metric"])
             snapshot = self._result
             keep(snapshot, False)
-            self._post(lambda: self._draw(state, grid, snapshot), token, "sweep")
+            self.post(lambda: self._draw(state, grid, snapshot), token, "sweep")
             self._set_status(Status("running", f"sweep: {done:,} of {total_:,} points", done / total_,
                                     time.perf_counter() - t0), token)
             if slot is not None and not slot.pause(lambda: token.superseded):
@@ -440,7 +440,7 @@ class SweepController(_Base):
         where = {"local": {}, "devices": {"devices": "all"},
                  "dask": {"client": self._client}}[state["executor"]]
         try:
-            with nullcontext() if "client" in where else _compute(token, background=True) as slot:
+            with nullcontext() if "client" in where else compute_slot(token, background=True) as slot:
                 if slot is not None and not slot.held:
                     return
                 with compile_notice(notice):
@@ -465,7 +465,7 @@ class SweepController(_Base):
         note = f"; {n_bad} points diverged (NaN)" if n_bad else ""
         on = "" if state["executor"] == "local" else f" on {res.executor}"
         kept = f"; saved as {self.autosaved.name}" if self._autosave is not None else ""
-        self._set_status(Status("done", f"swept {total:,} points in {_fmt_ms(elapsed)}{on}{note}{kept}", 1.0,
+        self._set_status(Status("done", f"swept {total:,} points in {fmt_ms(elapsed)}{on}{note}{kept}", 1.0,
                                 elapsed),
                          token)
 
@@ -479,7 +479,7 @@ class SweepController(_Base):
 
     @staticmethod
     def _unband(res: SweepResult, metric: str) -> SweepResult:
-        """Split the banded values into ``values`` (the metric) plus ``lo`` / ``hi`` attributes."""
+        """Split the banded values into ``values`` (the metric) plus the ``lo`` / ``hi`` / ``shown`` bands."""
         n_axes = len(res.axes)
         band = np.moveaxis(res.values, n_axes, 0)
         region_axes = tuple(range(n_axes, band.ndim - 1))
@@ -487,11 +487,8 @@ class SweepController(_Base):
         def mean_regions(a: np.ndarray) -> np.ndarray:
             return a.mean(axis=region_axes) if region_axes else a
 
-        out = dataclasses.replace(res, values=band[0], metric=metric)
-        out.lo = mean_regions(band[1])
-        out.hi = mean_regions(band[2])
-        out.shown = mean_regions(band[0])
-        return out
+        return dataclasses.replace(res, values=band[0], metric=metric, lo=mean_regions(band[1]),
+                                   hi=mean_regions(band[2]), shown=mean_regions(band[0]))
 
     def _label(self, state: Mapping[str, Any]) -> None:
         """Titles, axis labels and legend of the figures; a sweep with ``state`` fills the curve

@@ -366,7 +366,7 @@ def test_jansen_rit_explorer_starts_noise_driven_and_the_checkbox_keeps_it_on_E(
     spec = bw.model_spec("JansenRitStep")
     c = bw.ModelController("JansenRitStep")
     assert c.wait(120)
-    assert c.simulator._model.noisy == ("E",) == spec.default_noise
+    assert c.simulator.adapter.noisy == ("E",) == spec.default_noise
     # 58 Hz: the standard deviation of Jansen & Rit's p(t), uniform in 120-320 Hz; exp-Euler OU
     # with noise_tau = 1 ms at dt = 0.1 ms has std sigma * sqrt(0.1 / (1 - exp(-0.2))).
     sigma, tau = c.params["noise_sigma"], c.params["noise_tau"]
@@ -375,11 +375,11 @@ def test_jansen_rit_explorer_starts_noise_driven_and_the_checkbox_keeps_it_on_E(
     f, _, _ = _welch_peak(x[2000:], 1e4, 0.4)
     assert 8 <= f <= 12
     c.configure(noise=False)
-    assert c.wait(120) and c.simulator._model.noisy == () and "noise_sigma" not in c.params
+    assert c.wait(120) and c.simulator.adapter.noisy == () and "noise_sigma" not in c.params
     c.configure(noise=True)
-    assert c.wait(120) and c.simulator._model.noisy == ("E",) and c.params["noise_sigma"] == sigma
+    assert c.wait(120) and c.simulator.adapter.noisy == ("E",) and c.params["noise_sigma"] == sigma
     c.configure(model="HopfStep")
-    assert c.wait(120) and c.simulator._model.noisy == ()
+    assert c.wait(120) and c.simulator.adapter.noisy == ()
     c.close()
 
 

@@ -41,7 +41,7 @@ def test_unit_code_names_an_unknown_part():
 def test_script_equals_engine_for_every_model(spec):
     noise = tuple(spec.noise_args)[:1]
     sim = bw.CachedSimulator(spec.name, in_size=2, noise=noise)
-    params = {k: float(np.asarray(v)) for k, v in sim._model.defaults().items()}
+    params = {k: float(np.asarray(v)) for k, v in sim.adapter.defaults().items()}
     if noise:
         params["noise_sigma"] = 0.02
     duration, transient = spec.dt * 200, spec.dt * 10

@@ -135,6 +135,13 @@ def test_a_newer_request_stops_a_stream_and_its_chunks_are_never_drawn():
     assert c.result["x"].shape[0] == 1000
 
 
+def test_a_status_of_an_unknown_kind_is_refused_by_name():
+    assert bw.Status("done").kind == "done" and not bw.Status("done").busy and bw.Status("running").busy
+    with pytest.raises(ValueError, match=r"unknown status kind 'finished'; valid: idle, compiling, running, "
+                                         r"done, diverged, cancelled, error"):
+        bw.Status("finished")
+
+
 def test_status_reports_compiling_then_done_and_divergence_with_its_step():
     c = ModelController("HopfStep", duration=123.4, autorun=False)
     seen = Kinds(c)

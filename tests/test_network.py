@@ -55,7 +55,7 @@ def test_network_script_reproduces_the_run_with_drives(node, params, speed):
     net = bw.NetworkModel(node, speed=speed)
     sim = bw.CachedSimulator(net)
     res = sim.run(40 * u.ms, params=params, seed=2, monitors=[net.coupled_var])
-    script = network_script(net, dt=sim.dt, duration=40 * u.ms, params={**sim._model.defaults(), **params},
+    script = network_script(net, dt=sim.dt, duration=40 * u.ms, params={**sim.adapter.defaults(), **params},
                             init=dict(net.spec.init), monitors=(net.coupled_var,), seed=2, example=True)
     assert "brainmass_widgets" not in script
     namespace = {}

@@ -11,12 +11,12 @@ from jupyter_bokeh.widgets import BokehModel
 from .._bifurcation_controller import BifurcationController
 from .._frontend import BifurcationExplorerBase
 from .._phase import planar_models
-from ._explorers import _LABEL, _ROW, _Explorer, _param_slider, _set_slider
+from ._explorers import LABEL, ROW, Explorer, param_slider, set_slider
 
 __all__ = ["BifurcationExplorer"]
 
 
-class BifurcationExplorer(BifurcationExplorerBase, _Explorer):
+class BifurcationExplorer(BifurcationExplorerBase, Explorer):
     """Equilibrium branches, fold and Hopf points and limit cycles of a model against one
     parameter, redrawn as any other parameter's slider moves; with a second parameter, its fold
     and Hopf curves in the plane of the two. A tap on the diagram picks a parameter value
@@ -45,21 +45,21 @@ class BifurcationExplorer(BifurcationExplorerBase, _Explorer):
             options=[s.name for s in planar_models()],
             value=c.spec.name,
             description="model",
-            style=_LABEL,
-            layout=_ROW,
+            style=LABEL,
+            layout=ROW,
         )
-        self._param = w.Dropdown(description="parameter", style=_LABEL, layout=_ROW)
-        self._variable = w.Dropdown(description="state", style=_LABEL, layout=_ROW)
-        self._second = w.Dropdown(description="second parameter", style=_LABEL, layout=_ROW)
+        self._param = w.Dropdown(description="parameter", style=LABEL, layout=ROW)
+        self._variable = w.Dropdown(description="state", style=LABEL, layout=ROW)
+        self._second = w.Dropdown(description="second parameter", style=LABEL, layout=ROW)
         self._range = (
-            w.FloatText(description="from", style=_LABEL, layout=_ROW),
-            w.FloatText(description="to", style=_LABEL, layout=_ROW),
+            w.FloatText(description="from", style=LABEL, layout=ROW),
+            w.FloatText(description="to", style=LABEL, layout=ROW),
         )
         self._points = w.BoundedIntText(
-            min=10, max=2000, description="continuation steps", style=_LABEL, layout=_ROW
+            min=10, max=2000, description="continuation steps", style=LABEL, layout=ROW
         )
         self._cycles = w.BoundedIntText(
-            min=0, max=1000, description="limit-cycle runs (0: none)", style=_LABEL, layout=_ROW
+            min=0, max=1000, description="limit-cycle runs (0: none)", style=LABEL, layout=ROW
         )
         self._sliders: dict[str, w.FloatSlider] = {}
         self._param_box = w.VBox()
@@ -116,13 +116,13 @@ class BifurcationExplorer(BifurcationExplorerBase, _Explorer):
             self._points.value, self._cycles.value = opts["points"], opts["cycles"]
             others = list(c.slider_params)
             if list(self._sliders) != others:
-                self._sliders = {n: _param_slider(spec.params[n], opts["params"][n]) for n in others}
+                self._sliders = {n: param_slider(spec.params[n], opts["params"][n]) for n in others}
                 for n, s in self._sliders.items():
                     s.observe(self._handler(lambda v, n=n: c.set(**{n: v})), "value")
                 self._param_box.children = tuple(self._sliders.values())
             else:
                 for n in others:
-                    _set_slider(self._sliders[n], opts["params"][n])
+                    set_slider(self._sliders[n], opts["params"][n])
         finally:
             self._syncing = False
 

@@ -33,8 +33,8 @@ __all__ = ["ModelExplorer", "SweepExplorer"]
 
 _COLORS = {"error": "#b00020", "diverged": "#b35900", "compiling": "#555555", "running": "#555555",
            "cancelled": "#b35900", "done": "#1b5e20", "idle": "#555555"}
-_LABEL = {"description_width": "120px"}
-_ROW = w.Layout(width="100%")
+LABEL = {"description_width": "120px"}
+ROW = w.Layout(width="100%")
 _NONE = "(none)"
 
 
@@ -70,7 +70,7 @@ def _model_names() -> list[str]:
     return [s.name for s in catalog()]
 
 
-def _set_slider(slider: w.FloatSlider, value: Any) -> None:
+def set_slider(slider: w.FloatSlider, value: Any) -> None:
     """Show ``value`` (the mean of per-region values), widening the range to contain it."""
     try:
         v = float(value)
@@ -83,11 +83,11 @@ def _set_slider(slider: w.FloatSlider, value: Any) -> None:
     slider.value = v
 
 
-def _float_slider(label: str, low: float, high: float, step: float, value: Any,
+def float_slider(label: str, low: float, high: float, step: float, value: Any,
                   doc: str = "") -> w.FloatSlider:
     slider = w.FloatSlider(min=low, max=high, step=step, description=label, tooltip=doc,
-                           continuous_update=True, style=_LABEL, layout=_ROW, readout_format=".4g")
-    _set_slider(slider, value)
+                           continuous_update=True, style=LABEL, layout=ROW, readout_format=".4g")
+    set_slider(slider, value)
     return slider
 
 
@@ -97,16 +97,16 @@ def _option_widget(name: str) -> w.Widget:
     if kind is bool:
         return w.Checkbox(description=label, tooltip=doc, indent=False)
     widget = w.FloatText if kind is float else w.IntText
-    return widget(description=label, tooltip=doc, style=_LABEL, layout=_ROW)
+    return widget(description=label, tooltip=doc, style=LABEL, layout=ROW)
 
 
-def _param_slider(p: Any, value: Any) -> w.FloatSlider:
+def param_slider(p: Any, value: Any) -> w.FloatSlider:
     """A slider for one :class:`~brainmass_widgets.ParamSpec`, its unit in the label; its readout
     is a box to type an exact value in."""
-    return _float_slider(p.label, p.low, p.high, p.step, value, slider_tooltip(p))
+    return float_slider(p.label, p.low, p.high, p.step, value, slider_tooltip(p))
 
 
-class _Explorer(ExplorerBase, w.VBox):
+class Explorer(ExplorerBase, w.VBox):
     """Status line, "Copy as code" and the shared public methods."""
 
     _controller: Any
@@ -161,7 +161,7 @@ class _Explorer(ExplorerBase, w.VBox):
 
     def _on_views(self, change: dict) -> None:
         if (change["new"] or 0) > (change["old"] or 0):
-            self._controller._post(self._redraw_views)
+            self._controller.post(self._redraw_views)
 
     def _redraw_views(self) -> None:
         """Have every view of the plot redraw from the document as it is now: its data, and the
@@ -182,7 +182,7 @@ class _Explorer(ExplorerBase, w.VBox):
         super().close()
 
 
-class ModelExplorer(_Explorer):
+class ModelExplorer(Explorer):
     """Sliders for every parameter of a catalogue model beside live Bokeh plots.
 
     Parameters
@@ -206,15 +206,15 @@ class ModelExplorer(_Explorer):
         self._common()
         c = self._controller
         self._model = w.Dropdown(options=_model_names(), value=c.spec.name, description="model",
-                                 style=_LABEL, layout=_ROW)
+                                 style=LABEL, layout=ROW)
         self._model.observe(self._on_model, "value")
         self._sliders: dict[str, w.FloatSlider] = {}
         self._param_box = w.VBox()
         opts = c.options
         self._opt = {name: _option_widget(name) for name in RUN_OPTIONS}
-        self._monitors = w.SelectMultiple(description="monitors", style=_LABEL, layout=_ROW, rows=3)
-        self._phase = (w.Dropdown(description="phase x", style=_LABEL, layout=_ROW),
-                       w.Dropdown(description="phase y", style=_LABEL, layout=_ROW))
+        self._monitors = w.SelectMultiple(description="monitors", style=LABEL, layout=ROW, rows=3)
+        self._phase = (w.Dropdown(description="phase x", style=LABEL, layout=ROW),
+                       w.Dropdown(description="phase y", style=LABEL, layout=ROW))
         for name, widget in self._opt.items():
             widget.observe(self._option_handler(name), "value")
         self._monitors.observe(self._option_handler("monitors"), "value")
@@ -247,10 +247,10 @@ class ModelExplorer(_Explorer):
 
     def _rebuild_sliders(self) -> None:
         c = self._controller
-        specs = c.simulator._model.params
+        specs = c.simulator.adapter.params
         self._sliders = {}
         for name, value in c.params.items():
-            s = _param_slider(specs[name], value)
+            s = param_slider(specs[name], value)
             s.observe(self._slider_handler(name), "value")
             self._sliders[name] = s
         self._param_box.children = tuple(self._sliders.values())
@@ -292,7 +292,7 @@ class ModelExplorer(_Explorer):
             self._syncing = True
             try:
                 for name, value in c.params.items():
-                    _set_slider(self._sliders[name], value)
+                    set_slider(self._sliders[name], value)
             finally:
                 self._syncing = False
         self._sync_options(c.options)
@@ -304,7 +304,7 @@ class ModelExplorer(_Explorer):
             if self._syncing:
                 return
             self._guard(lambda: self._controller.set(**{name: change["new"]}),
-                        lambda: _set_slider(self._sliders[name], change["old"]))
+                        lambda: set_slider(self._sliders[name], change["old"]))
 
         return handler
 
@@ -375,7 +375,7 @@ class ModelExplorer(_Explorer):
         return {**self._opt, "monitors": self._monitors}
 
 
-class SweepExplorer(SweepExplorerBase, _Explorer):
+class SweepExplorer(SweepExplorerBase, Explorer):
     """A metric over one or two parameters, filled block by block, with progress and Cancel.
 
     Parameters
@@ -395,19 +395,19 @@ class SweepExplorer(SweepExplorerBase, _Explorer):
         self._common()
         c = self._controller
         self._explorer = explorer
-        self._model = w.Dropdown(options=_model_names(), value=model, description="model", style=_LABEL,
-                                 layout=_ROW)
+        self._model = w.Dropdown(options=_model_names(), value=model, description="model", style=LABEL,
+                                 layout=ROW)
         self._axis = []
         for i in range(2):
-            name = w.Dropdown(description=f"parameter {i + 1}", style=_LABEL, layout=_ROW)
-            low = w.FloatText(description="from", style=_LABEL, layout=_ROW)
-            high = w.FloatText(description="to", style=_LABEL, layout=_ROW)
-            points = w.IntText(description="points", style=_LABEL, layout=_ROW)
+            name = w.Dropdown(description=f"parameter {i + 1}", style=LABEL, layout=ROW)
+            low = w.FloatText(description="from", style=LABEL, layout=ROW)
+            high = w.FloatText(description="to", style=LABEL, layout=ROW)
+            points = w.IntText(description="points", style=LABEL, layout=ROW)
             self._axis.append((name, low, high, points))
         self._metric = w.Dropdown(options=["amplitude", "minmax", "frequency", "mean", "std"],
-                                  description="metric", style=_LABEL, layout=_ROW)
-        self._monitor = w.Dropdown(description="monitor", style=_LABEL, layout=_ROW)
-        self._duration = w.FloatText(description="duration [ms]", style=_LABEL, layout=_ROW)
+                                  description="metric", style=LABEL, layout=ROW)
+        self._monitor = w.Dropdown(description="monitor", style=LABEL, layout=ROW)
+        self._duration = w.FloatText(description="duration [ms]", style=LABEL, layout=ROW)
         self._run = w.Button(description="Run", button_style="primary", icon="play")
         self._cancel = w.Button(description="Cancel", icon="stop", disabled=not c.status.busy,
                                 tooltip="Stop the sweep after its current block")
@@ -417,9 +417,9 @@ class SweepExplorer(SweepExplorerBase, _Explorer):
         executors = c.executors
         shown = None if len(executors) > 1 else "none"
         self._executor = w.Dropdown(options=[(v, k) for k, v in executors.items()], description="run on",
-                                    style=_LABEL, layout=w.Layout(width="100%", display=shown))
+                                    style=LABEL, layout=w.Layout(width="100%", display=shown))
         self._executor.observe(self._handler(lambda v: c.configure(executor=v)), "value")
-        self._save_path = w.Text(value="sweep.npz", description="file", style=_LABEL, layout=_ROW)
+        self._save_path = w.Text(value="sweep.npz", description="file", style=LABEL, layout=ROW)
         self._save = w.Button(description="Save", icon="save", tooltip="Write the sweep to this .npz file")
         self._save.on_click(lambda _b: self._guard(lambda: self.save(self._save_path.value)))
         self._open = w.FileUpload(accept=".npz", multiple=False, description="Open", icon="folder-open")
@@ -490,7 +490,7 @@ class SweepExplorer(SweepExplorerBase, _Explorer):
             try:
                 axes = self._axes_from_widgets()
             except ValueError as exc:
-                raise self._controller._fail(exc) from exc
+                raise self._controller.fail(exc) from exc
             self._controller.configure(axes=axes, metric=self._metric.value, monitor=self._monitor.value,
                                        duration=self._duration.value)
 

@@ -14,12 +14,12 @@ from .._controller import Status
 from .._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS
 from .._fit_controller import TARGETS, FitController, fittable_models
 from .._frontend import FitExplorerBase, slider_tooltip
-from ._explorers import _LABEL, _ROW, _Explorer, _float_slider, _set_slider
+from ._explorers import LABEL, ROW, Explorer, float_slider, set_slider
 
 __all__ = ["FitExplorer"]
 
 
-class FitExplorer(FitExplorerBase, _Explorer):
+class FitExplorer(FitExplorerBase, Explorer):
     """A model (or a network of it) fitted live to a target: the loss, the parameter paths and the
     prediction over the target grow as the fit goes; "Use these parameters" sends the best values to
     a linked explorer.
@@ -53,7 +53,7 @@ class FitExplorer(FitExplorerBase, _Explorer):
         c = self._controller
 
         def text(cls: type, label: str, tooltip: str = "", **kw: Any) -> w.Widget:
-            return cls(description=label, tooltip=tooltip, style=_LABEL, layout=_ROW, **kw)
+            return cls(description=label, tooltip=tooltip, style=LABEL, layout=ROW, **kw)
 
         self._model = text(w.Dropdown, "model", options=fittable_models())
         self._network = w.Checkbox(description="network (8-region connectome, fits k too)", indent=False)
@@ -158,14 +158,14 @@ class FitExplorer(FitExplorerBase, _Explorer):
         key = (opts["model"], opts["network"], names, tuple(fitter.bounds[n] for n in names))
         if getattr(box, "_bmw_key", None) == key and set(current) == set(names):
             for n in names:
-                _set_slider(current[n], values[n])
+                set_slider(current[n], values[n])
             return current
         box._bmw_key = key
-        specs = fitter.sim._model.params
+        specs = fitter.sim.adapter.params
         sliders = {}
         for n in names:
             lo, hi = fitter.bounds[n]
-            s = _float_slider(specs[n].label, lo, hi, (hi - lo) / 200, values[n],
+            s = float_slider(specs[n].label, lo, hi, (hi - lo) / 200, values[n],
                               slider_tooltip(specs[n], lo, hi))
             s.observe(self._handler(lambda v, n=n: action(n, v)), "value")
             sliders[n] = s

@@ -13,12 +13,12 @@ from jupyter_bokeh.widgets import BokehModel
 from .._frontend import NetworkExplorerBase
 from .._network import COUPLINGS, network_models
 from .._network_controller import NetworkController
-from ._explorers import _LABEL, _ROW, _Explorer, _param_slider, _set_slider
+from ._explorers import LABEL, ROW, Explorer, param_slider, set_slider
 
 __all__ = ["NetworkExplorer"]
 
 
-class NetworkExplorer(NetworkExplorerBase, _Explorer):
+class NetworkExplorer(NetworkExplorerBase, Explorer):
     """A node model on a connectome: region time series, structural and functional connectivity,
     the order parameter R(t) and a coupling sweep (a tap on a point loads its value). Run sweep is
     disabled while the coupling sweep runs and Cancel while it does not (the run a parameter change
@@ -46,10 +46,10 @@ class NetworkExplorer(NetworkExplorerBase, _Explorer):
         c = self._controller
 
         def text(cls: type, label: str, tooltip: str = "") -> w.Widget:
-            return cls(description=label, tooltip=tooltip, style=_LABEL, layout=_ROW)
+            return cls(description=label, tooltip=tooltip, style=LABEL, layout=ROW)
 
         self._node = w.Dropdown(options=[s.name for s in network_models()], description="node model",
-                                style=_LABEL, layout=_ROW)
+                                style=LABEL, layout=ROW)
         self._coupled_var = text(w.Dropdown, "coupled variable", "The node state that couples the regions")
         self._coupling = text(w.Dropdown, "coupling")
         self._coupling.options = list(COUPLINGS)
@@ -135,15 +135,15 @@ class NetworkExplorer(NetworkExplorerBase, _Explorer):
             self._duration.value = float(opts["duration"].to_decimal(u.ms))
             params = c.params
             if set(self._sliders) != set(params) or not self._param_box.children:
-                specs = c.simulator._model.params
-                self._sliders = {n: _param_slider(specs[n], v) for n, v in params.items()}
+                specs = c.simulator.adapter.params
+                self._sliders = {n: param_slider(specs[n], v) for n, v in params.items()}
                 for n, s in self._sliders.items():
                     s.add_class(f"bmw-param-{n}")
                     s.observe(self._handler(lambda v, n=n: c.set(**{n: v})), "value")
                 self._param_box.children = tuple(self._sliders.values())
             else:
                 for n, v in params.items():
-                    _set_slider(self._sliders[n], v)
+                    set_slider(self._sliders[n], v)
             name, low, high, points = opts["sweep"]
             self._sweep_name.options = list(params)
             self._sweep_name.value = name

@@ -12,12 +12,12 @@ from jupyter_bokeh.widgets import BokehModel
 from .._frontend import PhasePlaneExplorerBase
 from .._phase import planar_models
 from .._phase_controller import PhasePlaneController
-from ._explorers import _LABEL, _ROW, _Explorer, _float_slider, _param_slider, _set_slider
+from ._explorers import LABEL, ROW, Explorer, float_slider, param_slider, set_slider
 
 __all__ = ["PhasePlaneExplorer"]
 
 
-class PhasePlaneExplorer(PhasePlaneExplorerBase, _Explorer):
+class PhasePlaneExplorer(PhasePlaneExplorerBase, Explorer):
     """Vector field, nullclines and fixed points of a model in a plane of two state variables;
     a tap on the plane launches a trajectory.
 
@@ -41,17 +41,17 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Explorer):
         self._common()
         c = self._controller
         self._model = w.Dropdown(options=[s.name for s in planar_models()], value=c.spec.name,
-                                 description="model", style=_LABEL, layout=_ROW)
-        self._axes = (w.Dropdown(description="x axis", style=_LABEL, layout=_ROW),
-                      w.Dropdown(description="y axis", style=_LABEL, layout=_ROW))
-        self._ranges = {key: w.FloatText(description=key, style=_LABEL, layout=_ROW)
+                                 description="model", style=LABEL, layout=ROW)
+        self._axes = (w.Dropdown(description="x axis", style=LABEL, layout=ROW),
+                      w.Dropdown(description="y axis", style=LABEL, layout=ROW))
+        self._ranges = {key: w.FloatText(description=key, style=LABEL, layout=ROW)
                         for key in ("x from", "x to", "y from", "y to")}
         self._sliders: dict[str, w.FloatSlider] = {}
         self._held: dict[str, w.FloatSlider] = {}
         self._noise: dict[str, w.Checkbox] = {}
         self._param_box, self._held_box, self._noise_box = w.VBox(), w.VBox(), w.VBox()
-        self._seed = w.IntText(description="seed", style=_LABEL, layout=_ROW)
-        self._duration = w.FloatText(description="trajectory [ms]", style=_LABEL, layout=_ROW)
+        self._seed = w.IntText(description="seed", style=LABEL, layout=ROW)
+        self._duration = w.FloatText(description="trajectory [ms]", style=LABEL, layout=ROW)
         self._clear = w.Button(description="Clear trajectories", icon="eraser")
         self._clear.on_click(lambda _b: self.clear())
         self._model.observe(self._handler(lambda v: c.configure(model=v)), "value")
@@ -94,14 +94,14 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Explorer):
             self._seed.value = int(opts["seed"])
             self._duration.value = float(opts["duration"].to_decimal(u.ms))
             if set(self._sliders) != set(opts["params"]) or self._param_box.children == ():
-                specs = c.simulator._model.params
-                self._sliders = {n: _param_slider(specs[n], v) for n, v in opts["params"].items()}
+                specs = c.simulator.adapter.params
+                self._sliders = {n: param_slider(specs[n], v) for n, v in opts["params"].items()}
                 for n, s in self._sliders.items():
                     s.observe(self._handler(lambda v, n=n: c.set(**{n: v})), "value")
                 self._param_box.children = tuple(self._sliders.values())
             else:
                 for n, v in opts["params"].items():
-                    _set_slider(self._sliders[n], v)
+                    set_slider(self._sliders[n], v)
             if set(self._held) != set(opts["held"]):
                 ranges = c.state_ranges
                 self._held = {}
@@ -109,14 +109,14 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Explorer):
                     lo, hi = ranges[n]
                     unit = spec.state_units.get(n)
                     label = n if unit is None else f"{n} [{unit}]"
-                    s = _float_slider(label, lo, hi, (hi - lo) / 200, v, f"{n} is held at this value")
+                    s = float_slider(label, lo, hi, (hi - lo) / 200, v, f"{n} is held at this value")
                     s.observe(self._handler(lambda v, n=n: c.hold(**{n: v})), "value")
                     self._held[n] = s
                 self._held_box.children = tuple(self._held.values())
                 self._held_title.layout.display = None if self._held else "none"
             else:
                 for n, v in opts["held"].items():
-                    _set_slider(self._held[n], v)
+                    set_slider(self._held[n], v)
             if set(self._noise) != set(spec.noise_args):
                 self._noise = {n: w.Checkbox(description=n, indent=False) for n in spec.noise_args}
                 for box in self._noise.values():

@@ -10,12 +10,13 @@ import param
 from .._bifurcation_controller import BifurcationController
 from .._frontend import BifurcationExplorerBase, slider_tooltip
 from .._phase import planar_models
-from ._explorers import Fold, _Panel, _served_doc, _Slider
+from ._explorers import Panel, served_doc
+from ._widgets import Fold, Slider
 
 __all__ = ["BifurcationExplorer"]
 
 
-class BifurcationExplorer(BifurcationExplorerBase, _Panel):
+class BifurcationExplorer(BifurcationExplorerBase, Panel):
     """Equilibrium branches, fold and Hopf points and limit cycles of a model against one
     parameter, redrawn as any other parameter's slider moves, as a Panel component; with a second
     parameter, its fold and Hopf curves in the plane of the two. A tap on the diagram picks a
@@ -40,13 +41,13 @@ class BifurcationExplorer(BifurcationExplorerBase, _Panel):
     def __init__(self, model: str = "HopfStep", **options: Any):
         super().__init__()
         autorun = options.pop("autorun", True)
-        self._doc = _served_doc()
+        self._doc = served_doc()
         self._controller = BifurcationController(
             model, autorun=False, dispatch=self._session_dispatch(), **options
         )
         self._setup()
         c = self._controller
-        self._sliders: dict[str, _Slider] = {}
+        self._sliders: dict[str, Slider] = {}
         self._slider_box = pn.Column(sizing_mode="stretch_width")
         self._widgets = {
             "model": pn.widgets.Select(label="model", options=self.param.model.objects),
@@ -119,9 +120,9 @@ class BifurcationExplorer(BifurcationExplorerBase, _Panel):
             self._syncing = False
         self._refresh_code()
 
-    def _slider(self, name: str) -> _Slider:
+    def _slider(self, name: str) -> Slider:
         p = self._controller.spec.params[name]
-        s = _Slider(
+        s = Slider(
             label=p.label,
             start=p.low,
             end=p.high,

@@ -36,8 +36,9 @@ from .._model_controller import ModelController
 from .._results import SweepResult
 from .._sweep_controller import SweepController
 from ._upload import UploadBox
+from ._widgets import Fold, Slider
 
-__all__ = ["ModelExplorer", "SweepExplorer"]
+__all__ = ["ModelExplorer", "Panel", "SweepExplorer", "served_doc"]
 
 _COLORS = {"error": "#b00020", "diverged": "#b35900", "cancelled": "#b35900", "done": "#1b5e20"}
 _NOTICE_STYLE = {"background": "#fff3cd", "color": "#664d03", "padding": "4px 10px", "border-radius": "4px"}
@@ -81,82 +82,7 @@ def _option_widget(name: str) -> pn.widgets.Widget:
     return widget(label=label, description=doc, css_classes=[f"bmw-opt-{name}"])
 
 
-class _Slider(pn.widgets.FloatSlider):
-    """A parameter slider with a box beside it to type an exact value.
-
-    The box is labelled with the slider's range and shows the parameter's doc when its info icon
-    is hovered. Panel's ``link`` copies the slider's value into the box; a typed value is given to
-    the slider, widening its range first when the value lies beyond it (the controller decides
-    whether the value is allowed; a refused value leaves the range as it was). An emptied box
-    shows the slider's value again. Lay out ``row``, not the slider alone.
-
-    Panel holds every server-side widget change for ``Syncable._debounce`` (50 ms) to merge
-    bursts; the controller's latest-wins worker already absorbs drag storms, so this slider sets
-    that hold to 0 ms: changes arriving in the same event-loop tick are still merged.
-    """
-
-    _debounce = 0
-
-    def __init__(self, doc: str = "", **params: Any):
-        params.setdefault("format", "0.[0000]")
-        super().__init__(**params)
-        self.box = pn.widgets.FloatInput(value=self.value, step=self.step, description=doc or None,
-                                         format="0.[000000]", width=110,
-                                         css_classes=[f"{c}-value" for c in self.css_classes])
-        self.link(self.box, value="value")
-        self.box.param.watch(self._take, "value")
-        self.param.watch(self._show_range, ["start", "end"])
-        self._show_range()
-        self.row = pn.Row(self, self.box, sizing_mode="stretch_width")
-
-    def _take(self, event: param.parameterized.Event) -> None:
-        v = event.new
-        if v is None:
-            self.box.value = self.value
-        if v is None or v == self.value:
-            return
-        start, end = self.start, self.end
-        self.param.update(start=min(start, v), end=max(end, v), value=v)
-        if self.value != v:
-            # refused (the slider was put back): so is its range
-            self.param.update(start=start, end=end)
-
-    def _show_range(self, *_: Any) -> None:
-        self.box.name = f"{self.start:g} \u2026 {self.end:g}"
-
-
-class Fold(Viewer):
-    """A collapsible section whose header is a toggle button.
-
-    Used instead of ``pn.Card``: a Card's header is a Panel HTML pane, and any Panel HTML pane
-    on a page makes Panel ship the 1.8 MB MathJax bundle with it (none of these pages needs math).
-    """
-
-    collapsed = param.Boolean(default=True, doc="Whether the contents are hidden.")
-    title = param.String(default="", doc="The header's text.")
-
-    def __init__(self, *objects: Any, title: str, **params: Any):
-        super().__init__(title=title, **params)
-        self._toggle = pn.widgets.Toggle(label=self._label(), value=not self.collapsed, color="light",
-                                         sizing_mode="stretch_width", css_classes=["bmw-fold"])
-        self._body = pn.Column(*objects, visible=not self.collapsed, sizing_mode="stretch_width")
-        self._toggle.param.watch(lambda e: setattr(self, "collapsed", not e.new), "value")
-        self.param.watch(self._show, "collapsed")
-        self.param.watch(lambda _e: setattr(self._toggle, "label", self._label()), "title")
-        self._layout = pn.Column(self._toggle, self._body, sizing_mode="stretch_width")
-
-    def _label(self) -> str:
-        return ("\u25b8 " if self.collapsed else "\u25be ") + self.title
-
-    def _show(self, event: param.parameterized.Event) -> None:
-        self._body.visible = not event.new
-        self._toggle.param.update(value=not event.new, label=self._label())
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        return self._layout
-
-
-def _served_doc() -> Any:
+def served_doc() -> Any:
     """The Bokeh document of the current server session, or ``None`` outside a server."""
     doc = pn.state.curdoc
     return doc if doc is not None and doc.session_context is not None else None
@@ -188,7 +114,7 @@ def _ms(q: Any) -> float:
     return float(q.to_decimal(u.ms))
 
 
-class _Panel(ExplorerBase, Viewer):
+class Panel(ExplorerBase, Viewer):
     """Dispatch onto the session's document, status line, notices and "Copy as code"; a subclass
     builds its page in ``_layout``."""
 
@@ -251,7 +177,7 @@ class _Panel(ExplorerBase, Viewer):
                 try:
                     value = outcome()
                 except ValueError as exc:
-                    raise self._controller._fail(exc) from None
+                    raise self._controller.fail(exc) from None
                 apply(value)
 
             self._guard(act, self._pull)
@@ -368,7 +294,7 @@ class _Panel(ExplorerBase, Viewer):
         return self._layout
 
 
-class ModelExplorer(_Panel):
+class ModelExplorer(Panel):
     """A catalogue model with a slider per parameter and live Bokeh plots, as a Panel component.
 
     Parameters
@@ -399,7 +325,7 @@ class ModelExplorer(_Panel):
         self._setup_controller(model, options)
         self._setup()
         c = self._controller
-        self._sliders: dict[str, _Slider] = {}
+        self._sliders: dict[str, Slider] = {}
         self._slider_box = pn.Column(sizing_mode="stretch_width")
         self._about = pn.widgets.StaticText(value="", sizing_mode="stretch_width",
                                             css_classes=["bmw-about-text"])
@@ -431,7 +357,7 @@ class ModelExplorer(_Panel):
             c.run()
 
     def _setup_controller(self, model: str, options: dict[str, Any]) -> None:
-        self._doc = _served_doc()
+        self._doc = served_doc()
         self._controller = ModelController(model, autorun=False, dispatch=self._session_dispatch(), **options)
 
     # ------------------------------------------------------------------ controller -> state
@@ -461,11 +387,11 @@ class ModelExplorer(_Panel):
             self._syncing = False
 
     def _build_sliders(self) -> None:
-        specs = self._controller.simulator._model.params
+        specs = self._controller.simulator.adapter.params
         self._sliders = {}
         for name, value in self._controller.params.items():
             p = specs[name]
-            s = _Slider(label=p.label, start=p.low, end=p.high, step=p.step, doc=slider_tooltip(p),
+            s = Slider(label=p.label, start=p.low, end=p.high, step=p.step, doc=slider_tooltip(p),
                         css_classes=[f"bmw-param-{name}"], sizing_mode="stretch_width")
             self._set_slider(s, value)
             s.param.watch(self._slider_handler(name), "value")
@@ -473,7 +399,7 @@ class ModelExplorer(_Panel):
         self._slider_box.objects = [s.row for s in self._sliders.values()]
 
     @staticmethod
-    def _set_slider(slider: _Slider, value: Any) -> None:
+    def _set_slider(slider: Slider, value: Any) -> None:
         v = float(np.mean(value))
         slider.start = min(slider.start, v)
         slider.end = max(slider.end, v)
@@ -649,7 +575,7 @@ class ModelExplorer(_Panel):
         return "?" + urlencode(self.query())
 
 
-class SweepExplorer(SweepExplorerBase, _Panel):
+class SweepExplorer(SweepExplorerBase, Panel):
     """A metric over one or two parameters, filled block by block, with progress and Cancel.
 
     Parameters
@@ -677,7 +603,7 @@ class SweepExplorer(SweepExplorerBase, _Panel):
 
     def __init__(self, model: str = "HopfStep", *, explorer: ModelExplorer | None = None, **options: Any):
         super().__init__()
-        self._doc = _served_doc()
+        self._doc = served_doc()
         self._controller = SweepController(model, dispatch=self._session_dispatch(), **options)
         self._setup()
         self._explorer = explorer
@@ -828,7 +754,7 @@ class SweepExplorer(SweepExplorerBase, _Panel):
             try:
                 axes = self._axes(state)
             except ValueError as exc:
-                raise self._controller._fail(exc) from exc
+                raise self._controller.fail(exc) from exc
             self._controller.configure(axes=axes, metric=state["metric"], duration=state["duration"])
 
         self._guard(action)

@@ -14,8 +14,9 @@ from .._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS, load_target
 from .._fit_controller import TARGETS, FitController, fittable_models
 from .._frontend import FitExplorerBase, slider_tooltip
 from .._network import network_models
-from ._explorers import Fold, _Panel, _served_doc, _Slider
+from ._explorers import Panel, served_doc
 from ._upload import UploadBox
+from ._widgets import Fold, Slider
 
 __all__ = ["FitExplorer"]
 
@@ -30,7 +31,7 @@ def _objective_label(objective: str | Mapping[str, float]) -> str:
     return "weighted: " + " + ".join(f"{w:g} {name}" for name, w in weights.items())
 
 
-class FitExplorer(FitExplorerBase, _Panel):
+class FitExplorer(FitExplorerBase, Panel):
     """A model (or a network of it) fitted live to a target, as a Panel component: the loss, the
     parameter paths, the prediction over the target and, for a network, both FC matrices grow as
     the fit goes. Nothing is computed until Fit is pressed; Stop keeps the best parameters, and
@@ -71,13 +72,13 @@ class FitExplorer(FitExplorerBase, _Panel):
 
     def __init__(self, model: str = "HopfStep", *, explorer: Any = None, **options: Any):
         super().__init__()
-        self._doc = _served_doc()
+        self._doc = served_doc()
         self._controller = FitController(model, dispatch=self._session_dispatch(), **options)
         self._setup()
         self._explorer = explorer
         c = self._controller
-        self._initial: dict[str, _Slider] = {}
-        self._truth: dict[str, _Slider] = {}
+        self._initial: dict[str, Slider] = {}
+        self._truth: dict[str, Slider] = {}
         self._slider_key: tuple = ()
         self._initial_box = pn.Column(sizing_mode="stretch_width")
         self._truth_box = pn.Column(sizing_mode="stretch_width")
@@ -151,7 +152,7 @@ class FitExplorer(FitExplorerBase, _Panel):
         fitter = c.fitter
         self._syncing = True
         try:
-            specs = fitter.sim._model.params
+            specs = fitter.sim.adapter.params
             choices = [n for n, p in specs.items() if p.role == "param"]
             if opts["network"] and "k" not in choices:
                 choices.append("k")
@@ -197,9 +198,9 @@ class FitExplorer(FitExplorerBase, _Panel):
         self._show_memory()
         self._refresh_code()
 
-    def _slider(self, kind: str, name: str, spec: Any, low: float, high: float) -> _Slider:
+    def _slider(self, kind: str, name: str, spec: Any, low: float, high: float) -> Slider:
         """A slider over a fitted parameter's bounds setting its ``kind`` value (initial or truth)."""
-        s = _Slider(label=spec.label, start=low, end=high, step=min(spec.step, (high - low) / 100),
+        s = Slider(label=spec.label, start=low, end=high, step=min(spec.step, (high - low) / 100),
                     doc=slider_tooltip(spec, low, high), css_classes=[f"bmw-fit-{kind}-{name}"],
                     sizing_mode="stretch_width")
 

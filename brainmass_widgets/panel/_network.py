@@ -14,13 +14,14 @@ import param
 from .._frontend import NetworkExplorerBase, slider_tooltip
 from .._network import COUPLINGS, network_models
 from .._network_controller import NetworkController
-from ._explorers import _Panel, _served_doc, _Slider
+from ._explorers import Panel, served_doc
 from ._upload import UploadBox
+from ._widgets import Slider
 
 __all__ = ["NetworkExplorer"]
 
 
-class NetworkExplorer(NetworkExplorerBase, _Panel):
+class NetworkExplorer(NetworkExplorerBase, Panel):
     """A node model on a connectome, as a Panel component: region time series, structural and
     functional connectivity, the order parameter R(t) and a coupling sweep (a tap on a point
     loads its value). Run sweep is disabled while the coupling sweep runs and Cancel while it does
@@ -56,12 +57,12 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
     def __init__(self, node: str = "HopfStep", **options: Any):
         super().__init__()
         autorun = options.pop("autorun", True)
-        self._doc = _served_doc()
+        self._doc = served_doc()
         self._controller = NetworkController(node, autorun=False, dispatch=self._session_dispatch(),
                                              **options)
         self._setup()
         c = self._controller
-        self._sliders: dict[str, _Slider] = {}
+        self._sliders: dict[str, Slider] = {}
         self._slider_box = pn.Column(sizing_mode="stretch_width")
         self._widgets = {
             "node": pn.widgets.Select(label="node model", options=self.param.node.objects),
@@ -137,7 +138,7 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
                 w[key].value = value
             w["speed"].disabled = net.connectome.distances is None
             if set(self._sliders) != set(params):
-                specs = c.simulator._model.params
+                specs = c.simulator.adapter.params
                 self._sliders = {n: self._slider(n, specs[n]) for n in params}
                 self._slider_box.objects = [s.row for s in self._sliders.values()]
             for n, v in params.items():
@@ -154,8 +155,8 @@ class NetworkExplorer(NetworkExplorerBase, _Panel):
         self._run_sweep.disabled = sweeping
         self._cancel.disabled = not sweeping
 
-    def _slider(self, name: str, spec: Any) -> _Slider:
-        s = _Slider(label=spec.label, start=spec.low, end=spec.high, step=spec.step, doc=slider_tooltip(spec),
+    def _slider(self, name: str, spec: Any) -> Slider:
+        s = Slider(label=spec.label, start=spec.low, end=spec.high, step=spec.step, doc=slider_tooltip(spec),
                     css_classes=[f"bmw-param-{name}"], sizing_mode="stretch_width")
 
         def handler(event: param.parameterized.Event) -> None:

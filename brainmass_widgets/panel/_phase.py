@@ -12,12 +12,13 @@ import param
 from .._frontend import PhasePlaneExplorerBase, slider_tooltip
 from .._phase import planar_models
 from .._phase_controller import PhasePlaneController
-from ._explorers import Fold, _Panel, _served_doc, _Slider
+from ._explorers import Panel, served_doc
+from ._widgets import Fold, Slider
 
 __all__ = ["PhasePlaneExplorer"]
 
 
-class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
+class PhasePlaneExplorer(PhasePlaneExplorerBase, Panel):
     """Vector field, nullclines and fixed points of a model in a plane of two state variables,
     as a Panel component; a tap on the plane launches a trajectory.
 
@@ -47,13 +48,13 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
     def __init__(self, model: str = "HopfStep", **options: Any):
         super().__init__()
         autorun = options.pop("autorun", True)
-        self._doc = _served_doc()
+        self._doc = served_doc()
         self._controller = PhasePlaneController(model, autorun=False, dispatch=self._session_dispatch(),
                                                 **options)
         self._setup()
         c = self._controller
-        self._sliders: dict[str, _Slider] = {}
-        self._held: dict[str, _Slider] = {}
+        self._sliders: dict[str, Slider] = {}
+        self._held: dict[str, Slider] = {}
         self._slider_box = pn.Column(sizing_mode="stretch_width")
         self._held_box = pn.Column(sizing_mode="stretch_width")
         self._held_title = pn.pane.HTML("<b>held state variables</b>", visible=False)
@@ -112,7 +113,7 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
                                ("noise", list(opts["noise"])), ("seed", int(opts["seed"])),
                                ("duration", self.duration)):
                 w[key].value = value
-            specs = c.simulator._model.params
+            specs = c.simulator.adapter.params
             if set(self._sliders) != set(opts["params"]):
                 self._sliders = {n: self._slider(n, p.label, p.low, p.high, p.step,
                                                  lambda v, n=n: c.set(**{n: v}), slider_tooltip(p))
@@ -140,8 +141,8 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, _Panel):
         self._refresh_code()
 
     def _slider(self, name: str, label: str, low: float, high: float, step: float,
-                action: Callable[[float], None], doc: str) -> _Slider:
-        s = _Slider(label=label, start=low, end=high, step=step, doc=doc,
+                action: Callable[[float], None], doc: str) -> Slider:
+        s = Slider(label=label, start=low, end=high, step=step, doc=doc,
                     css_classes=[f"bmw-param-{name}"], sizing_mode="stretch_width")
 
         def handler(event: param.parameterized.Event) -> None:

@@ -103,7 +103,7 @@ def test_sweep_fills_and_a_pick_loads_the_value():
     assert e.controller.params["k"] == 1.0 and e.sliders["k"].value == 1.0
     # A node parameter as the sweep axis spans its slider range; a node without it sweeps k again.
     e._sweep_name.value = "a"
-    spec = e.controller.simulator._model.params["a"]
+    spec = e.controller.simulator.adapter.params["a"]
     assert e.controller.options["sweep"][:3] == ("a", spec.low, spec.high)
     e._node.value = "VanDerPolStep"
     assert e.controller.options["sweep"][0] == "k" and e._sweep_name.value == "k"
