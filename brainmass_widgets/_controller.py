@@ -490,10 +490,6 @@ class StatefulController(ControllerBase):
 # ----------------------------------------------------------------------------- helpers
 
 
-def magnitude(x: Any) -> np.ndarray:
-    return np.asarray(u.get_magnitude(x))
-
-
 def column(x: np.ndarray) -> np.ndarray:
     """A plot column: contiguous float32 (the engine's precision; half the bytes of float64)."""
     return np.ascontiguousarray(x, dtype=np.float32)

@@ -344,7 +344,7 @@ class CachedSimulator:
         raise ValueError(f"batch_size must be None or an integer >= 1; got {batch_size!r}")
 
     @staticmethod
-    def check_seed(seed: Any) -> jax.Array:
+    def check_seed(seed: Any) -> np.ndarray:
         """``seed`` as brainstate's two uint32 words; ``ValueError`` unless an integer in 0 .. 2**64 - 1."""
         if not _units.is_count(seed) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in 0 .. 2**64 - 1; got {seed!r}")

@@ -31,6 +31,7 @@ from . import _plots
 from ._engine import CachedSimulator
 from ._limits import compute_pool, limits
 from ._model_controller import ModelController
+from ._units import magnitude
 
 __all__ = ["MAX_PAGE_PARAMS", "MAX_PAGE_POINTS", "MAX_PAGE_VALUES", "export_page", "page_html"]
 
@@ -156,10 +157,6 @@ def _grid(sim: CachedSimulator, grid: Any) -> dict[str, np.ndarray]:
     return axes
 
 
-def _mag(x: Any) -> np.ndarray:
-    return np.asarray(u.get_magnitude(x))
-
-
 def _columns(res: Any, i: int, s: Mapping[str, Any], lines: Sequence[str], sample_s: float,
              segment: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
     """Trajectory-and-phase columns and spectrum columns (Welch segments of ``segment`` samples)
@@ -168,7 +165,7 @@ def _columns(res: Any, i: int, s: Mapping[str, Any], lines: Sequence[str], sampl
     lead = 2 if batched else 1
 
     def regions(state: str) -> np.ndarray:
-        arr = _mag(res[state])[:, i]
+        arr = magnitude(res[state])[:, i]
         return arr.reshape(arr.shape[:lead] + (-1,))
 
     runs: dict[str, np.ndarray] = {}
@@ -225,8 +222,8 @@ def _check(s: Mapping[str, Any], axes: Mapping[str, np.ndarray], n_lines: int) -
 
 
 def _number(value: Any) -> str:
-    mean = float(np.mean(_mag(value)))
-    return f"{mean:.4g}" if np.ndim(_mag(value)) == 0 else f"{mean:.4g} (region mean)"
+    mean = float(np.mean(magnitude(value)))
+    return f"{mean:.4g}" if np.ndim(magnitude(value)) == 0 else f"{mean:.4g} (region mean)"
 
 
 def page_html(source: ModelController | CachedSimulator, grid: Mapping[str, Any], *,
@@ -265,7 +262,7 @@ def page_html(source: ModelController | CachedSimulator, grid: Mapping[str, Any]
                              transient=s["transient"], sample_every=s["sample_every"],
                              batch_size=s["batch_size"], seed=s["seed"])
     sample_s = float(u.get_magnitude(sim.dt * k / u.second))
-    t_ms = np.ascontiguousarray(_mag(res["ts"].to_decimal(u.ms)), dtype=np.float64)
+    t_ms = np.ascontiguousarray(magnitude(res["ts"].to_decimal(u.ms)), dtype=np.float64)
     runs: dict[str, np.ndarray] = {"t": t_ms}
     spectra: dict[str, np.ndarray] = {}
     notes = []
@@ -273,7 +270,7 @@ def page_html(source: ModelController | CachedSimulator, grid: Mapping[str, Any]
     spec_title = f"{spec.name}: power spectral density of {s['monitors'][0]}"
     total = next(iter(points.values())).size
     specs = sim.param_specs
-    traces = _mag(res[s["monitors"][0]])
+    traces = magnitude(res[s["monitors"][0]])
     traces = traces.reshape(traces.shape[:3 if s["batch_size"] else 2] + (-1,))
     traces = (traces.mean(axis=2) if s["batch_size"] else traces)[..., :len(shown)]
     segment = _plots.spectrum_segment(traces.reshape(traces.shape[0], -1))
@@ -308,7 +305,7 @@ def page_html(source: ModelController | CachedSimulator, grid: Mapping[str, Any]
     spec_lines = [name for name in lines if name.startswith(first + "[")]
     _plots.set_lines(spec_fig, spec_src, "f", spec_lines)
     traj_cols = [c for c in traj_src.data if c != "t"]
-    start = [int(np.argmin(np.abs(a - float(np.mean(_mag(s["params"].get(name, specs[name].default)))))))
+    start = [int(np.argmin(np.abs(a - float(np.mean(magnitude(s["params"].get(name, specs[name].default)))))))
              for name, a in axes.items()]
     i0 = int(np.ravel_multi_index(start, [a.size for a in axes.values()]))
     traj_src.data = {"t": runs["t"], **{c: runs[f"{i0}|{c}"] for c in traj_cols}}

@@ -31,7 +31,6 @@ from ._controller import (
     compute_slot,
     fmt_ms,
     join_pieces,
-    magnitude,
     ms_text,
     per_region,
     replace_data,
@@ -39,6 +38,7 @@ from ._controller import (
 )
 from ._engine import CachedSimulator
 from ._limits import limits
+from ._units import magnitude
 
 __all__ = ["ModelController"]
 

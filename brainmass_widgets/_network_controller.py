@@ -25,7 +25,6 @@ from ._controller import (
     compute_slot,
     fmt_ms,
     join_pieces,
-    magnitude,
     ms_text,
     stream_pieces,
 )
@@ -43,6 +42,7 @@ from ._plots import (
     stream_lines,
 )
 from ._results import SimResult
+from ._units import magnitude
 
 __all__ = ["NetworkController"]
 

@@ -22,7 +22,6 @@ from ._controller import (
     compute_slot,
     fmt_ms,
     join_pieces,
-    magnitude,
     ms_text,
     stream_pieces,
 )
@@ -38,6 +37,7 @@ from ._plots import (
     set_lines,
     stream_lines,
 )
+from ._units import magnitude
 
 __all__ = ["PhasePlaneController"]
 

@@ -21,7 +21,7 @@ class RunSpec:
     Attributes
     ----------
     values : dict of str to numpy.ndarray
-        Every parameter's value as a read-only-by-convention float32 magnitude in its unit.
+        Every parameter's value as a float32 magnitude in its unit.
     init : dict of str to numpy.ndarray
         Initial value of each state that has one, in the state's unit.
     monitors : tuple of str

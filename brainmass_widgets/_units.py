@@ -15,7 +15,7 @@ from typing import Any
 import brainunit as u
 import numpy as np
 
-__all__ = ["canon", "is_count", "one_line", "shown", "steps"]
+__all__ = ["canon", "is_count", "magnitude", "one_line", "shown", "steps"]
 
 
 def shown(value: Any) -> str:
@@ -84,6 +84,11 @@ def canon(name: str, value: Any, unit: Any, what: str = "parameter") -> np.ndarr
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{finite}{value!r}")
     return arr
+
+
+def magnitude(x: Any) -> np.ndarray:
+    """``x`` as a numpy array of its magnitude (a quantity's mantissa, a plain value as it is)."""
+    return np.asarray(u.get_magnitude(x))
 
 
 def is_count(value: Any) -> bool:
