@@ -335,10 +335,16 @@ class ControllerBase:
         self._workers = [self._worker]
         self._status = Status()
         self._status_listeners: list[Callable[[Status], None]] = []
+        self._state_listeners: list[Callable[[], None]] = []
         self._pending_updates = 0
         self._posted = 0
         self._newest: dict[str, int] = {}
         self._updates_cond = threading.Condition()
+
+    def on_state(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every accepted change of settings (front ends refresh their
+        controls)."""
+        self._state_listeners.append(callback)
 
     def _direct(self, fn: Callable[[], None]) -> None:
         with self._doc_lock:
@@ -447,7 +453,6 @@ class StatefulController(ControllerBase):
         super().__init__(dispatch, name, session)
         self._state: dict[str, Any] = {}
         self._result: SimResult | None = None
-        self._state_listeners: list[Callable[[], None]] = []
 
     @property
     def simulator(self) -> CachedSimulator:
@@ -468,10 +473,6 @@ class StatefulController(ControllerBase):
     def result(self) -> SimResult | None:
         """The latest finished run (as ``brainmass.Simulator.run`` returns it), or ``None``."""
         return self._result
-
-    def on_state(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` after every accepted change (front ends refresh their controls)."""
-        self._state_listeners.append(callback)
 
     def _change(self, **new: Any) -> None:
         """Validate ``new`` against the state (a bad value raises, names it, and changes nothing),

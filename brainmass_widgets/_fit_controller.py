@@ -117,7 +117,6 @@ class FitController(ControllerBase):
         self._outcome: FitOutcome | None = None
         self._stopped = -1
         self._state: dict[str, Any] = {}
-        self._state_listeners: list[Any] = []
         #: Peak memory of the gradient step (bytes) by loop, measured by the latest fits of the
         #: current model, fitted parameters and run.
         self.memory: dict[str, int] = {}
@@ -162,10 +161,6 @@ class FitController(ControllerBase):
             return "peak memory of a gradient step: measured by a gradient fit"
         return "peak memory of a gradient step: " + ", ".join(f"{loop} {b / 2**20:.2f} MiB"
                                                              for loop, b in memory.items())
-
-    def on_state(self, callback: Any) -> None:
-        """Call ``callback()`` after every accepted change (front ends refresh their controls)."""
-        self._state_listeners.append(callback)
 
     def configure(self, **options: Any) -> None:
         """Change settings (the names of the constructor's keywords). A running fit goes on with

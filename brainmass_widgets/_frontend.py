@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._busy import BusyWatch
-from ._catalog import ModelSpec, ParamSpec, model_spec
+from ._catalog import ModelSpec, ParamSpec
 from ._controller import Status
 from ._export import export_page, page_html
 from ._fit import OBJECTIVES
@@ -346,14 +346,8 @@ class PhasePlaneExplorerBase(ExplorerBase):
 class BifurcationExplorerBase(ExplorerBase):
     """The public face of a bifurcation explorer over a :class:`BifurcationController`."""
 
-    #: The second-parameter menu's entry for "no second parameter".
+    #: The second-parameter menu's text for "no second parameter".
     NO_SECOND = "(none)"
-
-    def _second_choices(self) -> list[str]:
-        return [self.NO_SECOND, *self._controller.slider_params]
-
-    def _choose_second(self, choice: str) -> None:
-        self._controller.configure(second=None if choice == self.NO_SECOND else choice)
 
     def set(self, **params: Any) -> None:
         """Set parameter values (sliders follow); the diagram is recomputed.
@@ -416,24 +410,7 @@ class NetworkExplorerBase(ExplorerBase):
         ValueError
             Naming the bad option or value; nothing changes.
         """
-        self._controller.configure(**self._keep_sweep(options))
-
-    def _keep_sweep(self, options: dict[str, Any]) -> dict[str, Any]:
-        """``options``, plus a sweep over ``k`` when they would remove the swept parameter."""
-        if "sweep" in options or not {"node", "noise"} & set(options):
-            return options
-        current = self._controller.options
-        try:
-            spec = model_spec(options.get("node", current["node"]))
-        except (KeyError, ValueError):
-            return options  # configure names the bad model
-        names = {*spec.params, "k"}
-        if options.get("noise", current["noise"]):
-            names |= {"noise_sigma", "noise_tau"}
-        name, _lo, _hi, points = current["sweep"]
-        if name in names:
-            return options
-        return {**options, "sweep": ("k", 0.0, 2.0, points)}
+        self._controller.configure(**options)
 
     def _watch_sweep(self) -> None:
         """Keep Run sweep and Cancel (``_show_sweep_buttons(sweeping)``) in step with the coupling
@@ -509,26 +486,6 @@ class NetworkExplorerBase(ExplorerBase):
             name = getattr(self, "_file_names", {}).get(net.connectome.digest, "custom")
         delays = "with distances" if net.connectome.distances is not None else "no distances: no delays"
         return f"connectome: {name}, {net.n} regions ({delays})"
-
-    @staticmethod
-    def _speed_in(value: Any) -> float | None:
-        """A speed typed in a control: empty or 0 means no delays (``None``)."""
-        if value is None or value == "" or value == 0:
-            return None
-        return value
-
-    @staticmethod
-    def _speed_out(speed: float | None) -> float:
-        """The controller's speed as a control shows it (0: no delays)."""
-        return 0.0 if speed is None else float(speed)
-
-    def _sweep_option(self, name: str, low: float, high: float, points: int) -> tuple:
-        """The ``sweep`` option for the sweep controls; a newly chosen parameter spans its slider range."""
-        if name != self._controller.options["sweep"][0]:
-            spec = self._controller.simulator.adapter.params.get(name)
-            if spec is not None:
-                low, high = spec.low, spec.high
-        return (name, low, high, points)
 
 
 class FitExplorerBase(ExplorerBase):

@@ -183,6 +183,8 @@ class NetworkController(StatefulController):
         sim.check_seed(state["seed"])
         state["init"] = net.initial_state(state["seed"])
         name, lo, hi, points = state["sweep"]
+        if name not in sim.param_names and old and "sweep" not in new:
+            name, lo, hi = "k", 0.0, 2.0  # the swept parameter went with the node model or the noise
         if name not in sim.param_names:
             raise ValueError(f"unknown parameter {name!r} to sweep; valid: {', '.join(sim.param_names)}")
         lo, hi = float(lo), float(hi)
@@ -262,6 +264,9 @@ class NetworkController(StatefulController):
     def configure(self, **options: Any) -> None:
         """Change any of ``node``, ``connectome``, ``coupled_var``, ``coupling``, ``speed``,
         ``noise``, ``params``, ``duration``, ``transient``, ``seed``, ``sweep``.
+
+        A change (of node model or noise) that removes the swept parameter, ``sweep`` not given,
+        sweeps ``k`` from 0 to 2 instead.
 
         Raises
         ------

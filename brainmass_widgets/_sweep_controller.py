@@ -240,6 +240,8 @@ class SweepController(ControllerBase):
             raise self.fail(exc) from exc
         self._state = state
         self.post(lambda: self._label(state))
+        for callback in list(self._state_listeners):
+            callback()
 
     def code(self) -> str:
         """A plain-brainmass loop over the grid computing the same metric; it leaves the grid of

@@ -6,12 +6,12 @@ from typing import Any
 
 import ipywidgets as w
 from bokeh.layouts import column
-from jupyter_bokeh.widgets import BokehModel
 
 from .._bifurcation_controller import BifurcationController
+from .._controls import PARAMETERS, RESOLUTION, BifurcationForm
 from .._frontend import BifurcationExplorerBase
-from .._phase import planar_models
-from ._explorers import LABEL, ROW, Explorer, param_slider, set_slider
+from ._explorers import Explorer
+from ._form import FormView
 
 __all__ = ["BifurcationExplorer"]
 
@@ -41,92 +41,22 @@ class BifurcationExplorer(BifurcationExplorerBase, Explorer):
         self._controller = BifurcationController(model, autorun=False, **options)
         self._common()
         c = self._controller
-        self._model = w.Dropdown(
-            options=[s.name for s in planar_models()],
-            value=c.spec.name,
-            description="model",
-            style=LABEL,
-            layout=ROW,
-        )
-        self._param = w.Dropdown(description="parameter", style=LABEL, layout=ROW)
-        self._variable = w.Dropdown(description="state", style=LABEL, layout=ROW)
-        self._second = w.Dropdown(description="second parameter", style=LABEL, layout=ROW)
-        self._range = (
-            w.FloatText(description="from", style=LABEL, layout=ROW),
-            w.FloatText(description="to", style=LABEL, layout=ROW),
-        )
-        self._points = w.BoundedIntText(
-            min=10, max=2000, description="continuation steps", style=LABEL, layout=ROW
-        )
-        self._cycles = w.BoundedIntText(
-            min=0, max=1000, description="limit-cycle runs (0: none)", style=LABEL, layout=ROW
-        )
-        self._sliders: dict[str, w.FloatSlider] = {}
-        self._param_box = w.VBox()
-        self._model.observe(self._handler(lambda v: c.configure(model=v)), "value")
-        self._param.observe(self._handler(lambda v: c.configure(param=v)), "value")
-        self._variable.observe(self._handler(lambda v: c.configure(variable=v)), "value")
-        self._second.observe(self._handler(self._choose_second), "value")
-        for box in self._range:
-            box.observe(
-                self._handler(
-                    lambda _v: c.configure(param_range=(self._range[0].value, self._range[1].value))
-                ),
-                "value",
-            )
-        self._points.observe(self._handler(lambda v: c.configure(points=v)), "value")
-        self._cycles.observe(self._handler(lambda v: c.configure(cycles=v)), "value")
+        self._form = FormView(BifurcationForm(c), self._guard)
         figs = c.figures
-        self._plot = BokehModel(column(figs["diagram"], figs["plane"], sizing_mode="stretch_width"))
-        self._watch_views()
-        resolution = w.Accordion(children=[w.VBox([self._points, self._cycles])], titles=("Resolution",))
-        super().__init__(
-            self._page(
-                self._model,
-                self._param,
-                self._variable,
-                *self._range,
-                self._second,
-                self._param_box,
-                resolution,
-            )
-        )
-        self._sync()
-        c.on_state(self._sync)
+        self._plot = self._bokeh(column(figs["diagram"], figs["plane"], sizing_mode="stretch_width"))
+        resolution = w.Accordion(children=[self._form.box(RESOLUTION)], titles=(RESOLUTION,))
+        super().__init__(self._page(self._form.box(""), self._form.box(PARAMETERS), resolution))
+        c.on_state(self._on_state)
         c.autorun = autorun
         if autorun:
             c.run()
 
-    def _sync(self) -> None:
-        c = self._controller
-        opts = c.options
-        spec = c.spec
-        self._syncing = True
-        try:
-            names = list(spec.params)
-            self._model.value = spec.name
-            self._param.options = names
-            self._param.value = opts["param"]
-            self._variable.options = list(spec.states)
-            self._variable.value = opts["variable"]
-            self._second.options = self._second_choices()
-            self._second.value = opts["second"] or self.NO_SECOND
-            for box, value in zip(self._range, opts["param_range"], strict=True):
-                box.value = value
-            self._points.value, self._cycles.value = opts["points"], opts["cycles"]
-            others = list(c.slider_params)
-            if list(self._sliders) != others:
-                self._sliders = {n: param_slider(spec.params[n], opts["params"][n]) for n in others}
-                for n, s in self._sliders.items():
-                    s.observe(self._handler(lambda v, n=n: c.set(**{n: v})), "value")
-                self._param_box.children = tuple(self._sliders.values())
-            else:
-                for n in others:
-                    set_slider(self._sliders[n], opts["params"][n])
-        finally:
-            self._syncing = False
+    @property
+    def controls(self) -> dict[str, w.Widget]:
+        """Every control by name (see :class:`~brainmass_widgets.BifurcationForm`)."""
+        return dict(self._form.widgets)
 
     @property
     def sliders(self) -> dict[str, w.FloatSlider]:
         """The sliders of the parameters not on the horizontal axis, by name."""
-        return dict(self._sliders)
+        return self._form.group(PARAMETERS)

@@ -8,34 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import brainunit as u
 import ipywidgets as w
 from bokeh.io import output_notebook
 from bokeh.layouts import column, row
 from bokeh.resources import INLINE
 from jupyter_bokeh.widgets import BokehModel
 
-from .._catalog import catalog, model_spec
 from .._controller import Status
-from .._frontend import (
-    RUN_OPTIONS,
-    ExplorerBase,
-    SweepExplorerBase,
-    about_html,
-    save_page,
-    shown_regions,
-    slider_tooltip,
-)
+from .._controls import PARAMETERS, RUN, ModelForm, SweepForm
+from .._frontend import ExplorerBase, SweepExplorerBase, about_html, save_page
 from .._model_controller import ModelController
 from .._sweep_controller import SweepController
+from ._form import LABEL, FormView
 
-__all__ = ["ModelExplorer", "SweepExplorer"]
+__all__ = ["Explorer", "ModelExplorer", "SweepExplorer"]
 
 _COLORS = {"error": "#b00020", "diverged": "#b35900", "compiling": "#555555", "running": "#555555",
            "cancelled": "#b35900", "done": "#1b5e20", "idle": "#555555"}
-LABEL = {"description_width": "120px"}
-ROW = w.Layout(width="100%")
-_NONE = "(none)"
 
 
 def _status_html(status: Status) -> str:
@@ -64,46 +53,6 @@ def _load_bokehjs() -> None:
         return
     output_notebook(INLINE, hide_banner=True)
     _BOKEHJS["cell"] = shell.execution_count
-
-
-def _model_names() -> list[str]:
-    return [s.name for s in catalog()]
-
-
-def set_slider(slider: w.FloatSlider, value: Any) -> None:
-    """Show ``value`` (the mean of per-region values), widening the range to contain it."""
-    try:
-        v = float(value)
-    except TypeError:
-        v = float(sum(value) / len(value))
-    if v < slider.min:
-        slider.min = v
-    if v > slider.max:
-        slider.max = v
-    slider.value = v
-
-
-def float_slider(label: str, low: float, high: float, step: float, value: Any,
-                  doc: str = "") -> w.FloatSlider:
-    slider = w.FloatSlider(min=low, max=high, step=step, description=label, tooltip=doc,
-                           continuous_update=True, style=LABEL, layout=ROW, readout_format=".4g")
-    set_slider(slider, value)
-    return slider
-
-
-def _option_widget(name: str) -> w.Widget:
-    """The input of one run option of :data:`~brainmass_widgets._frontend.RUN_OPTIONS`."""
-    kind, label, doc = RUN_OPTIONS[name]
-    if kind is bool:
-        return w.Checkbox(description=label, tooltip=doc, indent=False)
-    widget = w.FloatText if kind is float else w.IntText
-    return widget(description=label, tooltip=doc, style=LABEL, layout=ROW)
-
-
-def param_slider(p: Any, value: Any) -> w.FloatSlider:
-    """A slider for one :class:`~brainmass_widgets.ParamSpec`, its unit in the label; its readout
-    is a box to type an exact value in."""
-    return float_slider(p.label, p.low, p.high, p.step, value, slider_tooltip(p))
 
 
 class Explorer(ExplorerBase, w.VBox):
@@ -135,29 +84,25 @@ class Explorer(ExplorerBase, w.VBox):
         if self._syncing or not change["new"]:
             return
         file = change["new"][0]
-        self._guard(lambda: action(bytes(file["content"]), file["name"]), self._sync)
+        self._guard(lambda: action(bytes(file["content"]), file["name"]), self._on_state)
         self._syncing = True
         try:
             upload.value = ()
         finally:
             self._syncing = False
 
-    def _handler(self, action: Callable[[Any], None]) -> Callable[[dict], None]:
-        """An observer calling ``action(new value)``; a rejected value is shown and the controls
-        are brought back in line by ``_sync``."""
+    def _bokeh(self, layout: Any) -> BokehModel:
+        """The plot widget of ``layout`` (a Bokeh layout of the controller's figures).
 
-        def handler(change: dict) -> None:
-            if not self._syncing:
-                self._guard(lambda: action(change["new"]), self._sync)
-
-        return handler
-
-    def _watch_views(self) -> None:
-        """Count the page's views of the plot; each new one (first display, a reloaded page) is
-        sent the whole current document, whose changes it would miss if it appeared after they
-        were sent (a view is drawn from the document as it was when the plot was built)."""
-        self._plot._view_count = 0
-        self._plot.observe(self._on_views, "_view_count")
+        It counts the page's views of it; each new one (first display, a reloaded page) is sent
+        the whole current document, whose changes it would miss if it appeared after they were
+        sent (a view is drawn from the document as it was when the plot was built).
+        """
+        self._layout_model = layout
+        plot = BokehModel(layout)
+        plot._view_count = 0
+        plot.observe(self._on_views, "_view_count")
+        return plot
 
     def _on_views(self, change: dict) -> None:
         if (change["new"] or 0) > (change["old"] or 0):
@@ -166,7 +111,11 @@ class Explorer(ExplorerBase, w.VBox):
     def _redraw_views(self) -> None:
         """Have every view of the plot redraw from the document as it is now: its data, and the
         rest (a hint hidden, an axis relabelled, a range widened) that re-sending data leaves out."""
-        self._plot.update_from_model(self._plot._model)
+        self._plot.update_from_model(self._layout_model)
+
+    def _on_state(self) -> None:
+        """Bring the controls in line with the controller's state."""
+        self._form.refresh()
 
     def _on_status(self, status: Status) -> None:
         self._status.value = _status_html(status)
@@ -205,28 +154,12 @@ class ModelExplorer(Explorer):
         self._controller = ModelController(model, autorun=False, **options)
         self._common()
         c = self._controller
-        self._model = w.Dropdown(options=_model_names(), value=c.spec.name, description="model",
-                                 style=LABEL, layout=ROW)
-        self._model.observe(self._on_model, "value")
-        self._sliders: dict[str, w.FloatSlider] = {}
-        self._param_box = w.VBox()
-        opts = c.options
-        self._opt = {name: _option_widget(name) for name in RUN_OPTIONS}
-        self._monitors = w.SelectMultiple(description="monitors", style=LABEL, layout=ROW, rows=3)
-        self._phase = (w.Dropdown(description="phase x", style=LABEL, layout=ROW),
-                       w.Dropdown(description="phase y", style=LABEL, layout=ROW))
-        for name, widget in self._opt.items():
-            widget.observe(self._option_handler(name), "value")
-        self._monitors.observe(self._option_handler("monitors"), "value")
-        for widget in self._phase:
-            widget.observe(self._option_handler("phase"), "value")
+        self._form = FormView(ModelForm(c), self._guard)
         figs = c.figures
-        self._plot = BokehModel(column(figs["trajectory"], row(figs["phase"], figs["spectrum"],
+        self._plot = self._bokeh(column(figs["trajectory"], row(figs["phase"], figs["spectrum"],
                                                                sizing_mode="stretch_width"),
                                        sizing_mode="stretch_width"))
-        self._watch_views()
-        options_box = w.Accordion(children=[w.VBox([*self._opt.values(), self._monitors, *self._phase])],
-                                  titles=("Run options",))
+        options_box = w.Accordion(children=[self._form.box(RUN)], titles=("Run options",))
         self._about = w.HTML("")
         self._about_box = w.Accordion(children=[self._about], titles=("",))
         self._page_button = w.Button(description="Save as page", icon="download",
@@ -234,97 +167,23 @@ class ModelExplorer(Explorer):
                                              "without Python, beside the notebook")
         self._page_button.on_click(self._save_page)
         self._page_saved = w.HTML("")
-        super().__init__(self._page(self._model, self._param_box, options_box, self._about_box,
-                                    w.HBox([self._page_button, self._page_saved])))
-        self._rebuild_sliders()
-        self._sync_options(opts)
+        super().__init__(self._page(self._form.box(""), self._form.box(PARAMETERS), options_box,
+                                    self._about_box, w.HBox([self._page_button, self._page_saved])))
+        self._show_about()
         c.on_state(self._on_state)
         c.autorun = autorun
         if autorun:
             c.run()
 
-    # ------------------------------------------------------------------ controller -> widgets
-
-    def _rebuild_sliders(self) -> None:
-        c = self._controller
-        specs = c.simulator.adapter.params
-        self._sliders = {}
-        for name, value in c.params.items():
-            s = param_slider(specs[name], value)
-            s.observe(self._slider_handler(name), "value")
-            self._sliders[name] = s
-        self._param_box.children = tuple(self._sliders.values())
-        self._about_box.set_title(0, f"About {c.spec.name}")
-        self._about.value = about_html(c.spec)
-
-    def _sync_options(self, opts: dict[str, Any]) -> None:
-        self._syncing = True
-        try:
-            spec = self._controller.spec
-            self._model.value = spec.name
-            for key in ("duration", "dt"):
-                self._opt[key].value = float(opts[key].to_decimal(u.ms))
-            tr = opts["transient"]
-            self._opt["transient"].value = 0.0 if tr is None else float(tr.to_decimal(u.ms))
-            size = opts["in_size"]
-            self._opt["in_size"].value = int(size) if not isinstance(size, tuple) else int(size[0])
-            self._opt["regions"].value = shown_regions(opts)
-            self._opt["seed"].value = int(opts["seed"])
-            self._opt["batch_size"].value = int(opts["batch_size"] or 0)
-            self._opt["noise"].value = bool(opts["noise"])
-            self._monitors.options = spec.states
-            self._monitors.value = tuple(opts["monitors"])
-            for dd, state in zip(self._phase, opts["phase"], strict=True):
-                dd.options = spec.states
-                dd.value = state
-        finally:
-            self._syncing = False
+    def _show_about(self) -> None:
+        spec = self._controller.spec
+        self._about_box.set_title(0, f"About {spec.name}")
+        self._about.value = about_html(spec)
 
     def _on_state(self) -> None:
-        c = self._controller
-        if set(self._sliders) != set(c.params) or self._model.value != c.spec.name:
-            self._syncing = True
-            try:
-                self._rebuild_sliders()
-            finally:
-                self._syncing = False
-        else:
-            self._syncing = True
-            try:
-                for name, value in c.params.items():
-                    set_slider(self._sliders[name], value)
-            finally:
-                self._syncing = False
-        self._sync_options(c.options)
-
-    # ------------------------------------------------------------------ widgets -> controller
-
-    def _slider_handler(self, name: str) -> Callable:
-        def handler(change: dict) -> None:
-            if self._syncing:
-                return
-            self._guard(lambda: self._controller.set(**{name: change["new"]}),
-                        lambda: set_slider(self._sliders[name], change["old"]))
-
-        return handler
-
-    def _option_handler(self, name: str) -> Callable:
-        def handler(change: dict) -> None:
-            if self._syncing:
-                return
-            value = change["new"]
-            if name == "phase":
-                value = tuple(dd.value for dd in self._phase)
-            self._guard(lambda: self._controller.configure(**{name: value}),
-                        lambda: self._sync_options(self._controller.options))
-
-        return handler
-
-    def _on_model(self, change: dict) -> None:
-        if self._syncing:
-            return
-        self._guard(lambda: self._controller.configure(model=change["new"]),
-                    lambda: self._sync_options(self._controller.options))
+        self._form.refresh()
+        if self._about_box.get_title(0) != f"About {self._controller.spec.name}":
+            self._show_about()
 
     # ------------------------------------------------------------------ public
 
@@ -349,9 +208,19 @@ class ModelExplorer(Explorer):
         self._controller.configure(**options)
 
     @property
+    def controls(self) -> dict[str, w.Widget]:
+        """Every control by name (see :class:`~brainmass_widgets.ModelForm`)."""
+        return dict(self._form.widgets)
+
+    @property
     def sliders(self) -> dict[str, w.FloatSlider]:
         """The parameter sliders by parameter name."""
-        return dict(self._sliders)
+        return self._form.group(PARAMETERS)
+
+    @property
+    def option_widgets(self) -> dict[str, w.Widget]:
+        """The run-option controls by option name."""
+        return self._form.group(RUN)
 
     def export_html(self, path: str | os.PathLike, grid: dict[str, Any] | None = None) -> Path:
         """Write this explorer as one HTML page whose sliders work without Python (see
@@ -368,11 +237,6 @@ class ModelExplorer(Explorer):
             return
         name = html.escape(path.name)
         self._page_saved.value = f'saved <a href="{name}" target="_blank">{name}</a>'
-
-    @property
-    def option_widgets(self) -> dict[str, w.Widget]:
-        """The run-option controls by option name."""
-        return {**self._opt, "monitors": self._monitors}
 
 
 class SweepExplorer(SweepExplorerBase, Explorer):
@@ -395,117 +259,38 @@ class SweepExplorer(SweepExplorerBase, Explorer):
         self._common()
         c = self._controller
         self._explorer = explorer
-        self._model = w.Dropdown(options=_model_names(), value=model, description="model", style=LABEL,
-                                 layout=ROW)
-        self._axis = []
-        for i in range(2):
-            name = w.Dropdown(description=f"parameter {i + 1}", style=LABEL, layout=ROW)
-            low = w.FloatText(description="from", style=LABEL, layout=ROW)
-            high = w.FloatText(description="to", style=LABEL, layout=ROW)
-            points = w.IntText(description="points", style=LABEL, layout=ROW)
-            self._axis.append((name, low, high, points))
-        self._metric = w.Dropdown(options=["amplitude", "minmax", "frequency", "mean", "std"],
-                                  description="metric", style=LABEL, layout=ROW)
-        self._monitor = w.Dropdown(description="monitor", style=LABEL, layout=ROW)
-        self._duration = w.FloatText(description="duration [ms]", style=LABEL, layout=ROW)
+        self._form = FormView(SweepForm(c), self._guard)
         self._run = w.Button(description="Run", button_style="primary", icon="play")
         self._cancel = w.Button(description="Cancel", icon="stop", disabled=not c.status.busy,
                                 tooltip="Stop the sweep after its current block")
         self._run.on_click(lambda _b: self.run())
         self._cancel.on_click(lambda _b: self.cancel())
         c.on_status(lambda status: setattr(self._cancel, "disabled", not status.busy))
-        executors = c.executors
-        shown = None if len(executors) > 1 else "none"
-        self._executor = w.Dropdown(options=[(v, k) for k, v in executors.items()], description="run on",
-                                    style=LABEL, layout=w.Layout(width="100%", display=shown))
-        self._executor.observe(self._handler(lambda v: c.configure(executor=v)), "value")
-        self._save_path = w.Text(value="sweep.npz", description="file", style=LABEL, layout=ROW)
+        self._save_path = w.Text(value="sweep.npz", description="file", style=LABEL,
+                                 layout=w.Layout(width="100%"))
         self._save = w.Button(description="Save", icon="save", tooltip="Write the sweep to this .npz file")
         self._save.on_click(lambda _b: self._guard(lambda: self.save(self._save_path.value)))
         self._open = w.FileUpload(accept=".npz", multiple=False, description="Open", icon="folder-open")
         self._open.observe(self._on_open, "value")
-        self._model.observe(self._on_model, "value")
-        self._plot = BokehModel(column(c.figures["sweep"], c.figures["heatmap"], sizing_mode="stretch_width"))
-        self._watch_views()
+        figs = c.figures
+        self._plot = self._bokeh(column(figs["sweep"], figs["heatmap"], sizing_mode="stretch_width"))
         c.on_pick(self._on_pick)
-        self._sync()
-        axis_widgets = [x for axis in self._axis for x in axis]
-        for widget in (*axis_widgets, self._metric, self._monitor, self._duration):
-            widget.observe(self._on_setting, "value")
-        super().__init__(self._page(self._model, *axis_widgets, self._metric, self._monitor, self._duration,
-                                    self._executor, w.HBox([self._run, self._cancel]), self._save_path,
+        c.on_state(self._on_state)
+        self._on_state()
+        super().__init__(self._page(self._form.box(""), w.HBox([self._run, self._cancel]), self._save_path,
                                     w.HBox([self._save, self._open])))
 
     def _on_open(self, change: dict) -> None:
         if change["new"]:
-            self._guard(lambda: self.load(bytes(change["new"][0]["content"])), self._sync)
-            self._sync()
+            self._guard(lambda: self.load(bytes(change["new"][0]["content"])), self._form.refresh)
 
-    def _sync(self) -> None:
-        self._syncing = True
-        try:
-            opts = self._controller.options
-            spec = model_spec(opts["model"])
-            names = list(opts["axes"])
-            self._model.value = spec.name
-            for i, (name, low, high, points) in enumerate(self._axis):
-                name.options = ([] if i == 0 else [_NONE]) + list(spec.params)
-                if i < len(names):
-                    lo, hi, n = opts["axes"][names[i]]
-                    name.value, low.value, high.value, points.value = names[i], lo, hi, n
-                else:
-                    name.value = _NONE
-                    low.value, high.value, points.value = 0.0, 1.0, 16
-                low.disabled = high.disabled = points.disabled = i >= len(names)
-            self._metric.value = opts["metric"]
-            self._monitor.options = spec.states
-            self._monitor.value = opts["monitor"]
-            self._duration.value = float(opts["duration"].to_decimal(u.ms))
-            self._executor.value = opts["executor"]
-            two = len(names) == 2
-            self._controller.figures["sweep"].visible = not two
-            self._controller.figures["heatmap"].visible = two
-        finally:
-            self._syncing = False
+    def _on_state(self) -> None:
+        self._form.refresh()
+        two = len(self._controller.options["axes"]) == 2
+        self._controller.figures["sweep"].visible = not two
+        self._controller.figures["heatmap"].visible = two
 
-    def _axes_from_widgets(self) -> dict[str, tuple]:
-        axes: dict[str, tuple] = {}
-        current = self._controller.options["axes"]
-        for name, low, high, points in self._axis:
-            if name.value == _NONE:
-                continue
-            if name.value in axes:
-                raise ValueError(f"choose two different parameters; {name.value!r} is chosen twice")
-            if name.value in current:
-                axes[name.value] = (low.value, high.value, points.value)
-            else:
-                p = model_spec(self._model.value).params[name.value]
-                axes[name.value] = (p.low, p.high, points.value)
-        return axes
-
-    def _on_setting(self, change: dict) -> None:
-        if self._syncing:
-            return
-        def apply() -> None:
-            try:
-                axes = self._axes_from_widgets()
-            except ValueError as exc:
-                raise self._controller.fail(exc) from exc
-            self._controller.configure(axes=axes, metric=self._metric.value, monitor=self._monitor.value,
-                                       duration=self._duration.value)
-
-        self._guard(apply, self._sync)
-        self._sync()
-
-    def _on_model(self, change: dict) -> None:
-        if self._syncing:
-            return
-        self._guard(lambda: self._controller.configure(model=change["new"]), self._sync)
-        self._sync()
-
-    # ------------------------------------------------------------------ public
-
-    def configure(self, **options: Any) -> None:
-        """Change sweep settings (see :meth:`SweepController.configure`); controls follow."""
-        self._controller.configure(**options)
-        self._sync()
+    @property
+    def controls(self) -> dict[str, w.Widget]:
+        """Every setting's control by name (see :class:`~brainmass_widgets.SweepForm`)."""
+        return dict(self._form.widgets)

@@ -13,36 +13,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import brainunit as u
-import numpy as np
 import panel as pn
 import param
 from panel.viewable import Viewer
 
-from .._catalog import catalog, model_spec
+from .._catalog import catalog
 from .._controller import Status
-from .._frontend import (
-    RUN_OPTIONS,
-    ExplorerBase,
-    SweepExplorerBase,
-    about_html,
-    page_bytes,
-    page_name,
-    save_page,
-    shown_regions,
-    slider_tooltip,
-)
+from .._controls import METRICS, PARAMETERS, RUN, ModelForm, SweepForm
+from .._frontend import ExplorerBase, SweepExplorerBase, about_html, page_bytes, page_name, save_page
 from .._model_controller import ModelController
+from .._query import QUERY_OPTIONS, apply_model_query, model_query
 from .._results import SweepResult
 from .._sweep_controller import SweepController
+from ._form import FormView
 from ._upload import UploadBox
-from ._widgets import Fold, Slider
+from ._widgets import Fold
 
 __all__ = ["ModelExplorer", "Panel", "SweepExplorer", "served_doc"]
 
 _COLORS = {"error": "#b00020", "diverged": "#b35900", "cancelled": "#b35900", "done": "#1b5e20"}
 _NOTICE_STYLE = {"background": "#fff3cd", "color": "#664d03", "padding": "4px 10px", "border-radius": "4px"}
-_OPTIONS = ("duration", "dt", "transient", "in_size", "regions", "noise", "seed", "batch_size")
 _COPY_JS = """
 const holder = document.createElement("div");
 holder.innerHTML = source.text;
@@ -73,15 +63,6 @@ _READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bmw-upload")
 """Where served sessions read uploaded files: off the event loop they share, two at a time."""
 
 
-def _option_widget(name: str) -> pn.widgets.Widget:
-    """The input of one run option of :data:`~brainmass_widgets._frontend.RUN_OPTIONS`."""
-    kind, label, doc = RUN_OPTIONS[name]
-    if kind is bool:
-        return pn.widgets.Checkbox(label=label, css_classes=[f"bmw-opt-{name}"])
-    widget = pn.widgets.FloatInput if kind is float else pn.widgets.IntInput
-    return widget(label=label, description=doc, css_classes=[f"bmw-opt-{name}"])
-
-
 def served_doc() -> Any:
     """The Bokeh document of the current server session, or ``None`` outside a server."""
     doc = pn.state.curdoc
@@ -108,10 +89,6 @@ def _attempt(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
         def outcome() -> Any:
             return value
     return outcome
-
-
-def _ms(q: Any) -> float:
-    return float(q.to_decimal(u.ms))
 
 
 class Panel(ExplorerBase, Viewer):
@@ -325,29 +302,20 @@ class ModelExplorer(Panel):
         self._setup_controller(model, options)
         self._setup()
         c = self._controller
-        self._sliders: dict[str, Slider] = {}
-        self._slider_box = pn.Column(sizing_mode="stretch_width")
+        self._form = FormView(ModelForm(c), self._guard)
         self._about = pn.widgets.StaticText(value="", sizing_mode="stretch_width",
                                             css_classes=["bmw-about-text"])
         self._about_fold = Fold(self._about, title="")
-        self._option_widgets = {
-            "model": pn.widgets.Select(label="model", options=self.param.model.objects, value=c.spec.name,
-                                       css_classes=["bmw-model"]),
-            **{name: _option_widget(name) for name in RUN_OPTIONS},
-        }
-        for name, widget in self._option_widgets.items():
-            widget.param.watch(self._widget_handler(name), "value")
-        self.param.watch(self._on_param, ["model", *_OPTIONS])
-        self._pull_state()
+        self._pull()
+        self.param.watch(self._on_param, ["model", *QUERY_OPTIONS])
         c.on_state(self._on_state)
         self._page_download = pn.widgets.FileDownload(
             callback=self._page_file if self._doc is None else self._served_page_file, filename=page_name(c),
             label="Save as page", css_classes=["bmw-save-page"])
         figs = c.figures
         self._layout = self._page(
-            [self._option_widgets["model"], self._slider_box,
-             Fold(*[self._option_widgets[k] for k in _OPTIONS], title="Run options"), self._about_fold,
-             self._page_download],
+            [self._form.box(""), self._form.box(PARAMETERS), Fold(self._form.box(RUN), title="Run options"),
+             self._about_fold, self._page_download],
             [pn.pane.Bokeh(figs["trajectory"], sizing_mode="stretch_width"),
              pn.Row(pn.pane.Bokeh(figs["phase"], sizing_mode="stretch_width"),
                     pn.pane.Bokeh(figs["spectrum"], sizing_mode="stretch_width"),
@@ -360,93 +328,30 @@ class ModelExplorer(Panel):
         self._doc = served_doc()
         self._controller = ModelController(model, autorun=False, dispatch=self._session_dispatch(), **options)
 
-    # ------------------------------------------------------------------ controller -> state
-
-    def _pull_state(self) -> None:
+    def _pull(self) -> None:
+        """The ``param`` state and the About section from the controller."""
         c = self._controller
-        opts = c.options
-        self._last_options = opts
+        values = self._form.form.values()
         self._syncing = True
         try:
-            self.param.update(
-                model=c.spec.name, values=dict(c.params), duration=_ms(opts["duration"]), dt=_ms(opts["dt"]),
-                transient=0.0 if opts["transient"] is None else _ms(opts["transient"]),
-                in_size=int(np.prod(np.atleast_1d(opts["in_size"]))), regions=shown_regions(opts),
-                noise=bool(opts["noise"]), seed=int(opts["seed"]), batch_size=int(opts["batch_size"] or 0))
-            for name in ("model", *_OPTIONS):
-                self._option_widgets[name].value = getattr(self, name)
-            if self._about_fold.title != f"About {c.spec.name}":
-                self._about_fold.title = f"About {c.spec.name}"
-                self._about.value = about_html(c.spec)
-            if set(self._sliders) != set(c.params):
-                self._build_sliders()
-            else:
-                for name, value in c.params.items():
-                    self._set_slider(self._sliders[name], value)
+            self.param.update(values=dict(c.params), model=values["model"],
+                              **{name: values[name] for name in QUERY_OPTIONS})
         finally:
             self._syncing = False
-
-    def _build_sliders(self) -> None:
-        specs = self._controller.simulator.adapter.params
-        self._sliders = {}
-        for name, value in self._controller.params.items():
-            p = specs[name]
-            s = Slider(label=p.label, start=p.low, end=p.high, step=p.step, doc=slider_tooltip(p),
-                        css_classes=[f"bmw-param-{name}"], sizing_mode="stretch_width")
-            self._set_slider(s, value)
-            s.param.watch(self._slider_handler(name), "value")
-            self._sliders[name] = s
-        self._slider_box.objects = [s.row for s in self._sliders.values()]
-
-    @staticmethod
-    def _set_slider(slider: Slider, value: Any) -> None:
-        v = float(np.mean(value))
-        slider.start = min(slider.start, v)
-        slider.end = max(slider.end, v)
-        slider.value = v
+        if self._about_fold.title != f"About {c.spec.name}":
+            self._about_fold.title = f"About {c.spec.name}"
+            self._about.value = about_html(c.spec)
 
     def _on_state(self) -> None:
-        c = self._controller
-        if c.options == self._last_options and set(self._sliders) == set(c.params):
-            self._syncing = True
-            try:
-                self.values = dict(c.params)
-                for name, value in c.params.items():
-                    if self._sliders[name].value != float(np.mean(value)):
-                        self._set_slider(self._sliders[name], value)
-            finally:
-                self._syncing = False
-        else:
-            self._pull_state()
+        self._form.refresh()
+        self._pull()
         self._refresh_code()
-
-    # ------------------------------------------------------------------ widgets / state -> controller
-
-    def _slider_handler(self, name: str) -> Callable:
-        def handler(event: param.parameterized.Event) -> None:
-            if self._syncing:
-                return
-            self._guard(lambda: self._controller.set(**{name: event.new}),
-                        lambda: self._set_slider(self._sliders[name], event.old))
-
-        return handler
-
-    def _widget_handler(self, name: str) -> Callable:
-        def handler(event: param.parameterized.Event) -> None:
-            if self._syncing:
-                return
-            self._apply_option(name, event.new)
-
-        return handler
 
     def _on_param(self, *events: param.parameterized.Event) -> None:
         if self._syncing:
             return
         for event in events:
-            self._apply_option(event.name, event.new)
-
-    def _apply_option(self, name: str, value: Any) -> None:
-        self._guard(lambda: self._controller.configure(**{name: value}), self._pull_state)
+            self._guard(lambda e=event: self._form.form.apply(e.name, e.new), self._pull)
 
     # ------------------------------------------------------------------ public
 
@@ -473,14 +378,19 @@ class ModelExplorer(Panel):
             raise
 
     @property
+    def controls(self) -> dict[str, pn.widgets.Widget]:
+        """Every control by name (see :class:`~brainmass_widgets.ModelForm`)."""
+        return dict(self._form.widgets)
+
+    @property
     def sliders(self) -> dict[str, pn.widgets.FloatSlider]:
         """The parameter sliders by parameter name."""
-        return dict(self._sliders)
+        return self._form.group(PARAMETERS)
 
     @property
     def option_widgets(self) -> dict[str, pn.widgets.Widget]:
         """The model selector and run-option inputs by name."""
-        return dict(self._option_widgets)
+        return {"model": self._form.widgets["model"], **self._form.group(RUN)}
 
     def export_html(self, path: str | os.PathLike, grid: dict[str, Any] | None = None) -> Path:
         """Write this explorer as one HTML page whose sliders work without Python (see
@@ -512,62 +422,17 @@ class ModelExplorer(Panel):
 
     def query(self) -> dict[str, str]:
         """The state as URL query values: the model, the run options, then every parameter."""
-        c = self._controller
-        q = {"model": c.spec.name}
-        for name in _OPTIONS:
-            value = getattr(self, name)
-            q[name] = str(int(value) if isinstance(value, bool) else value)
-        for name, value in c.params.items():
-            if np.ndim(value) == 0:
-                q[name] = np.format_float_positional(np.float32(value), trim="-")
-        return q
+        return model_query(self._controller)
 
     def apply_query(self, query: Mapping[str, str]) -> list[str]:
-        """Apply URL query values as if typed; return a notice for each ignored one.
+        """Apply URL query values as if typed; return a notice for each ignored one (the notice bar
+        shows them).
 
         Values are parsed as numbers or booleans only -- never evaluated. Unknown names and bad
         values are skipped; the rest still apply.
         """
-        ignored = []
-        if "model" in query:
-            if not self._guard(lambda: self._controller.configure(model=query["model"]), self._pull_state):
-                ignored.append(f"model={query['model']!r}: {self.notice}")
-        options, params = {}, {}
-        possible = set(self._controller.spec.params) | {"noise_sigma", "noise_tau"} | set(_OPTIONS)
-        for key, raw in query.items():
-            if key == "model":
-                continue
-            if key not in possible:
-                ignored.append(f"{key}: unknown name")
-                continue
-            try:
-                if key == "noise":
-                    if raw not in ("0", "1", "true", "false", "True", "False"):
-                        raise ValueError(raw)
-                    options[key] = raw in ("1", "true", "True")
-                elif key in ("in_size", "regions", "seed", "batch_size"):
-                    options[key] = int(raw)
-                elif key in _OPTIONS:
-                    options[key] = float(raw)
-                else:
-                    params[key] = float(raw)
-            except ValueError:
-                ignored.append(f"{key}={raw!r}: " + ("not 0 or 1" if key == "noise" else "not a number"))
-        for key, value in sorted(options.items(), key=lambda kv: kv[0] != "noise"):
-            if not self._guard(lambda k=key, v=value: self._controller.configure(**{k: v})):
-                ignored.append(f"{key}={query[key]!r}: {self.notice}")
-        for key, value in params.items():
-            if key not in self._controller.params:
-                ignored.append(f"{key}: unknown name")
-                continue
-            if not self._guard(lambda k=key, v=value: self._controller.set(**{k: v})):
-                ignored.append(f"{key}={query[key]!r}: {self.notice}")
-        if any(s.endswith(": unknown name") for s in ignored):
-            spec = self._controller.spec
-            ignored.append(f"valid names for {spec.name}: model, {', '.join(self._controller.params)}, "
-                           f"noise_sigma, noise_tau, {', '.join(_OPTIONS)}")
-        if ignored:
-            self.notify("Ignored from the URL: " + "; ".join(ignored))
+        ignored = apply_model_query(self._controller, query)
+        self.notify("Ignored from the URL: " + "; ".join(ignored) if ignored else "")
         return ignored
 
     def query_string(self) -> str:
@@ -597,8 +462,9 @@ class SweepExplorer(SweepExplorerBase, Panel):
     low2 = param.Number(default=0.0, doc="Second parameter: from.")
     high2 = param.Number(default=1.0, doc="Second parameter: to.")
     points2 = param.Integer(default=16, doc="Second parameter: number of points.")
-    metric = param.Selector(default="amplitude", objects=["amplitude", "minmax", "frequency", "mean", "std"],
+    metric = param.Selector(default="amplitude", objects=list(METRICS),
                             doc="Reduction of each run: amplitude, max (minmax), frequency, mean, std.")
+    monitor = param.String(default="", doc="The state the metric reduces.")
     duration = param.Number(default=200.0, doc="Run length per point [ms].")
 
     def __init__(self, model: str = "HopfStep", *, explorer: ModelExplorer | None = None, **options: Any):
@@ -607,62 +473,35 @@ class SweepExplorer(SweepExplorerBase, Panel):
         self._controller = SweepController(model, dispatch=self._session_dispatch(), **options)
         self._setup()
         self._explorer = explorer
-        self._controller.on_pick(self._on_pick)
-        names = ["model", "parameter", "low", "high", "points", "parameter2", "low2", "high2", "points2",
-                 "metric", "duration"]
-        self._widgets = {
-            "model": pn.widgets.Select(label="model", options=self.param.model.objects),
-            "parameter": pn.widgets.Select(label="parameter"),
-            "low": pn.widgets.FloatInput(label="from"),
-            "high": pn.widgets.FloatInput(label="to"),
-            "points": pn.widgets.IntInput(label="points"),
-            "parameter2": pn.widgets.Select(label="second parameter"),
-            "low2": pn.widgets.FloatInput(label="from"),
-            "high2": pn.widgets.FloatInput(label="to"),
-            "points2": pn.widgets.IntInput(label="points"),
-            "metric": pn.widgets.Select(label="metric", options=self.param.metric.objects),
-            "duration": pn.widgets.FloatInput(label="duration [ms]"),
-        }
-        for name, widget in self._widgets.items():
-            widget.css_classes = [f"bmw-sweep-{name}"]
+        c = self._controller
+        c.on_pick(self._on_pick)
+        self._form = FormView(SweepForm(c), self._guard)
         self._run = pn.widgets.Button(label="Run", color="primary", css_classes=["bmw-run"])
         self._cancel = pn.widgets.Button(label="Cancel", css_classes=["bmw-cancel"],
-                                         disabled=not self._controller.status.busy,
+                                         disabled=not c.status.busy,
                                          description="Stop the sweep after its current block.")
         self._run.on_click(lambda _e: self.run())
         self._cancel.on_click(lambda _e: self.cancel())
-        executors = self._controller.executors
-        self._executor = pn.widgets.Select(label="run on", options={v: k for k, v in executors.items()},
-                                           value=self._controller.options["executor"],
-                                           visible=len(executors) > 1, css_classes=["bmw-sweep-executor"])
-        self._executor.param.watch(self._on_executor, "value")
         self._save = pn.widgets.FileDownload(callback=self._saved_bytes, filename="sweep.npz",
                                              label="Save sweep (.npz)", disabled=True,
                                              css_classes=["bmw-sweep-save"])
         self._open = pn.widgets.FileInput(accept=".npz", css_classes=["bmw-sweep-open"],
                                           sizing_mode="stretch_width")
         self._open.param.watch(self._on_open, "value")
-        self._saved = pn.widgets.Select(label="saved sweeps", options=["", *self._controller.saved_sweeps()],
-                                        visible=self._controller.autosave is not None,
-                                        css_classes=["bmw-sweep-saved"])
+        self._saved = pn.widgets.Select(label="saved sweeps", options=["", *c.saved_sweeps()],
+                                        visible=c.autosave is not None, css_classes=["bmw-sweep-saved"])
         self._saved.param.watch(self._on_saved, "value")
-        self._controller.on_status(self._on_sweep_status)
-        self._pull()
-        for widget in self._widgets.values():
-            widget.param.watch(self._on_widget, "value")
-        self.param.watch(self._on_param, names)
-        figs = self._controller.figures
+        c.on_status(self._on_sweep_status)
+        figs = c.figures
         self._curve = pn.pane.Bokeh(figs["sweep"], sizing_mode="stretch_width")
         self._heat = pn.pane.Bokeh(figs["heatmap"], sizing_mode="stretch_width")
-        self._show_plot()
+        self._pull()
+        c.on_state(self._on_state)
+        self.param.watch(self._on_param, [name for name in self._form.form.values() if name in self.param])
         opening = pn.widgets.StaticText(value="Open a saved sweep:")
-        self._layout = self._page([*self._widgets.values(), self._executor, pn.Row(self._run, self._cancel),
-                                   self._save, opening, UploadBox(self._open, self.notify), self._saved],
+        self._layout = self._page([self._form.box(""), pn.Row(self._run, self._cancel), self._save, opening,
+                                   UploadBox(self._open, self.notify), self._saved],
                                   [self._curve, self._heat])
-
-    def _on_executor(self, event: param.parameterized.Event) -> None:
-        if not self._syncing:
-            self._guard(lambda: self._controller.configure(executor=event.new), self._pull)
 
     def _on_sweep_status(self, status: Status) -> None:
         self._save.disabled = self._controller.result is None
@@ -677,9 +516,6 @@ class SweepExplorer(SweepExplorerBase, Panel):
     def _on_saved(self, event: param.parameterized.Event) -> None:
         if event.new and not self._syncing:
             self._guard(lambda: self._controller.load_saved(event.new), self._pull)
-            self._pull()
-            self._show_plot()
-            self._refresh_code()
 
     def _saved_bytes(self) -> io.BytesIO:
         buf = io.BytesIO()
@@ -690,85 +526,32 @@ class SweepExplorer(SweepExplorerBase, Panel):
     def _on_open(self, event: param.parameterized.Event) -> None:
         if event.new:
             data = bytes(event.new)
-            self._read_off_loop(lambda: SweepResult.load(data), self.load, self._opened)
-
-    def _opened(self) -> None:
-        self._pull()
-        self._show_plot()
-        self._refresh_code()
+            self._read_off_loop(lambda: SweepResult.load(data), self.load)
 
     def _pull(self) -> None:
-        opts = self._controller.options
-        names = list(opts["axes"])
-        spec = model_spec(opts["model"])
-        first = opts["axes"][names[0]]
-        second = opts["axes"][names[1]] if len(names) > 1 else (0.0, 1.0, 16)
+        """The controls, the ``param`` state and the plot shown (curve or heatmap) from the
+        controller."""
+        self._form.refresh()
+        values = self._form.form.values()
         self._syncing = True
         try:
-            self._widgets["parameter"].options = list(spec.params)
-            self._widgets["parameter2"].options = {"(none)": "", **{name: name for name in spec.params}}
-            self.param.update(model=spec.name, parameter=names[0], low=first[0], high=first[1],
-                              points=first[2], parameter2=names[1] if len(names) > 1 else "",
-                              low2=second[0], high2=second[1], points2=second[2], metric=opts["metric"],
-                              duration=_ms(opts["duration"]))
-            for name, widget in self._widgets.items():
-                widget.value = getattr(self, name)
-            for name in ("low2", "high2", "points2"):
-                self._widgets[name].disabled = len(names) < 2
-            self._executor.value = opts["executor"]
+            self.param.update(**{name: values[name] for name in self.param if name in values})
         finally:
             self._syncing = False
-
-    def _show_plot(self) -> None:
         two = len(self._controller.options["axes"]) == 2
         for pane, shown in ((self._curve, not two), (self._heat, two)):
             pane.object.visible = shown
             pane.visible = shown
 
-    def _axes(self, state: Mapping[str, Any]) -> dict[str, tuple]:
-        spec = model_spec(state["model"])
-        current = self._controller.options["axes"]
-        axes = {}
-        for name, lo, hi, n in ((state["parameter"], state["low"], state["high"], state["points"]),
-                                (state["parameter2"], state["low2"], state["high2"], state["points2"])):
-            if not name:
-                continue
-            if name in axes:
-                raise ValueError(f"choose two different parameters; {name!r} is chosen twice")
-            if name in current or name not in spec.params:
-                axes[name] = (lo, hi, n)
-            else:
-                p = spec.params[name]
-                axes[name] = (p.low, p.high, n)
-        return axes
-
-    def _apply(self, changes: Mapping[str, Any]) -> None:
-        state = {k: getattr(self, k) for k in ("model", "parameter", "low", "high", "points", "parameter2",
-                                               "low2", "high2", "points2", "metric", "duration")}
-        state.update(changes)
-
-        def action() -> None:
-            if state["model"] != self._controller.options["model"]:
-                self._controller.configure(model=state["model"])
-                return
-            try:
-                axes = self._axes(state)
-            except ValueError as exc:
-                raise self._controller.fail(exc) from exc
-            self._controller.configure(axes=axes, metric=state["metric"], duration=state["duration"])
-
-        self._guard(action)
+    def _on_state(self) -> None:
         self._pull()
-        self._show_plot()
         self._refresh_code()
 
-    def _on_widget(self, event: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        name = next(k for k, w in self._widgets.items() if w is event.obj)
-        self._apply({name: event.new})
-
     def _on_param(self, *events: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        self._apply({e.name: e.new for e in events})
+        if not self._syncing:
+            self._guard(lambda: self._form.form.update({e.name: e.new for e in events}), self._pull)
+
+    @property
+    def controls(self) -> dict[str, pn.widgets.Widget]:
+        """Every setting's control by name (see :class:`~brainmass_widgets.SweepForm`)."""
+        return dict(self._form.widgets)

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import brainunit as u
 import panel as pn
 import param
 
-from .._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS, load_target
+from .._controls import INITIAL, OBJECTIVE, OPTIMIZER, RUN, TARGET, TRUTH, WEIGHTS, FitForm
+from .._fit import BACKENDS, LOOPS, OPTIMIZERS, load_target
 from .._fit_controller import TARGETS, FitController, fittable_models
-from .._frontend import FitExplorerBase, slider_tooltip
-from .._network import network_models
+from .._frontend import FitExplorerBase
 from ._explorers import Panel, served_doc
+from ._form import FormView
 from ._upload import UploadBox
-from ._widgets import Fold, Slider
+from ._widgets import Fold
 
 __all__ = ["FitExplorer"]
-
-
-def _objective_label(objective: str | Mapping[str, float]) -> str:
-    """How the objective Select shows the current objective (a weighted combination as one entry)."""
-    if isinstance(objective, str):
-        return objective
-    weights = dict(objective)
-    if len(weights) == 1 and next(iter(weights.values())) == 1.0:
-        return next(iter(weights))
-    return "weighted: " + " + ".join(f"{w:g} {name}" for name, w in weights.items())
 
 
 class FitExplorer(FitExplorerBase, Panel):
@@ -77,35 +67,8 @@ class FitExplorer(FitExplorerBase, Panel):
         self._setup()
         self._explorer = explorer
         c = self._controller
-        self._initial: dict[str, Slider] = {}
-        self._truth: dict[str, Slider] = {}
-        self._slider_key: tuple = ()
-        self._initial_box = pn.Column(sizing_mode="stretch_width")
-        self._truth_box = pn.Column(sizing_mode="stretch_width")
-        self._truth_title = pn.widgets.StaticText(value="<b>true values</b> (the synthetic target's)")
-        self._widgets = {
-            "model": pn.widgets.Select(label="model", options=self.param.model.objects),
-            "network": pn.widgets.Checkbox(label="network (bundled connectome, adds k)"),
-            "fit": pn.widgets.CheckBoxGroup(inline=True),
-            "target": pn.widgets.Select(label="target", options=list(TARGETS)),
-            "objective": pn.widgets.Select(label="objective", options=list(OBJECTIVES)),
-            "optimizer": pn.widgets.Select(label="optimizer", options=list(OPTIMIZERS)),
-            "lr": pn.widgets.FloatInput(label="learning rate", width=150),
-            "n_steps": pn.widgets.IntInput(label="steps", width=150),
-            "backend": pn.widgets.Select(label="backend", options=list(BACKENDS), width=150),
-            "loop": pn.widgets.Select(label="loop", options=list(LOOPS), width=150),
-            "duration": pn.widgets.FloatInput(label="duration [ms]", width=150),
-            "region": pn.widgets.IntInput(label="region drawn", width=150),
-        }
-        for name, widget in self._widgets.items():
-            widget.css_classes = [f"bmw-fit-{name.replace('_', '-')}"]
-            widget.param.watch(self._on_widget, "value")
-        self._weights = {
-            name: pn.widgets.FloatInput(label=f"weight of {name}", start=0.0, step=0.1, width=150,
-                                        css_classes=[f"bmw-fit-weight-{name.replace('_', '-')}"])
-            for name in OBJECTIVES}
-        for name, box in self._weights.items():
-            box.param.watch(lambda event, name=name: self._on_weight(name, event), "value")
+        self._form = FormView(FitForm(c), self._guard)
+        self._truth_title = pn.widgets.StaticText(value=f"<b>{TRUTH}</b>")
         self._file = pn.widgets.FileInput(accept=".npz,.npy,.csv", css_classes=["bmw-fit-upload"],
                                           sizing_mode="stretch_width")
         self._file.param.watch(self._on_upload, "value")
@@ -125,92 +88,42 @@ class FitExplorer(FitExplorerBase, Panel):
         c.on_state(self._pull)
         c.on_status(self._on_fit_status)
         self.param.watch(self._on_param, list(self._STATE))
-        w = self._widgets
+        f = self._form
         self._layout = self._page(
-            [w["model"], w["network"], pn.widgets.StaticText(value="<b>fitted parameters</b>"), w["fit"],
-             pn.widgets.StaticText(value="<b>starting values</b>"), self._initial_box,
-             w["target"], self._truth_title, self._truth_box,
+            [f.box(""), pn.widgets.StaticText(value=f"<b>{INITIAL}</b>"), f.box(INITIAL), f.box(TARGET),
+             self._truth_title, f.box(TRUTH),
              pn.widgets.StaticText(value="custom target (.npz with 'signal', .npy or .csv; "
                                          "samples × regions)"),
-             UploadBox(self._file, self.notify), w["objective"],
-             Fold(*(pn.Row(*pair) for pair in zip(*[iter(self._weights.values())] * 2, strict=True)),
-                  title="Objective weights (the loss is their weighted sum)"),
-             w["optimizer"], pn.Row(w["lr"], w["n_steps"]),
-             pn.Row(w["backend"], w["loop"]),
-             Fold(pn.Row(w["duration"], w["region"]), title="Run options"),
+             UploadBox(self._file, self.notify), f.box(OBJECTIVE), Fold(f.box(WEIGHTS), title=WEIGHTS),
+             f.box(OPTIMIZER), Fold(f.box(RUN), title="Run options"),
              pn.Row(self._run_button, self._stop_button), self._use_button, self._memory],
             [pn.pane.Bokeh(figs["loss"], sizing_mode="stretch_width"),
              pn.pane.Bokeh(figs["paths"], sizing_mode="stretch_width"),
              pn.pane.Bokeh(figs["fit"], sizing_mode="stretch_width"),
              self._fc_row])
 
-    # ------------------------------------------------------------------ controller -> widgets, state
-
     def _pull(self) -> None:
+        """The controls, the ``param`` state and the plots shown from the controller."""
+        self._form.refresh()
         c = self._controller
         opts = c.options
-        fitter = c.fitter
         self._syncing = True
         try:
-            specs = fitter.sim.adapter.params
-            choices = [n for n, p in specs.items() if p.role == "param"]
-            if opts["network"] and "k" not in choices:
-                choices.append("k")
-            self.param.fit.objects = choices
+            self.param.fit.objects = [value for _, value in self._form.controls["fit"].choices]
             self.param.update(model=opts["model"], network=bool(opts["network"]), fit=list(opts["fit"]),
                               target=opts["target"], optimizer=opts["optimizer"], lr=float(opts["lr"]),
                               n_steps=int(opts["n_steps"]), backend=opts["backend"], loop=opts["loop"],
                               duration=float(opts["duration"].to_decimal(u.ms)), region=int(opts["region"]))
-            w = self._widgets
-            w["fit"].options = choices
-            objective = _objective_label(opts["objective"])
-            w["objective"].options = list(OBJECTIVES) + ([] if objective in OBJECTIVES else [objective])
-            for key in self._STATE:
-                w[key].value = getattr(self, key)
-            w["objective"].value = objective
-            for name, weight in self.objective_weights().items():
-                self._weights[name].value = weight
-            w["network"].disabled = opts["model"] not in {s.name for s in network_models()}
-            w["region"].visible = fitter.regions > 1
-            w["loop"].disabled = opts["backend"] != "grad"
-            w["lr"].disabled = opts["backend"] != "grad"
-            key = tuple(fitter.bounds.items())
-            if key != self._slider_key:
-                self._slider_key = key
-                self._initial = {n: self._slider("initial", n, specs[n], lo, hi)
-                                 for n, (lo, hi) in fitter.bounds.items()}
-                self._truth = {n: self._slider("truth", n, specs[n], lo, hi)
-                               for n, (lo, hi) in fitter.bounds.items()}
-                self._initial_box.objects = [s.row for s in self._initial.values()]
-                self._truth_box.objects = [s.row for s in self._truth.values()]
-            for sliders, values in ((self._initial, opts["initial"]), (self._truth, opts["truth"])):
-                for n, v in values.items():
-                    sliders[n].value = float(v)
-            synthetic = opts["target"] == "synthetic"
-            self._truth_title.visible = self._truth_box.visible = synthetic
-            two = fitter.regions > 1
-            for pane in self._fc_panes:
-                pane.object.visible = two
-                pane.visible = two
-            self._fc_row.visible = two
         finally:
             self._syncing = False
+        self._truth_title.visible = opts["target"] == "synthetic"
+        two = c.fitter.regions > 1
+        for pane in self._fc_panes:
+            pane.object.visible = two
+            pane.visible = two
+        self._fc_row.visible = two
         self._show_memory()
         self._refresh_code()
-
-    def _slider(self, kind: str, name: str, spec: Any, low: float, high: float) -> Slider:
-        """A slider over a fitted parameter's bounds setting its ``kind`` value (initial or truth)."""
-        s = Slider(label=spec.label, start=low, end=high, step=min(spec.step, (high - low) / 100),
-                    doc=slider_tooltip(spec, low, high), css_classes=[f"bmw-fit-{kind}-{name}"],
-                    sizing_mode="stretch_width")
-
-        def handler(event: param.parameterized.Event) -> None:
-            if not self._syncing:
-                c = self._controller
-                self._guard(lambda: c.configure(**{kind: {**c.options[kind], name: event.new}}), self._pull)
-
-        s.param.watch(handler, "value")
-        return s
 
     def _show_memory(self) -> None:
         self._memory.value = html.escape(self._controller.memory_line)
@@ -224,25 +137,6 @@ class FitExplorer(FitExplorerBase, Panel):
         self._stop_button.disabled = not fitting
         self._use_button.disabled = fitting or self._controller.result is None
 
-    # ------------------------------------------------------------------ widgets, state -> controller
-
-    def _on_weight(self, name: str, event: param.parameterized.Event) -> None:
-        if not self._syncing:
-            self._guard(lambda: self.set_weight(name, event.new), self._pull)
-
-    def _on_widget(self, event: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        name = next(k for k, v in self._widgets.items() if v is event.obj)
-        action: Callable[[], None]
-        if name == "fit":
-            action = lambda: self.configure(fit=tuple(event.new))  # noqa: E731
-        elif name == "objective" and event.new not in OBJECTIVES:
-            return  # the weighted combination already in use
-        else:
-            action = lambda: self.configure(**{name: event.new})  # noqa: E731
-        self._guard(action, self._pull)
-
     def _on_param(self, *events: param.parameterized.Event) -> None:
         if self._syncing:
             return
@@ -255,19 +149,23 @@ class FitExplorer(FitExplorerBase, Panel):
         self._take_upload(self._file, event, "target", lambda data, name: load_target(data, name=name),
                           self.set_target)
 
-    # ------------------------------------------------------------------ public
+    @property
+    def controls(self) -> dict[str, pn.widgets.Widget]:
+        """Every control by name (see :class:`~brainmass_widgets.FitForm`)."""
+        return dict(self._form.widgets)
 
     @property
     def widgets(self) -> dict[str, pn.widgets.Widget]:
         """The setting controls by name."""
-        return dict(self._widgets)
+        return {name: w for name, w in self._form.widgets.items()
+                if self._form.controls[name].group not in (INITIAL, TRUTH, WEIGHTS)}
 
     @property
     def initial_sliders(self) -> dict[str, pn.widgets.FloatSlider]:
         """The starting-value sliders by fitted parameter."""
-        return dict(self._initial)
+        return {n.removeprefix("initial_"): s for n, s in self._form.group(INITIAL).items()}
 
     @property
     def truth_sliders(self) -> dict[str, pn.widgets.FloatSlider]:
         """The true-value sliders (synthetic target) by fitted parameter."""
-        return dict(self._truth)
+        return {n.removeprefix("truth_"): s for n, s in self._form.group(TRUTH).items()}

@@ -97,12 +97,12 @@ def test_slider_storm_computes_a_few_not_a_hundred(explorer):
 
 @pytest.mark.parametrize("spec", bw.catalog(), ids=lambda s: s.name)
 def test_model_switch_rebuilds_sliders_and_plots(explorer, spec):
-    explorer._model.value = spec.name
+    explorer.controls["model"].value = spec.name
     assert explorer.wait(180)
     assert explorer.status.kind in ("done", "diverged"), explorer.status
     noisy = ["noise_sigma", "noise_tau"] if spec.default_noise else []
     assert list(explorer.sliders) == [*spec.params, *noisy]
-    assert explorer.option_widgets["monitors"].options == spec.states
+    assert [v for _, v in explorer.option_widgets["monitors"].options] == list(spec.states)
     assert explorer.option_widgets["noise"].value == bool(spec.default_noise)
     sim = bw.CachedSimulator(spec.name, noise=spec.default_noise or False)
     ref = sim.run(spec.duration, monitors=[spec.default_monitor, *spec.states[:2]],
@@ -169,8 +169,9 @@ def test_sweep_explorer_fills_the_curve_and_sends_picks_to_a_linked_explorer(exp
 def test_sweep_explorer_offers_dask_and_saves_and_opens_sweeps(dask_client, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s = SweepExplorer("HopfStep", axes={"a": (0.0, 1.0, 8)}, duration=60.0, chunk_size=4, client=dask_client)
-    assert s._executor.layout.display is None and dict(s._executor.options)[s._executor.label] == "local"
-    s._executor.value = "dask"
+    executor = s.controls["executor"]
+    assert executor.layout.display is None and dict(executor.options)[executor.label] == "local"
+    s.controls["executor"].value = "dask"
     s._run.click()
     assert s.wait(120) and "on Dask cluster" in s._status.value
     s._save_path.value = "runs/first.npz"
@@ -180,13 +181,13 @@ def test_sweep_explorer_offers_dask_and_saves_and_opens_sweeps(dask_client, tmp_
     s._save.click()
     assert "saved the sweep (8 of 8 points) to first.npz" in s._status.value
     other = SweepExplorer("FitzHughNagumoStep")
-    assert other._executor.layout.display == "none"
+    assert other.controls["executor"].layout.display == "none"
     content = (tmp_path / "first.npz").read_bytes()
     now = datetime.datetime.now(datetime.UTC)
     other._open.value = ({"name": "first.npz", "type": "", "size": len(content),
                           "content": memoryview(content), "last_modified": now},)
     assert other.wait(60)
-    assert other._model.value == "HopfStep" and other._axis[0][3].value == 8
+    assert other.controls["model"].value == "HopfStep" and other.controls["points"].value == 8
     np.testing.assert_array_equal(other.sources["sweep"].data["y"], s.sources["sweep"].data["y"])
     s.close()
     other.close()
@@ -194,14 +195,14 @@ def test_sweep_explorer_offers_dask_and_saves_and_opens_sweeps(dask_client, tmp_
 
 def test_sweep_explorer_second_parameter_switches_to_the_heatmap():
     s = SweepExplorer("HopfStep", duration=60.0)
-    s._axis[1][0].value = "w"
-    s._axis[1][3].value = 4
+    s.controls["parameter2"].value = "w"
+    s.controls["points2"].value = 4
     assert list(s.controller.options["axes"]) == ["a", "w"]
     assert s.controller.figures["heatmap"].visible and not s.controller.figures["sweep"].visible
     s.run()
     assert s.wait(120)
     assert len(s.sources["heatmap"].data["value"]) == 32 * 4
-    s._axis[1][0].value = "a"
+    s.controls["parameter2"].value = "a"
     assert "chosen twice" in s._status.value
     assert list(s.controller.options["axes"]) == ["a", "w"]
     s.close()
@@ -230,7 +231,7 @@ def test_sliders_tell_their_doc_and_range_and_the_about_box_follows_the_model():
 
 def test_sweep_cancel_works_only_while_sweeping_and_a_missing_second_parameter_locks_its_inputs():
     s = SweepExplorer("HopfStep", axes={"a": (0.0, 1.0, 64)}, duration=2000.0, chunk_size=4)
-    second = s._axis[1]
+    second = [s.controls[name] for name in ("parameter2", "low2", "high2", "points2")]
     assert s._cancel.disabled and all(x.disabled for x in second[1:])
     second[0].value = "w"
     assert not any(x.disabled for x in second[1:])

@@ -23,7 +23,7 @@ def test_nothing_runs_until_fit_and_the_loss_equals_the_engine_history():
     assert (a.min, a.max) == e.controller.fitter.bounds["a"] and a.description == "a"
     assert e.status.kind == "idle" and len(e.sources["loss"].data["loss"]) == 0
     e.initial_sliders["a"].value = 0.3
-    e._lr.value = 0.08
+    e.controls["lr"].value = 0.08
     assert e.status.kind == "idle" and len(e.sources["loss"].data["loss"]) == 0
     opts = e.controller.options
     assert opts["initial"]["a"] == 0.3 and opts["lr"] == 0.08
@@ -46,7 +46,7 @@ def test_a_new_learning_rate_fits_again_without_compiling():
     assert e.wait(180) and e.status.kind == "done", e.status
     first = list(e.sources["loss"].data["loss"])
     compiles = e.controller.fitter.cache_info()["compiles"]
-    e._lr.value = 0.02
+    e.controls["lr"].value = 0.02
     e._run.click()
     assert e.wait(120) and e.status.kind == "done", e.status
     assert e.controller.fitter.cache_info()["compiles"] == compiles
@@ -57,17 +57,17 @@ def test_a_new_learning_rate_fits_again_without_compiling():
 
 def test_bad_input_shows_a_message_reverts_and_a_later_fit_works():
     e = FitExplorer("HopfStep", fit=("a", "w"), n_steps=20)
-    e._lr.value = 0.0
+    e.controls["lr"].value = 0.0
     assert "learning rate" in e._status.value and "bmw-error" in e._status.value
-    assert e._lr.value == 0.05 and e.controller.options["lr"] == 0.05
+    assert e.controls["lr"].value == 0.05 and e.controller.options["lr"] == 0.05
     rows = ["0.1"] * e.controller.fitter.samples
     rows[3] = "nan"
     _upload(e, "broken.csv", "\n".join(rows).encode())
     assert "broken.csv" in e._status.value and "bmw-error" in e._status.value
     assert "shaped" not in e._status.value
     assert e.controller.options["target"] == "synthetic" and e._upload.value == ()
-    e._target.value = "custom"
-    assert "no custom target" in e._status.value and e._target.value == "synthetic"
+    e.controls["target"].value = "custom"
+    assert "no custom target" in e._status.value and e.controls["target"].value == "synthetic"
     e.fit_checkboxes["a"].value = False
     assert e.controller.options["fit"] == ("w",) and set(e.initial_sliders) == {"w"}
     e.fit_checkboxes["w"].value = False
@@ -75,12 +75,13 @@ def test_bad_input_shows_a_message_reverts_and_a_later_fit_works():
     assert e.fit_checkboxes["w"].value and e.controller.options["fit"] == ("w",)
     rows[3] = "0.2"
     _upload(e, "fixed.csv", "\n".join(rows).encode())
-    assert e.controller.options["target"] == "custom" and e._target.value == "custom"
-    assert e._truth_box.layout.display == "none" and "bmw-error" not in e._status.value
-    e._target.value = "synthetic"
+    assert e.controller.options["target"] == "custom" and e.controls["target"].value == "custom"
+    assert all(s.layout.display == "none" for s in e.truth_sliders.values())
+    assert "bmw-error" not in e._status.value
+    e.controls["target"].value = "synthetic"
     assert e.controller.options["target"] == "synthetic"
-    e._steps.value = 0
-    assert "n_steps" in e._status.value and e._steps.value == 20
+    e.controls["n_steps"].value = 0
+    assert "n_steps" in e._status.value and e.controls["n_steps"].value == 20
     e._run.click()
     assert e.wait(180) and e.status.kind == "done", e.status
     assert len(e.sources["loss"].data["loss"]) == 20 and list(e.result.best_params) == ["w"]
@@ -103,7 +104,7 @@ def test_fit_is_disabled_while_fitting_stop_only_then_and_use_once_a_fit_has_end
         assert ("running", True, False, True) in shown, shown
         assert _buttons(e) == (False, True, False)
         shown.clear()
-    e._lr.value = 0.02
+    e.controls["lr"].value = 0.02
     assert _buttons(e) == (False, True, False)
     e.close()
 
@@ -142,19 +143,19 @@ def test_use_these_parameters_sets_the_linked_model_explorer():
 
 def test_objective_weights_make_a_weighted_loss():
     e = FitExplorer("HopfStep", n_steps=3)
-    e._weights["fc_rmse"].value = 2.0
+    e.controls["weight_fc_rmse"].value = 2.0
     assert e.controller.options["objective"] == {"timeseries_rmse": 1.0, "fc_rmse": 2.0}
-    assert e._objective.value is None
+    assert e.controls["objective"].value == "weighted: 1 timeseries_rmse + 2 fc_rmse"
     e._run.click()
     assert e.wait(120) and e.status.kind == "done", e.status
     fitter = CachedFitter("HopfStep", fit=("a", "w"), duration=200.0, sample_every=10,
                           objective={"timeseries_rmse": 1.0, "fc_rmse": 2.0})
     out = fitter.fit(e.controller.target_data(), initial=e.controller.options["initial"], n_steps=3)
     np.testing.assert_allclose(e.sources["loss"].data["loss"], out.history, rtol=1e-5)
-    e._weights["timeseries_rmse"].value = 0.0
-    e._weights["fc_rmse"].value = 0.0
+    e.controls["weight_timeseries_rmse"].value = 0.0
+    e.controls["weight_fc_rmse"].value = 0.0
     assert "at least one objective weight must be" in e._status.value
-    assert e._weights["fc_rmse"].value == 2.0
-    e._objective.value = "cosine_sim"
-    assert e.objective_weights()["cosine_sim"] == 1.0 and e._weights["fc_rmse"].value == 0.0
+    assert e.controls["weight_fc_rmse"].value == 2.0
+    e.controls["objective"].value = "cosine_sim"
+    assert e.objective_weights()["cosine_sim"] == 1.0 and e.controls["weight_fc_rmse"].value == 0.0
     e.close()

@@ -48,13 +48,13 @@ def test_k_slider_reruns_and_noise_rebuilds_the_sliders():
     moved = np.array(e.sources["fc"].data["value"])
     assert not np.allclose(moved, first)
     np.testing.assert_allclose(moved, _fc_of_result(e), atol=1e-6)
-    e._noise.value = False
+    e.controls["noise"].value = False
     assert set(e.sliders) == {"a", "w", "beta", "k"}
     assert e.sliders["k"].value == 1.5
-    e._speed.value = 0.0
+    e.controls["speed"].value = 0.0
     assert e.controller.options["speed"] is None
-    e._duration.value = -5.0
-    assert "duration" in e._status.value and e._duration.value == 600.0
+    e.controls["duration"].value = -5.0
+    assert "duration" in e._status.value and e.controls["duration"].value == 600.0
     e.close()
 
 
@@ -78,7 +78,7 @@ def test_uploads_are_checked_and_a_good_one_replaces_the_connectome():
     np.testing.assert_array_equal(e.sources["connectivity"].data["value"], weights.ravel())
     assert len(e.sources["fc"].data["value"]) == 16
     assert "four.npz, 4 regions" in e._connectome.value
-    assert e._speed.disabled and e._speed.value == 0.0
+    assert e.controls["speed"].disabled and e.controls["speed"].value == 0.0
     e._example.click()
     assert e.wait(180)
     np.testing.assert_array_equal(e.sources["connectivity"].data["value"], example)
@@ -89,8 +89,8 @@ def test_uploads_are_checked_and_a_good_one_replaces_the_connectome():
 def test_sweep_fills_and_a_pick_loads_the_value():
     e = NetworkExplorer("HopfStep", duration=300.0)
     assert e.wait(180)
-    e._sweep_points.value = 4
-    e._sweep_high.value = 1.5
+    e.controls["points"].value = 4
+    e.controls["to"].value = 1.5
     assert e.controller.options["sweep"] == ("k", 0.0, 1.5, 4)
     e._run_sweep.click()
     assert e.wait(300) and e.status.kind == "done", e.status
@@ -102,12 +102,12 @@ def test_sweep_fills_and_a_pick_loads_the_value():
     assert e.wait(60)
     assert e.controller.params["k"] == 1.0 and e.sliders["k"].value == 1.0
     # A node parameter as the sweep axis spans its slider range; a node without it sweeps k again.
-    e._sweep_name.value = "a"
+    e.controls["sweep"].value = "a"
     spec = e.controller.simulator.adapter.params["a"]
     assert e.controller.options["sweep"][:3] == ("a", spec.low, spec.high)
-    e._node.value = "VanDerPolStep"
-    assert e.controller.options["sweep"][0] == "k" and e._sweep_name.value == "k"
-    assert list(e._coupled_var.options) == ["x", "y"]
+    e.controls["node"].value = "VanDerPolStep"
+    assert e.controller.options["sweep"][0] == "k" and e.controls["sweep"].value == "k"
+    assert [v for _, v in e.controls["coupled_var"].options] == ["x", "y"]
     assert set(e.sliders) == {"mu", "noise_sigma", "noise_tau", "k"}
     e.close()
 

@@ -24,16 +24,16 @@ def test_held_sliders_axes_and_noise_follow_the_model():
     e = PhasePlaneExplorer("LorenzStep")
     assert e.wait(120)
     assert list(e.held_sliders) == ["z"]
-    e._axes[1].value = "x"
+    e.controls["y"].value = "x"
     assert "different state variables" in e._status.value
-    assert e._axes[1].value == "y" and e.controller.options["y"] == "y"
-    e._axes[1].value = "z"
+    assert e.controls["y"].value == "y" and e.controller.options["y"] == "y"
+    e.controls["y"].value = "z"
     assert e.wait(120)
     assert list(e.held_sliders) == ["y"]
     e.held_sliders["y"].value = 2.0
     assert e.wait(60)
     assert e.controller.options["held"] == {"y": 2.0}
-    e._noise["x"].value = True
+    e.controls["noise"].value = ("x",)
     assert e.controller.options["noise"] == ("x",)
     assert "noise_sigma" in e.sliders
     e.close()

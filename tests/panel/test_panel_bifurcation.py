@@ -16,16 +16,16 @@ def test_widgets_drive_the_diagram_and_bad_input_reverts():
     assert e.wait(120)
     # onset frequency of the Hopf normal form: w / 2 pi per ms
     assert e.diagram.special[0].frequency_hz == pytest.approx(300 / (2 * 3.141592653589793), rel=1e-4)
-    e._widgets["to"].value = -0.6
+    e.controls["high"].value = -0.6
     assert "low < high" in e.notice
-    assert e._widgets["to"].value == 0.5 and e.controller.options["param_range"] == (-0.5, 0.5)
-    e._widgets["second"].value = "beta"
+    assert e.controls["high"].value == 0.5 and e.controller.options["param_range"] == (-0.5, 0.5)
+    e.controls["second"].value = "beta"
     assert e.wait(300)
     assert e.controller.options["second"] == "beta"
     assert e.sources["curves"].data["label"] == ["Hopf curve"]
-    e._widgets["model"].value = "FitzHughNagumoStep"
+    e.controls["model"].value = "FitzHughNagumoStep"
     assert e.wait(300)
-    assert e._widgets["param"].value == "V_inp" and e._widgets["second"].value == "(none)"
+    assert e.controls["param"].value == "V_inp" and e.controls["second"].value == ""
     e.controller.close()
 
 
@@ -38,8 +38,8 @@ def test_both_front_ends_offer_the_same_controls(model):
         other = lab.sliders[name]
         assert (slider.start, slider.end) == (other.min, other.max)
         assert slider.label == other.description
-    assert list(panel._widgets["param"].options) == list(lab._param.options)
-    assert list(panel._widgets["second"].options) == list(lab._second.options)
+    assert list(panel.controls["param"].options.items()) == list(lab.controls["param"].options)
+    assert list(panel.controls["second"].options.items()) == list(lab.controls["second"].options)
     assert sorted(panel.sources) == sorted(lab.sources)
     panel.controller.close()
     lab.controller.close()

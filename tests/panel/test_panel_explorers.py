@@ -106,9 +106,10 @@ def test_sweep_explorer_and_pick_to_model(explorer):
 
 def test_sweep_explorer_offers_dask_and_saves_and_opens_sweeps(dask_client):
     s = SweepExplorer("HopfStep", axes={"a": (0.0, 1.0, 8)}, duration=60.0, chunk_size=4, client=dask_client)
-    assert s._executor.visible and set(s._executor.options.values()) == {"local", "dask"}
+    executor = s.controls["executor"]
+    assert executor.visible and set(executor.options.values()) == {"local", "dask"}
     assert s._save.disabled
-    s._executor.value = "dask"
+    s.controls["executor"].value = "dask"
     assert s.controller.options["executor"] == "dask"
     s.run()
     assert s.wait(120) and "on Dask cluster" in s.status.message
@@ -116,7 +117,7 @@ def test_sweep_explorer_offers_dask_and_saves_and_opens_sweeps(dask_client):
     saved = bw.SweepResult.load(s._saved_bytes())
     np.testing.assert_array_equal(saved.values, s.controller.result.values)
     other = SweepExplorer("FitzHughNagumoStep")
-    assert not other._executor.visible
+    assert not other.controls["executor"].visible
     other._open.value = s._saved_bytes().getvalue()
     assert other.wait(60)
     assert other.model == "HopfStep" and other.points == 8 and other.duration == 60.0
@@ -337,11 +338,11 @@ def test_about_panel_tells_the_models_docs_and_follows_a_switch():
 def test_sweep_cancel_works_only_while_sweeping_and_a_missing_second_parameter_locks_its_inputs():
     s = SweepExplorer("HopfStep", axes={"a": (0.0, 1.0, 64)}, duration=2000.0, chunk_size=4)
     assert s._cancel.disabled
-    assert all(s._widgets[k].disabled for k in ("low2", "high2", "points2"))
+    assert all(s.controls[k].disabled for k in ("low2", "high2", "points2"))
     s.parameter2 = "w"
-    assert not any(s._widgets[k].disabled for k in ("low2", "high2", "points2"))
+    assert not any(s.controls[k].disabled for k in ("low2", "high2", "points2"))
     s.parameter2 = ""
-    assert s._widgets["low2"].disabled
+    assert s.controls["low2"].disabled
     s.run()
     deadline = time.monotonic() + 120
     while not s.status.busy and time.monotonic() < deadline:

@@ -37,9 +37,9 @@ def test_fit_button_fills_the_loss_with_the_engine_history():
     e = FitExplorer("HopfStep", n_steps=40, lr=0.05)
     assert len(e.sources["loss"].data["loss"]) == 0
     assert e.result is None and e.status.kind == "idle"  # nothing runs before Fit
-    assert e._widgets["fit"].value == ["a", "w"] and set(e.initial_sliders) == {"a", "w"}
+    assert e.controls["fit"].value == ["a", "w"] and set(e.initial_sliders) == {"a", "w"}
     assert e.initial_sliders["a"].css_classes == ["bmw-fit-initial-a"]
-    assert e._truth_box.visible and not e._fc_row.visible
+    assert all(s.row.visible for s in e.truth_sliders.values()) and not e._fc_row.visible
     assert "measured by a gradient fit" in e._memory.value
     opts = e.controller.options
     assert _fit(e).kind == "done", e.status
@@ -65,7 +65,7 @@ def test_learning_rate_and_starting_values_reuse_the_compiled_step(xla_compiles)
     first = np.asarray(e.sources["loss"].data["loss"], dtype=float)
     compiles = e.controller.fitter.cache_info()["compiles"]
     xla = xla_compiles.count
-    e._widgets["lr"].value = 0.2
+    e.controls["lr"].value = 0.2
     assert e.controller.options["lr"] == 0.2 and e.lr == 0.2 and not e.notice
     e.initial_sliders["a"].value = 0.1
     assert e.controller.options["initial"]["a"] == 0.1
@@ -79,22 +79,23 @@ def test_learning_rate_and_starting_values_reuse_the_compiled_step(xla_compiles)
 
 def test_bad_input_is_refused_with_a_message_and_the_explorer_still_fits():
     e = FitExplorer("HopfStep", n_steps=20)
-    e._widgets["lr"].value = 0.0
+    e.controls["lr"].value = 0.0
     assert "learning rate" in e.notice and e._notice.visible
-    assert e._widgets["lr"].value == 0.05 and e.controller.options["lr"] == 0.05
-    e._widgets["n_steps"].value = 0
-    assert "n_steps" in e.notice and e._widgets["n_steps"].value == 20
+    assert e.controls["lr"].value == 0.05 and e.controller.options["lr"] == 0.05
+    e.controls["n_steps"].value = 0
+    assert "n_steps" in e.notice and e.controls["n_steps"].value == 20
     samples = e.controller.fitter.samples
     _upload(e, "nan.csv", ("0.1\n" * (samples - 1) + "nan\n").encode())
     assert "nan.csv" in e.notice and e._notice.visible
-    assert e.controller.options["target"] == "synthetic" and e._widgets["target"].value == "synthetic"
+    assert e.controller.options["target"] == "synthetic" and e.controls["target"].value == "synthetic"
     _upload(e, "short.csv", b"0.1\n0.2\n")
     assert "short.csv" in e.notice and f"({samples}, 1)" in e.notice
     assert _fit(e).kind == "done", e.status
     assert len(e.sources["loss"].data["loss"]) == 20 and not e._notice.visible
     _upload(e, "good.csv", "\n".join(f"{v:.6f}" for v in np.sin(np.arange(samples) / 5)).encode())
     assert not e._notice.visible, e.notice
-    assert e.controller.options["target"] == "custom" and not e._truth_box.visible
+    assert e.controller.options["target"] == "custom"
+    assert not any(s.row.visible for s in e.truth_sliders.values())
     e.controller.close()
 
 
@@ -136,7 +137,7 @@ def test_fit_is_disabled_while_fitting_stop_only_then_and_use_once_a_fit_has_end
         assert ("running", True, False, True) in shown, shown
         assert _buttons(e) == (False, True, False)
         shown.clear()
-    e._widgets["lr"].value = 0.02
+    e.controls["lr"].value = 0.02
     assert _buttons(e) == (False, True, False)
     e.controller.close()
 
@@ -164,7 +165,7 @@ def test_use_these_parameters_sets_the_linked_model_explorer():
     for name in ("a", "w"):
         assert float(np.mean(m.controller.params[name])) == pytest.approx(best[name], rel=1e-6)
         assert m.sliders[name].value == pytest.approx(best[name], rel=1e-6)
-    e._widgets["model"].value = "StuartLandauStep"
+    e.controls["model"].value = "StuartLandauStep"
     assert e.controller.options["model"] == "StuartLandauStep" and not e.notice
     e._use_button.clicks += 1
     assert m.controller.spec.name == "StuartLandauStep"
@@ -175,21 +176,22 @@ def test_use_these_parameters_sets_the_linked_model_explorer():
 
 def test_fitted_parameters_and_a_network_fit_draw_both_fc_matrices():
     e = FitExplorer("HopfStep", n_steps=5)
-    e._widgets["fit"].value = ["w"]
+    e.controls["fit"].value = ["w"]
     assert e.controller.options["fit"] == ("w",) and not e.notice
     assert set(e.initial_sliders) == set(e.truth_sliders) == {"w"}
-    e._widgets["fit"].value = []
-    assert "at least one" in e.notice and e._widgets["fit"].value == ["w"]
-    e._widgets["network"].value = True
-    assert e.controller.options["network"] and "k" in e._widgets["fit"].options
-    assert "k" in e.controller.options["fit"] and e._fc_row.visible and e._widgets["region"].visible
-    e._widgets["target"].value = "example_signal"
-    assert e.controller.options["target"] == "example_signal" and not e._truth_box.visible
+    e.controls["fit"].value = []
+    assert "at least one" in e.notice and e.controls["fit"].value == ["w"]
+    e.controls["network"].value = True
+    assert e.controller.options["network"] and "k" in e.controls["fit"].options
+    assert "k" in e.controller.options["fit"] and e._fc_row.visible and e.controls["region"].visible
+    e.controls["target"].value = "example_signal"
+    assert e.controller.options["target"] == "example_signal"
+    assert not any(s.row.visible for s in e.truth_sliders.values())
     assert _fit(e, 600).kind == "done", e.status
     assert len(e.sources["loss"].data["loss"]) == 5
     assert len(e.sources["fc_pred"].data["value"]) == len(e.sources["fc_target"].data["value"]) == 64
-    e._widgets["region"].value = 99
-    assert "region" in e.notice and e._widgets["region"].value == 0
+    e.controls["region"].value = 99
+    assert "region" in e.notice and e.controls["region"].value == 0
     e.controller.close()
 
 
@@ -201,7 +203,7 @@ def test_app_has_a_fit_tab_linked_to_the_model_and_network_tabs():
     fit = app.explorers["fit"]
     assert isinstance(fit, FitExplorer) and fit._explorer is app.explorers["model"]
     assert fit.controller.options["model"] == "HopfStep" and fit.result is None
-    fit._widgets["network"].value = True
+    fit.controls["network"].value = True
     assert fit._explorer is None  # the Network tab is not open yet
     app.tabs.active = 3
     network = app.explorers["network"]
@@ -217,20 +219,20 @@ def test_app_has_a_fit_tab_linked_to_the_model_and_network_tabs():
 
 def test_objective_weights_make_a_weighted_loss_and_an_all_zero_one_is_refused():
     e = FitExplorer(n_steps=3)
-    e._weights["cosine_sim"].value = 0.5
+    e.controls["weight_cosine_sim"].value = 0.5
     assert e.controller.options["objective"] == {"timeseries_rmse": 1.0, "cosine_sim": 0.5}
-    assert e._widgets["objective"].value == "weighted: 1 timeseries_rmse + 0.5 cosine_sim"
+    assert e.controls["objective"].value == "weighted: 1 timeseries_rmse + 0.5 cosine_sim"
     e._run_button.clicks += 1
     assert e.wait(120)
     fitter = CachedFitter("HopfStep", fit=("a", "w"), duration=200.0, sample_every=10,
                           objective={"timeseries_rmse": 1.0, "cosine_sim": 0.5})
     out = fitter.fit(e.controller.target_data(), initial=e.controller.options["initial"], n_steps=3)
     np.testing.assert_allclose(e.sources["loss"].data["loss"], out.history, rtol=1e-5)
-    e._weights["timeseries_rmse"].value = 0.0
+    e.controls["weight_timeseries_rmse"].value = 0.0
     assert e.controller.options["objective"] == {"cosine_sim": 0.5}
-    e._weights["cosine_sim"].value = 0.0
+    e.controls["weight_cosine_sim"].value = 0.0
     assert "at least one objective weight must be &gt; 0" in e._notice.value
-    assert e._weights["cosine_sim"].value == 0.5
-    e._widgets["objective"].value = "fc_rmse"
+    assert e.controls["weight_cosine_sim"].value == 0.5
+    e.controls["objective"].value = "fc_rmse"
     assert e.objective_weights() == {"timeseries_rmse": 0.0, "fc_corr": 0.0, "fc_rmse": 1.0,
                                      "cosine_sim": 0.0}

@@ -55,16 +55,16 @@ def test_param_state_and_k_slider_rerun_the_network():
     assert e.wait(60)
     assert e.controller.params["k"] == 0.8 and e.sliders["k"].value == 0.8
     e.noise = False
-    assert set(e.sliders) == {"a", "w", "beta", "k"} and e._widgets["noise"].value is False
+    assert set(e.sliders) == {"a", "w", "beta", "k"} and e.controls["noise"].value is False
     e.speed = None
-    assert e.controller.options["speed"] is None and e._widgets["speed"].value == 0.0
-    e._widgets["speed"].value = 3.0
+    assert e.controller.options["speed"] is None and e.controls["speed"].value == 0.0
+    e.controls["speed"].value = 3.0
     assert e.controller.options["speed"] == 3.0 and e.speed == 3.0
-    e._widgets["coupling"].value = "additive"
+    e.controls["coupling"].value = "additive"
     assert e.coupling == "additive" and e.controller.network.coupling == "additive"
-    e._widgets["duration"].value = -5.0
+    e.controls["duration"].value = -5.0
     assert "duration" in e.notice and e._notice.visible
-    assert e.duration == 600.0 and e._widgets["duration"].value == 600.0
+    assert e.duration == 600.0 and e.controls["duration"].value == 600.0
     e.controller.close()
 
 
@@ -88,8 +88,8 @@ def test_uploads_are_checked_and_a_good_one_replaces_the_connectome():
     assert e.wait(180) and e.status.kind == "done", e.status
     np.testing.assert_array_equal(e.sources["connectivity"].data["value"], weights.ravel())
     assert len(e.sources["fc"].data["value"]) == 25
-    assert "five.npz, 5 regions" in e._connectome.object
-    assert e.speed is None and e._widgets["speed"].disabled
+    assert "five.npz, 5 regions" in e._connectome.value
+    assert e.speed is None and e.controls["speed"].disabled
     e._example.clicks += 1
     assert e.wait(180)
     np.testing.assert_array_equal(e.sources["connectivity"].data["value"], example)
@@ -99,8 +99,8 @@ def test_uploads_are_checked_and_a_good_one_replaces_the_connectome():
 def test_sweep_fills_and_a_pick_loads_the_value():
     e = NetworkExplorer("HopfStep", duration=300.0)
     assert e.wait(180)
-    e._widgets["points"].value = 3
-    e._widgets["to"].value = 1.0
+    e.controls["points"].value = 3
+    e.controls["to"].value = 1.0
     assert e.controller.options["sweep"] == ("k", 0.0, 1.0, 3)
     e._run_sweep.clicks += 1
     assert e.wait(300) and e.status.kind == "done", e.status
@@ -110,10 +110,10 @@ def test_sweep_fills_and_a_pick_loads_the_value():
     assert e.pick(1) == {"k": 0.5}
     assert e.wait(60)
     assert e.values["k"] == 0.5 and e.sliders["k"].value == 0.5
-    e._widgets["sweep"].value = "noise_sigma"
+    e.controls["sweep"].value = "noise_sigma"
     assert e.controller.options["sweep"][0] == "noise_sigma"
     e.noise = False
-    assert e.controller.options["sweep"][0] == "k" and e._widgets["sweep"].value == "k"
+    assert e.controller.options["sweep"][0] == "k" and e.controls["sweep"].value == "k"
     e.controller.close()
 
 
@@ -145,7 +145,7 @@ def test_a_served_upload_is_read_off_the_event_loop_and_applied_on_the_document(
     run_next_ticks(doc)
     assert readers[-1] is not threading.main_thread() and e.notice == ""
     np.testing.assert_array_equal(e.controller.network.connectome.weights, weights)
-    assert "five.npz, 5 regions" in e._connectome.object
+    assert "five.npz, 5 regions" in e._connectome.value
     e.controller.close()
 
 
