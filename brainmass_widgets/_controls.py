@@ -21,20 +21,40 @@ import numpy as np
 from ._catalog import catalog, model_spec
 from ._fit import BACKENDS, LOOPS, OBJECTIVES, OPTIMIZERS
 from ._fit_controller import TARGETS, fittable_models
-from ._frontend import RUN_OPTIONS, shown_regions, slider_tooltip
 from ._network import COUPLINGS, network_models
 from ._phase import planar_models
+from ._text import slider_tooltip
 
 __all__ = ["CONTROL_KINDS", "HELD", "INITIAL", "METRICS", "NETWORK", "NO_SECOND", "OBJECTIVE", "OPTIMIZER",
-           "PARAMETERS", "RANGES", "RESOLUTION", "RUN", "SWEEP", "TARGET", "TRUTH", "WEIGHTS",
+           "PARAMETERS", "RANGES", "RESOLUTION", "RUN", "RUN_OPTIONS", "SWEEP", "TARGET", "TRUTH", "WEIGHTS",
            "BifurcationForm", "Binding", "Control", "ControlKind", "FitForm", "Form", "ModelForm",
-           "NetworkForm", "PhaseForm", "SweepForm", "form_for", "objective_label"]
+           "NetworkForm", "PhaseForm", "SweepForm", "form_for", "objective_label", "shown_regions"]
 
 ControlKind = Literal["slider", "float", "int", "bool", "choice", "choices", "checks"]
 """What a control is: a parameter slider (with a box to type an exact value), a number box, an
 integer box, a check box, one choice from a list, several choices from a list, or several choices
 as a row of check boxes."""
 CONTROL_KINDS: tuple[str, ...] = get_args(ControlKind)
+
+RUN_OPTIONS: dict[str, tuple[type, str, str]] = {
+    "duration": (float, "duration [ms]", "Length of each run, the transient included."),
+    "dt": (float, "dt [ms]", "Integration time step."),
+    "transient": (float, "transient [ms]", "Computed first and left out of the plots."),
+    "in_size": (int, "regions simulated (in_size)", "How many copies of the node the model simulates."),
+    "regions": (int, "regions plotted", "How many of the simulated regions the plots draw."),
+    "seed": (int, "seed", "Seed of the random initial states and the noise."),
+    "batch_size": (int, "noisy runs (0: just one)", "0 or 1: one run; n > 1: the mean ± std band of n "
+                                                    "runs, each with its own noise (turn noise on)."),
+    "noise": (bool, "noise (Ornstein-Uhlenbeck)", "Ornstein-Uhlenbeck noise; adds the parameters "
+                                                  "noise_sigma and noise_tau."),
+}
+"""Type, label and tooltip of each run option of a Model explorer, the same in both front ends."""
+
+def shown_regions(options: dict[str, Any]) -> int:
+    """The "regions plotted" a Model explorer shows: its ``regions`` option, but never more than
+    the regions simulated (``in_size``)."""
+    return min(int(options["regions"]), int(np.prod(np.atleast_1d(options["in_size"]))))
+
 
 NO_SECOND = ""
 """The value of the sweep's second-parameter choice when only one parameter is swept."""

@@ -13,37 +13,30 @@ from typing import Any
 import numpy as np
 
 from ._busy import BusyWatch
-from ._catalog import ModelSpec, ParamSpec
+from ._catalog import ModelSpec
 from ._controller import Status
+from ._controls import PARAMETERS, RUN_OPTIONS, shown_regions
 from ._export import export_page, page_html
 from ._fit import OBJECTIVES
 from ._model_controller import ModelController
 from ._network import Connectome, load_connectome
 from ._network_controller import example_digest
+from ._text import plain_text, slider_tooltip
 
 __all__ = ["PAGE_AXES", "PAGE_VALUES", "RUN_OPTIONS", "BifurcationExplorerBase", "ExplorerBase",
            "FitExplorerBase", "NetworkExplorerBase", "PhasePlaneExplorerBase", "SweepExplorerBase",
            "about_html", "page_bytes", "page_grid", "page_name", "plain_text", "save_page", "shown_regions",
-           "slider_tooltip"]
+           "slider_tooltip", "status_html"]
 
-RUN_OPTIONS: dict[str, tuple[type, str, str]] = {
-    "duration": (float, "duration [ms]", "Length of each run, the transient included."),
-    "dt": (float, "dt [ms]", "Integration time step."),
-    "transient": (float, "transient [ms]", "Computed first and left out of the plots."),
-    "in_size": (int, "regions simulated (in_size)", "How many copies of the node the model simulates."),
-    "regions": (int, "regions plotted", "How many of the simulated regions the plots draw."),
-    "seed": (int, "seed", "Seed of the random initial states and the noise."),
-    "batch_size": (int, "noisy runs (0: just one)", "0 or 1: one run; n > 1: the mean ± std band of n "
-                                                    "runs, each with its own noise (turn noise on)."),
-    "noise": (bool, "noise (Ornstein-Uhlenbeck)", "Ornstein-Uhlenbeck noise; adds the parameters "
-                                                  "noise_sigma and noise_tau."),
-}
-"""Type, label and tooltip of each run option of a Model explorer, the same in both front ends."""
+_STATUS_COLORS = {"error": "#b00020", "diverged": "#b35900", "cancelled": "#b35900", "done": "#1b5e20"}
 
-def shown_regions(options: dict[str, Any]) -> int:
-    """The "regions plotted" a Model explorer shows: its ``regions`` option, but never more than
-    the regions simulated (``in_size``)."""
-    return min(int(options["regions"]), int(np.prod(np.atleast_1d(options["in_size"]))))
+
+def status_html(status: Status) -> str:
+    """The status line as HTML: the message (or the kind), coloured by kind, with the CSS classes
+    ``bmw-status`` and ``bmw-<kind>``."""
+    color = _STATUS_COLORS.get(status.kind, "#555555")
+    return (f'<span class="bmw-status bmw-{status.kind}" style="color:{color}">'
+            f"{html.escape(status.message or status.kind)}</span>")
 
 
 PAGE_AXES = 2
@@ -52,48 +45,7 @@ PAGE_VALUES = 5
 """Values of each parameter in the default grid of "Save as page"."""
 
 
-_ROLE = re.compile(r":\w+:`([^`]*)`")
-_LITERAL = re.compile(r"``([^`]*)``")
 _SECTION = re.compile(r"^\s*(\.\. |[A-Z][a-z]+\n\s*-{3,})", re.MULTILINE)
-
-
-_GREEK = {name: chr(code) for name, code in (
-    ("alpha", 0x3B1), ("beta", 0x3B2), ("gamma", 0x3B3), ("delta", 0x3B4), ("epsilon", 0x3B5),
-    ("zeta", 0x3B6), ("eta", 0x3B7), ("theta", 0x3B8), ("kappa", 0x3BA), ("lambda", 0x3BB), ("mu", 0x3BC),
-    ("nu", 0x3BD), ("xi", 0x3BE), ("pi", 0x3C0), ("rho", 0x3C1), ("sigma", 0x3C3), ("tau", 0x3C4),
-    ("phi", 0x3C6), ("chi", 0x3C7), ("psi", 0x3C8), ("omega", 0x3C9), ("Omega", 0x3A9), ("Delta", 0x394))}
-_TEX = re.compile(r"\\(" + "|".join(_GREEK) + r")\b")
-_CITATION = re.compile(r"\s*\[\w+\]_")
-_SQRT = re.compile(r"\\sqrt\{([^{}]*)\}")
-
-
-def plain_text(text: str) -> str:
-    """reStructuredText from a docstring as plain text: roles (``:math:`x```) and literals
-    (````x````) lose their markup, citations (``[1]_``) are dropped, Greek letters and square
-    roots written in TeX become characters (``\\omega`` ω, ``\\sqrt{a}`` √(a)), a parenthesis the
-    one-line doc cut short is left out, whitespace runs become one space."""
-    text = _CITATION.sub("", _LITERAL.sub(r"\1", _ROLE.sub(r"\1", text)))
-    text = _SQRT.sub("\u221a(\\1)", _TEX.sub(lambda m: _GREEK[m.group(1)], text)).replace("``", "")
-    if text.count("(") > text.count(")"):
-        text = text[:text.rindex("(")].rstrip() + "."
-    return " ".join(text.split())
-
-
-def slider_tooltip(spec: ParamSpec, low: float | None = None, high: float | None = None) -> str:
-    """What hovering a parameter's slider says: its doc, its range and how to type a value.
-
-    Parameters
-    ----------
-    spec : ParamSpec
-        The parameter.
-    low, high : float, optional
-        The slider's range when it differs from the catalogue's (a value typed beyond it).
-    """
-    low = spec.low if low is None else low
-    high = spec.high if high is None else high
-    unit = "" if spec.unit is None else f" {spec.unit}"
-    return (f"{plain_text(spec.doc)} Range {low:g} to {high:g}{unit}, default {spec.default:g}; "
-            "type a value for an exact one.").strip()
 
 
 def about_html(spec: ModelSpec) -> str:
@@ -197,11 +149,14 @@ def page_bytes(controller: ModelController, grid: dict[str, Any] | None = None) 
 class ExplorerBase:
     """The public face of an explorer over a controller (``self._controller``).
 
-    A front end sets ``_controller`` and ``_syncing`` and may override :meth:`_bad_input` to show
-    a rejected value its own way (the controller's status line shows it in every case).
+    A front end sets ``_controller``, ``_form`` (its :class:`~brainmass_widgets.Binding` of the
+    explorer's :class:`~brainmass_widgets.Form`) and ``_syncing``, and may override
+    :meth:`_bad_input` to show a rejected value its own way (the controller's status line shows it
+    in every case).
     """
 
     _controller: Any
+    _form: Any
     _syncing: bool
 
     def _bad_input(self, message: str) -> None:
@@ -228,6 +183,45 @@ class ExplorerBase:
     def controller(self) -> Any:
         """The framework-neutral controller behind this explorer."""
         return self._controller
+
+    @property
+    def controls(self) -> dict[str, Any]:
+        """Every control's widget by control name (the names of the explorer's
+        :class:`~brainmass_widgets.Form`)."""
+        return dict(self._form.widgets)
+
+    @property
+    def sliders(self) -> dict[str, Any]:
+        """The parameter sliders by parameter name."""
+        return self._form.group(PARAMETERS)
+
+    def set(self, **params: Any) -> None:
+        """Set parameter values (sliders follow) and recompute.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad parameter or value; the explorer shows it and nothing changes.
+        """
+        self._raise_shown(lambda: self._controller.set(**params))
+
+    def configure(self, **options: Any) -> None:
+        """Change settings (see the controller's ``configure``); controls follow.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad setting or value; the explorer shows it and nothing changes.
+        """
+        self._raise_shown(lambda: self._controller.configure(**options))
+
+    def _raise_shown(self, action: Callable[[], Any]) -> None:
+        """Run ``action``; a ``ValueError`` is shown as bad input, then raised."""
+        try:
+            action()
+        except ValueError as exc:
+            self._bad_input(str(exc))
+            raise
 
     @property
     def sources(self) -> dict[str, Any]:
@@ -310,24 +304,9 @@ class SweepExplorerBase(ExplorerBase):
 class PhasePlaneExplorerBase(ExplorerBase):
     """The public face of a phase-plane explorer over a :class:`PhasePlaneController`."""
 
-    def set(self, **params: Any) -> None:
-        """Set parameter values (sliders follow); the plane is recomputed.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad parameter or value; nothing changes.
-        """
-        self._controller.set(**params)
-
     def hold(self, **values: float) -> None:
         """Set the values at which the state variables not on an axis are held."""
         self._controller.hold(**values)
-
-    def configure(self, **options: Any) -> None:
-        """Change the model, the axes, ranges, noise, seed, ... (see
-        :class:`~brainmass_widgets.PhasePlaneController`); controls follow."""
-        self._controller.configure(**options)
 
     def launch(self, x0: float, y0: float) -> None:
         """Start a trajectory at ``(x0, y0)``, as a tap on the plane does."""
@@ -349,22 +328,6 @@ class BifurcationExplorerBase(ExplorerBase):
     #: The second-parameter menu's text for "no second parameter".
     NO_SECOND = "(none)"
 
-    def set(self, **params: Any) -> None:
-        """Set parameter values (sliders follow); the diagram is recomputed.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad parameter or value; nothing changes.
-        """
-        self._controller.set(**params)
-
-    def configure(self, **options: Any) -> None:
-        """Change the model, the parameter and variable on the axes, the ranges, the second
-        parameter, ``points`` or ``cycles`` (see :class:`~brainmass_widgets.BifurcationController`);
-        controls follow."""
-        self._controller.configure(**options)
-
     def pick(self, value: float) -> dict[str, float] | None:
         """Pick the branch point at parameter ``value``, as a tap on the diagram does."""
         return self._controller.pick(value)
@@ -385,32 +348,8 @@ class BifurcationExplorerBase(ExplorerBase):
 
 
 class NetworkExplorerBase(ExplorerBase):
-    """The public face of a network explorer over a :class:`NetworkController`, and the conversions
-    both front ends share (conduction speed, sweep settings)."""
-
-    def set(self, **params: Any) -> None:
-        """Set parameter values (the node's, ``k``, ``noise_sigma``, ``noise_tau``); sliders follow
-        and the network reruns.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad parameter or value; nothing changes.
-        """
-        self._controller.set(**params)
-
-    def configure(self, **options: Any) -> None:
-        """Change the node model, connectome, coupled variable, coupling, speed, noise, duration,
-        seed or sweep (see :meth:`NetworkController.configure`); controls follow.
-
-        A change of node model or noise that removes the swept parameter sweeps ``k`` instead.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad option or value; nothing changes.
-        """
-        self._controller.configure(**options)
+    """The public face of a network explorer over a :class:`NetworkController`: the coupling sweep,
+    connectome uploads and the line naming the connectome in use."""
 
     def _watch_sweep(self) -> None:
         """Keep Run sweep and Cancel (``_show_sweep_buttons(sweeping)``) in step with the coupling
@@ -493,16 +432,6 @@ class FitExplorerBase(ExplorerBase):
     linked model (or network) explorer that "Use these parameters" sends the best values to."""
 
     _explorer: Any = None
-
-    def configure(self, **options: Any) -> None:
-        """Change settings (see :class:`~brainmass_widgets.FitController`); controls follow.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad setting or value; nothing changes.
-        """
-        self._controller.configure(**options)
 
     def _watch_fit(self) -> None:
         """Keep Fit, Stop and "Use these parameters" (``_show_buttons(fitting)``) in step with the fit."""

@@ -51,12 +51,3 @@ class BifurcationExplorer(BifurcationExplorerBase, Explorer):
         if autorun:
             c.run()
 
-    @property
-    def controls(self) -> dict[str, w.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.BifurcationForm`)."""
-        return dict(self._form.widgets)
-
-    @property
-    def sliders(self) -> dict[str, w.FloatSlider]:
-        """The sliders of the parameters not on the horizontal axis, by name."""
-        return self._form.group(PARAMETERS)

@@ -16,22 +16,12 @@ from jupyter_bokeh.widgets import BokehModel
 
 from .._controller import Status
 from .._controls import PARAMETERS, RUN, ModelForm, SweepForm
-from .._frontend import ExplorerBase, SweepExplorerBase, about_html, save_page
+from .._frontend import ExplorerBase, SweepExplorerBase, about_html, save_page, status_html
 from .._model_controller import ModelController
 from .._sweep_controller import SweepController
 from ._form import LABEL, FormView
 
 __all__ = ["Explorer", "ModelExplorer", "SweepExplorer"]
-
-_COLORS = {"error": "#b00020", "diverged": "#b35900", "compiling": "#555555", "running": "#555555",
-           "cancelled": "#b35900", "done": "#1b5e20", "idle": "#555555"}
-
-
-def _status_html(status: Status) -> str:
-    color = _COLORS.get(status.kind, "#555555")
-    return (f'<span class="bmw-status bmw-{status.kind}" style="color:{color}">'
-            f"{html.escape(status.message or status.kind)}</span>")
-
 
 _BOKEHJS = {"cell": None}
 
@@ -63,7 +53,7 @@ class Explorer(ExplorerBase, w.VBox):
     def _common(self) -> None:
         _load_bokehjs()
         self._syncing = False
-        self._status = w.HTML(_status_html(self._controller.status))
+        self._status = w.HTML(status_html(self._controller.status))
         self._progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="100%"))
         self._code_area = w.Textarea(layout=w.Layout(width="100%", height="14em", display="none"))
         self._code_button = w.Button(description="Copy as code", icon="code",
@@ -118,7 +108,7 @@ class Explorer(ExplorerBase, w.VBox):
         self._form.refresh()
 
     def _on_status(self, status: Status) -> None:
-        self._status.value = _status_html(status)
+        self._status.value = status_html(status)
         self._progress.value = status.progress
 
     def _show_code(self, _button: Any = None) -> None:
@@ -186,36 +176,6 @@ class ModelExplorer(Explorer):
             self._show_about()
 
     # ------------------------------------------------------------------ public
-
-    def set(self, **params: Any) -> None:
-        """Set parameter values (sliders follow) and recompute.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad parameter or value; the status line shows it and nothing changes.
-        """
-        self._controller.set(**params)
-
-    def configure(self, **options: Any) -> None:
-        """Change run options or the model (see :meth:`ModelController.configure`).
-
-        Raises
-        ------
-        ValueError
-            Naming the bad option or value; the status line shows it and nothing changes.
-        """
-        self._controller.configure(**options)
-
-    @property
-    def controls(self) -> dict[str, w.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.ModelForm`)."""
-        return dict(self._form.widgets)
-
-    @property
-    def sliders(self) -> dict[str, w.FloatSlider]:
-        """The parameter sliders by parameter name."""
-        return self._form.group(PARAMETERS)
 
     @property
     def option_widgets(self) -> dict[str, w.Widget]:
@@ -290,7 +250,3 @@ class SweepExplorer(SweepExplorerBase, Explorer):
         self._controller.figures["sweep"].visible = not two
         self._controller.figures["heatmap"].visible = two
 
-    @property
-    def controls(self) -> dict[str, w.Widget]:
-        """Every setting's control by name (see :class:`~brainmass_widgets.SweepForm`)."""
-        return dict(self._form.widgets)

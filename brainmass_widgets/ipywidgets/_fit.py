@@ -104,11 +104,6 @@ class FitExplorer(FitExplorerBase, Explorer):
         self._memory.value = self._memory_html()
 
     @property
-    def controls(self) -> dict[str, w.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.FitForm`)."""
-        return dict(self._form.widgets)
-
-    @property
     def fit_checkboxes(self) -> dict[str, w.Checkbox]:
         """The "fit this parameter" checkboxes by parameter name."""
         return dict(self._form.widgets["fit"].boxes)

@@ -85,12 +85,3 @@ class NetworkExplorer(NetworkExplorerBase, Explorer):
         line = html.escape(self._connectome_text())
         self._connectome.value = f'<span class="bmw-connectome">{line}</span>'
 
-    @property
-    def controls(self) -> dict[str, w.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.NetworkForm`)."""
-        return dict(self._form.widgets)
-
-    @property
-    def sliders(self) -> dict[str, w.FloatSlider]:
-        """The parameter sliders by parameter name."""
-        return self._form.group(PARAMETERS)

@@ -59,16 +59,6 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, Explorer):
         self._held_title.layout.display = None if self._form.group(HELD) else "none"
 
     @property
-    def controls(self) -> dict[str, w.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.PhaseForm`)."""
-        return dict(self._form.widgets)
-
-    @property
-    def sliders(self) -> dict[str, w.FloatSlider]:
-        """The parameter sliders by parameter name."""
-        return self._form.group(PARAMETERS)
-
-    @property
     def held_sliders(self) -> dict[str, w.FloatSlider]:
         """The sliders of the held state variables by name."""
         return {name.removeprefix("held_"): widget for name, widget in self._form.group(HELD).items()}

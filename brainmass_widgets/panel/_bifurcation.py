@@ -72,12 +72,3 @@ class BifurcationExplorer(BifurcationExplorerBase, Panel):
             self._syncing = False
         self._refresh_code()
 
-    @property
-    def controls(self) -> dict[str, pn.widgets.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.BifurcationForm`)."""
-        return dict(self._form.widgets)
-
-    @property
-    def sliders(self) -> dict[str, pn.widgets.FloatSlider]:
-        """The sliders of the parameters not on the horizontal axis, by name."""
-        return self._form.group(PARAMETERS)

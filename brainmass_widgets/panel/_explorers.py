@@ -20,7 +20,15 @@ from panel.viewable import Viewer
 from .._catalog import catalog
 from .._controller import Status
 from .._controls import METRICS, PARAMETERS, RUN, ModelForm, SweepForm
-from .._frontend import ExplorerBase, SweepExplorerBase, about_html, page_bytes, page_name, save_page
+from .._frontend import (
+    ExplorerBase,
+    SweepExplorerBase,
+    about_html,
+    page_bytes,
+    page_name,
+    save_page,
+    status_html,
+)
 from .._model_controller import ModelController
 from .._query import QUERY_OPTIONS, apply_model_query, model_query
 from .._results import SweepResult
@@ -31,7 +39,6 @@ from ._widgets import Fold
 
 __all__ = ["ModelExplorer", "Panel", "SweepExplorer", "served_doc"]
 
-_COLORS = {"error": "#b00020", "diverged": "#b35900", "cancelled": "#b35900", "done": "#1b5e20"}
 _NOTICE_STYLE = {"background": "#fff3cd", "color": "#664d03", "padding": "4px 10px", "border-radius": "4px"}
 _COPY_JS = """
 const holder = document.createElement("div");
@@ -69,12 +76,6 @@ def served_doc() -> Any:
     return doc if doc is not None and doc.session_context is not None else None
 
 
-def _status_html(status: Status) -> str:
-    color = _COLORS.get(status.kind, "#555555")
-    return (f'<span class="bmw-status bmw-{status.kind}" style="color:{color}">'
-            f"{html.escape(status.message or status.kind)}</span>")
-
-
 def _attempt(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     """Call ``fn(*args)`` now; return a function giving its result or raising its exception (so a
     result computed on one thread is taken, or its error raised, on another)."""
@@ -108,7 +109,7 @@ class Panel(ExplorerBase, Viewer):
         self._syncing = False
         self._message = ""
         self._last_status = Status()
-        self._status = pn.widgets.StaticText(value=_status_html(Status()), sizing_mode="stretch_width",
+        self._status = pn.widgets.StaticText(value=status_html(Status()), sizing_mode="stretch_width",
                                              css_classes=["bmw-status-line"])
         self._notice = pn.widgets.StaticText(value="", visible=False, sizing_mode="stretch_width",
                                              css_classes=["bmw-notice"], styles=_NOTICE_STYLE)
@@ -243,7 +244,7 @@ class Panel(ExplorerBase, Viewer):
         if status.kind == "error" and self._message and status.message in self._message:
             status = Status("error", "Not applied: see the message above. The plots show the last "
                                      "accepted values.")
-        self._status.value = _status_html(status)
+        self._status.value = status_html(status)
 
     def notify(self, message: str) -> None:
         """Show ``message`` in the notice bar (bad input, ignored URL values)."""
@@ -266,6 +267,27 @@ class Panel(ExplorerBase, Viewer):
                       pn.Column(self._notice, *plots, self._progress, self._status, self._code_card,
                                 sizing_mode="stretch_width"),
                       sizing_mode="stretch_width")
+
+    def _mirror(self, **values: Any) -> None:
+        """Set the ``param`` state to ``values`` (those that are parameters of this explorer) without
+        feeding it back to the controller."""
+        self._syncing = True
+        try:
+            self.param.update(**{k: v for k, v in values.items() if k in self.param and k != "name"})
+        finally:
+            self._syncing = False
+
+    def _on_param(self, *events: param.parameterized.Event) -> None:
+        if not self._syncing:
+            new = {e.name: e.new for e in events}
+            self._guard(lambda: self._apply_param(new), self._pull)
+
+    def _apply_param(self, new: dict[str, Any]) -> None:
+        """Apply changed ``param`` values, each a ``configure`` option of the controller (``values``
+        gives its ``params``; a list is given as a tuple)."""
+        if "values" in new:
+            new["params"] = new.pop("values")
+        self._controller.configure(**{k: tuple(v) if isinstance(v, list) else v for k, v in new.items()})
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
@@ -331,13 +353,7 @@ class ModelExplorer(Panel):
     def _pull(self) -> None:
         """The ``param`` state and the About section from the controller."""
         c = self._controller
-        values = self._form.form.values()
-        self._syncing = True
-        try:
-            self.param.update(values=dict(c.params), model=values["model"],
-                              **{name: values[name] for name in QUERY_OPTIONS})
-        finally:
-            self._syncing = False
+        self._mirror(**{**self._form.form.values(), "values": dict(c.params)})
         if self._about_fold.title != f"About {c.spec.name}":
             self._about_fold.title = f"About {c.spec.name}"
             self._about.value = about_html(c.spec)
@@ -347,45 +363,7 @@ class ModelExplorer(Panel):
         self._pull()
         self._refresh_code()
 
-    def _on_param(self, *events: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        for event in events:
-            self._guard(lambda e=event: self._form.form.apply(e.name, e.new), self._pull)
-
     # ------------------------------------------------------------------ public
-
-    def set(self, **params: Any) -> None:
-        """Set parameter values (sliders follow) and recompute.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad parameter or value; the notice shows it and nothing changes.
-        """
-        try:
-            self._controller.set(**params)
-        except ValueError as exc:
-            self.notify(str(exc))
-            raise
-
-    def configure(self, **options: Any) -> None:
-        """Change run options or the model (see :meth:`ModelController.configure`)."""
-        try:
-            self._controller.configure(**options)
-        except ValueError as exc:
-            self.notify(str(exc))
-            raise
-
-    @property
-    def controls(self) -> dict[str, pn.widgets.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.ModelForm`)."""
-        return dict(self._form.widgets)
-
-    @property
-    def sliders(self) -> dict[str, pn.widgets.FloatSlider]:
-        """The parameter sliders by parameter name."""
-        return self._form.group(PARAMETERS)
 
     @property
     def option_widgets(self) -> dict[str, pn.widgets.Widget]:
@@ -532,12 +510,7 @@ class SweepExplorer(SweepExplorerBase, Panel):
         """The controls, the ``param`` state and the plot shown (curve or heatmap) from the
         controller."""
         self._form.refresh()
-        values = self._form.form.values()
-        self._syncing = True
-        try:
-            self.param.update(**{name: values[name] for name in self.param if name in values})
-        finally:
-            self._syncing = False
+        self._mirror(**self._form.form.values())
         two = len(self._controller.options["axes"]) == 2
         for pane, shown in ((self._curve, not two), (self._heat, two)):
             pane.object.visible = shown
@@ -547,11 +520,6 @@ class SweepExplorer(SweepExplorerBase, Panel):
         self._pull()
         self._refresh_code()
 
-    def _on_param(self, *events: param.parameterized.Event) -> None:
-        if not self._syncing:
-            self._guard(lambda: self._form.form.update({e.name: e.new for e in events}), self._pull)
+    def _apply_param(self, new: dict[str, Any]) -> None:
+        self._form.form.update(new)
 
-    @property
-    def controls(self) -> dict[str, pn.widgets.Widget]:
-        """Every setting's control by name (see :class:`~brainmass_widgets.SweepForm`)."""
-        return dict(self._form.widgets)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import brainunit as u
 import panel as pn
 import param
 
@@ -107,15 +106,8 @@ class FitExplorer(FitExplorerBase, Panel):
         self._form.refresh()
         c = self._controller
         opts = c.options
-        self._syncing = True
-        try:
-            self.param.fit.objects = [value for _, value in self._form.controls["fit"].choices]
-            self.param.update(model=opts["model"], network=bool(opts["network"]), fit=list(opts["fit"]),
-                              target=opts["target"], optimizer=opts["optimizer"], lr=float(opts["lr"]),
-                              n_steps=int(opts["n_steps"]), backend=opts["backend"], loop=opts["loop"],
-                              duration=float(opts["duration"].to_decimal(u.ms)), region=int(opts["region"]))
-        finally:
-            self._syncing = False
+        self.param.fit.objects = [value for _, value in self._form.controls["fit"].choices]
+        self._mirror(**{**self._form.form.values(), "fit": list(opts["fit"])})
         self._truth_title.visible = opts["target"] == "synthetic"
         two = c.fitter.regions > 1
         for pane in self._fc_panes:
@@ -137,22 +129,9 @@ class FitExplorer(FitExplorerBase, Panel):
         self._stop_button.disabled = not fitting
         self._use_button.disabled = fitting or self._controller.result is None
 
-    def _on_param(self, *events: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        new = {e.name: e.new for e in events}
-        if "fit" in new:
-            new["fit"] = tuple(new["fit"])
-        self._guard(lambda: self.configure(**new), self._pull)
-
     def _on_upload(self, event: param.parameterized.Event) -> None:
         self._take_upload(self._file, event, "target", lambda data, name: load_target(data, name=name),
                           self.set_target)
-
-    @property
-    def controls(self) -> dict[str, pn.widgets.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.FitForm`)."""
-        return dict(self._form.widgets)
 
     @property
     def widgets(self) -> dict[str, pn.widgets.Widget]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import brainunit as u
 import panel as pn
 import param
 
@@ -96,16 +95,8 @@ class NetworkExplorer(NetworkExplorerBase, Panel):
     def _pull(self) -> None:
         """The controls, the ``param`` state and the connectome line from the controller."""
         self._form.refresh()
-        c = self._controller
-        net = c.network
-        self._syncing = True
-        try:
-            self.param.update(node=net.spec.name, coupled_var=net.coupled_var, coupling=net.coupling,
-                              values=dict(c.params), speed=net.speed, noise=net.noise,
-                              seed=int(c.options["seed"]),
-                              duration=float(c.options["duration"].to_decimal(u.ms)))
-        finally:
-            self._syncing = False
+        self._mirror(**{**self._form.form.values(), "values": dict(self._controller.params),
+                        "speed": self._controller.network.speed})
         self._connectome.value = html.escape(self._connectome_text())
         self._refresh_code()
 
@@ -114,28 +105,13 @@ class NetworkExplorer(NetworkExplorerBase, Panel):
         self._run_sweep.disabled = sweeping
         self._cancel.disabled = not sweeping
 
-    def _on_param(self, *events: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        new = {e.name: e.new for e in events}
-        if "values" in new:
-            new["params"] = new.pop("values")
+    def _apply_param(self, new: dict[str, Any]) -> None:
         if "speed" in new:
             new["speed"] = NetworkForm.speed(new["speed"])
-        self._guard(lambda: self.configure(**new), self._pull)
+        super()._apply_param(new)
 
     def _on_upload(self, event: param.parameterized.Event) -> None:
         self._take_upload(self._file, event, "connectome", self.read_connectome, self.load_connectome)
-
-    @property
-    def controls(self) -> dict[str, pn.widgets.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.NetworkForm`)."""
-        return dict(self._form.widgets)
-
-    @property
-    def sliders(self) -> dict[str, pn.widgets.FloatSlider]:
-        """The parameter sliders by parameter name."""
-        return self._form.group(PARAMETERS)
 
     @property
     def widgets(self) -> dict[str, pn.widgets.Widget]:

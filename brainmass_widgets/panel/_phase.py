@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import brainunit as u
 import panel as pn
 import param
 
@@ -77,36 +76,11 @@ class PhasePlaneExplorer(PhasePlaneExplorerBase, Panel):
         c = self._controller
         opts = c.options
         self._held_title.visible = bool(opts["held"])
-        self._syncing = True
-        try:
-            self.param.noise.objects = list(c.spec.noise_args)
-            self.param.update(model=c.spec.name, x=opts["x"], y=opts["y"], values=dict(opts["params"]),
-                              held=dict(opts["held"]), x_range=opts["x_range"], y_range=opts["y_range"],
-                              noise=list(opts["noise"]), seed=int(opts["seed"]),
-                              duration=float(opts["duration"].to_decimal(u.ms)))
-        finally:
-            self._syncing = False
+        self.param.noise.objects = list(c.spec.noise_args)
+        self._mirror(**{**self._form.form.values(), "values": dict(opts["params"]),
+                        "held": dict(opts["held"]), "x_range": opts["x_range"], "y_range": opts["y_range"],
+                        "noise": list(opts["noise"])})
         self._refresh_code()
-
-    def _on_param(self, *events: param.parameterized.Event) -> None:
-        if self._syncing:
-            return
-        new = {e.name: e.new for e in events}
-        if "values" in new:
-            new["params"] = new.pop("values")
-        if "noise" in new:
-            new["noise"] = tuple(new["noise"])
-        self._guard(lambda: self._controller.configure(**new), self._pull)
-
-    @property
-    def controls(self) -> dict[str, pn.widgets.Widget]:
-        """Every control by name (see :class:`~brainmass_widgets.PhaseForm`)."""
-        return dict(self._form.widgets)
-
-    @property
-    def sliders(self) -> dict[str, pn.widgets.FloatSlider]:
-        """The parameter sliders by parameter name."""
-        return self._form.group(PARAMETERS)
 
     @property
     def held_sliders(self) -> dict[str, pn.widgets.FloatSlider]:
