@@ -8,8 +8,9 @@ long run in pieces, and sweeps parameter grids in one compiled vmap program. The
 :class:`Bifurcation` its equilibrium branches, fold and Hopf points and limit cycles against a
 parameter. The controllers
 (:class:`ModelController`, :class:`SweepController`, :class:`PhasePlaneController`) hold an
-explorer's state and feed Bokeh sources; the front ends are :mod:`brainmass_widgets.ipywidgets`
-and :mod:`brainmass_widgets.panel`. A shared server sets :class:`Limits` (:func:`set_limits`);
+explorer's state and feed Bokeh sources; each explorer's controls are described once as a
+:class:`Form` of :class:`Control` objects, which both front ends, :mod:`brainmass_widgets.ipywidgets`
+and :mod:`brainmass_widgets.panel`, render through a :class:`Binding`. A shared server sets :class:`Limits` (:func:`set_limits`);
 every explorer computes through one fair :class:`ComputePool`, and a :class:`Session` bounds
 what one visitor runs at once. :class:`CachedFitter` fits parameters to data through one compiled
 gradient step; :class:`FitController` shows a fit live.
@@ -23,6 +24,19 @@ from ._bifurcation_controller import BifurcationController
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._compile import CompileCache, compile_notice
 from ._controller import Session, Status, shared_cache
+from ._controls import (
+    CONTROL_KINDS,
+    BifurcationForm,
+    Binding,
+    Control,
+    FitForm,
+    Form,
+    ModelForm,
+    NetworkForm,
+    PhaseForm,
+    SweepForm,
+    form_for,
+)
 from ._engine import CachedSimulator
 from ._export import export_page
 from ._extras import MissingExtra
@@ -41,9 +55,12 @@ from ._sweep_controller import SweepController
 
 __all__ = [
     "BACKENDS",
+    "CONTROL_KINDS",
     "Bifurcation",
     "BifurcationController",
     "BifurcationDiagram",
+    "BifurcationForm",
+    "Binding",
     "Branch",
     "LOOPS",
     "METHODS",
@@ -56,19 +73,25 @@ __all__ = [
     "CompileCache",
     "ComputePool",
     "Connectome",
+    "Control",
     "Curve",
     "FitController",
+    "FitForm",
     "FitOutcome",
     "FixedPoint",
+    "Form",
     "Limits",
     "MissingExtra",
     "ModelAdapter",
     "ModelController",
+    "ModelForm",
     "ModelSpec",
     "NetworkController",
+    "NetworkForm",
     "NetworkModel",
     "ParamSpec",
     "PhaseField",
+    "PhaseForm",
     "PhasePlane",
     "PhasePlaneController",
     "Regions",
@@ -78,11 +101,13 @@ __all__ = [
     "SpecialPoint",
     "Status",
     "SweepController",
+    "SweepForm",
     "SweepResult",
     "catalog",
     "compile_notice",
     "compute_pool",
     "export_page",
+    "form_for",
     "limits",
     "load_connectome",
     "load_target",
