@@ -9,10 +9,11 @@ long run in pieces, and sweeps parameter grids in one compiled vmap program. The
 parameter. The controllers
 (:class:`ModelController`, :class:`SweepController`, :class:`PhasePlaneController`) hold an
 explorer's state and feed Bokeh sources; each explorer's controls are described once as a
-:class:`Form` of :class:`Control` objects, which both front ends, :mod:`brainmass_widgets.ipywidgets`
-and :mod:`brainmass_widgets.panel`, render through a :class:`Binding`. A shared server sets :class:`Limits` (:func:`set_limits`);
-every explorer computes through one fair :class:`ComputePool`, and a :class:`Session` bounds
-what one visitor runs at once. :class:`CachedFitter` fits parameters to data through one compiled
+:class:`Form` of :class:`Control` objects, which both front ends,
+:mod:`brainmass_widgets.ipywidgets` and :mod:`brainmass_widgets.panel`, render through a
+:class:`Binding`. A shared server sets :class:`Limits` (:func:`set_limits`); every explorer
+computes through one fair :class:`ComputePool`, and a :class:`Session` bounds what one visitor
+runs at once. :class:`CachedFitter` fits parameters to data through one compiled
 gradient step; :class:`FitController` shows a fit live.
 """
 

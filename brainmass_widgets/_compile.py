@@ -21,8 +21,7 @@ from typing import Any
 import brainstate
 import jax
 import numpy as np
-
-from . import _scaleout
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 __all__ = ["STATE_LOCK", "CompileCache", "Executable", "compile_notice"]
 
@@ -189,7 +188,7 @@ class Executable:
         if self._devices is None:
             yield
             return
-        replicated = _scaleout.replicated(self._devices)
+        replicated = NamedSharding(Mesh(np.array(self._devices), ("grid",)), PartitionSpec())
         homes = [(st, st.value.sharding) for st in trace.states]
         for st, _ in homes:
             st.value = jax.device_put(st.value, replicated)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -25,12 +24,13 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ._compile import CompileCache
 from ._extras import import_extra
 
-_WORKER_SIMS: OrderedDict[bytes, Any] = OrderedDict()
+_WORKER_SIMS = CompileCache(maxsize=16)
+"""A Dask worker's simulators by their pickled description: the 16 most recently used are kept."""
 _WORKER_METRICS: dict[bytes, Any] = {}
 _WORKER_LOCK = threading.Lock()
-_WORKER_MAX_SIMS = 16
 _TASK_RETRIES = 3
 _DEVICES_HELP = "devices must be None, 'all', a count or a list of jax devices"
 
@@ -63,11 +63,6 @@ def resolve_devices(devices: Any) -> tuple[Any, ...] | None:
 def device_key(devices: tuple[Any, ...] | None) -> tuple:
     """The part of a compile-cache key that names the device set."""
     return () if devices is None else tuple((d.platform, d.id) for d in devices)
-
-
-def replicated(devices: tuple[Any, ...]) -> NamedSharding:
-    """A value held whole on each of ``devices``."""
-    return NamedSharding(Mesh(np.array(devices), ("grid",)), PartitionSpec())
 
 
 def shard(block_vals: Mapping[str, np.ndarray], keys: np.ndarray,
@@ -111,16 +106,11 @@ def pack(obj: Any) -> bytes:
 def _worker_sim(sim_blob: bytes) -> Any:
     from ._engine import CachedSimulator
 
-    with _WORKER_LOCK:
-        sim = _WORKER_SIMS.get(sim_blob)
-        if sim is None:
-            model, kwargs = cloudpickle.loads(sim_blob)
-            sim = CachedSimulator(model, **kwargs)
-            _WORKER_SIMS[sim_blob] = sim
-            while len(_WORKER_SIMS) > _WORKER_MAX_SIMS:
-                _WORKER_SIMS.popitem(last=False)
-        _WORKER_SIMS.move_to_end(sim_blob)
-        return sim
+    def make() -> Any:
+        model, kwargs = cloudpickle.loads(sim_blob)
+        return CachedSimulator(model, **kwargs)
+
+    return _WORKER_SIMS.get((sim_blob,), make)
 
 
 def _worker_metric(metric: str | bytes) -> Any:

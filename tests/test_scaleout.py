@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections import OrderedDict
 
 import brainunit as u
 import numpy as np
@@ -64,8 +63,7 @@ def test_sharded_sweep_on_four_forced_cpu_devices_equals_the_single_device_one()
 
 def test_a_worker_keeps_its_most_recently_used_simulators(monkeypatch):
     """Capacity 2: simulators 1 and 2 built, 1 used again, 3 built: 2 is dropped, 1 kept."""
-    monkeypatch.setattr(_scaleout, "_WORKER_SIMS", OrderedDict())
-    monkeypatch.setattr(_scaleout, "_WORKER_MAX_SIMS", 2)
+    monkeypatch.setattr(_scaleout, "_WORKER_SIMS", bw.CompileCache(maxsize=2))
     blobs = {k: _scaleout.pack(("HopfStep", {"dt": k * 0.01 * u.ms})) for k in (1, 2, 3)}
     first = {k: _scaleout._worker_sim(blobs[k]) for k in (1, 2)}
     assert _scaleout._worker_sim(blobs[1]) is first[1]

@@ -105,8 +105,12 @@ class FormView(Binding):
             if control.kind == "slider":
                 widget.step = control.step
         if control.kind == "slider":
-            set_range(widget, min(control.low, value), max(control.high, value))
-        widget.value = tuple(value) if control.kind in ("choices", "checks") else value
+            low, high = min(control.low, value), max(control.high, value)
+            if (widget.min, widget.max) != (low, high):
+                set_range(widget, low, high)
+        value = tuple(value) if control.kind in ("choices", "checks") else value
+        if widget.value != value:
+            widget.value = value
 
     def place(self, box: w.VBox, names: list[str]) -> None:
         box.children = tuple(self.widgets[name] for name in names)

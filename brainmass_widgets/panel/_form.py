@@ -58,7 +58,9 @@ class FormView(Binding):
                 update["description"] = control.doc or None
             widget.param.update(**update)
         if control.kind == "slider":
-            widget.param.update(start=min(control.low, value), end=max(control.high, value))
+            start, end = min(control.low, value), max(control.high, value)
+            if (widget.start, widget.end) != (start, end):
+                widget.param.update(start=start, end=end)
         if control.kind in ("choices", "checks"):
             value = list(value)
         if widget.value != value:

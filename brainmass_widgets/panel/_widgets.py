@@ -7,6 +7,7 @@ from typing import Any
 
 import panel as pn
 import param
+from panel.viewable import Viewer
 
 __all__ = ["Fold", "Slider"]
 
@@ -55,15 +56,32 @@ class Slider(pn.widgets.FloatSlider):
         self.box.name = f"{self.start:g} \u2026 {self.end:g}"
 
 
-class Fold(pn.Card):
-    """A collapsible section, collapsed at first, whose header is plain text (``title``).
+class Fold(Viewer):
+    """A collapsible section whose header is a toggle button.
 
-    A ``pn.Card`` given a header of its own: a Card without one makes its header a Panel HTML
-    pane, and any HTML pane on a page makes Panel ship the 1.8 MB MathJax bundle with it (none of
-    these pages needs math).
+    Used instead of ``pn.Card``: a Card's header is a Panel HTML pane, and any Panel HTML pane
+    on a page makes Panel ship the 1.8 MB MathJax bundle with it (none of these pages needs math).
     """
 
+    collapsed = param.Boolean(default=True, doc="Whether the contents are hidden.")
+    title = param.String(default="", doc="The header's text.")
+
     def __init__(self, *objects: Any, title: str, **params: Any):
-        super().__init__(*objects, header=pn.widgets.StaticText(value=title), title=title, collapsed=True,
-                         sizing_mode="stretch_width", css_classes=["bmw-fold"], **params)
-        self.param.watch(lambda event: setattr(self.header, "value", event.new), "title")
+        super().__init__(title=title, **params)
+        self._toggle = pn.widgets.Toggle(label=self._label(), value=not self.collapsed, color="light",
+                                         sizing_mode="stretch_width", css_classes=["bmw-fold"])
+        self._body = pn.Column(*objects, visible=not self.collapsed, sizing_mode="stretch_width")
+        self._toggle.param.watch(lambda e: setattr(self, "collapsed", not e.new), "value")
+        self.param.watch(self._show, "collapsed")
+        self.param.watch(lambda _e: setattr(self._toggle, "label", self._label()), "title")
+        self._layout = pn.Column(self._toggle, self._body, sizing_mode="stretch_width")
+
+    def _label(self) -> str:
+        return ("\u25b8 " if self.collapsed else "\u25be ") + self.title
+
+    def _show(self, event: param.parameterized.Event) -> None:
+        self._body.visible = not event.new
+        self._toggle.param.update(value=not event.new, label=self._label())
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
