@@ -115,7 +115,8 @@ class Control:
     enabled, visible : bool
         Whether it can be changed now, and whether it is shown at all.
     css : str
-        The CSS class both front ends give its widget (pages and browser tests find it by it).
+        The CSS class both front ends give its widget (pages and browser tests find it by it);
+        ``""``: the form's default (:meth:`Form.css`).
     """
 
     name: str
@@ -152,8 +153,16 @@ class Form:
     ``on_state`` listeners after every accepted change, so a front end refreshes from there.
     """
 
+    CSS = "bmw-{dashed}"
+    """The CSS class of a control that names none: ``{name}`` is its name, ``{dashed}`` its name
+    with ``-`` for ``_``."""
+
     def __init__(self, controller: Any):
         self.controller = controller
+
+    def css(self, control: Control) -> str:
+        """The CSS class both front ends give ``control``'s widget: its own, else :attr:`CSS`."""
+        return control.css or self.CSS.format(name=control.name, dashed=control.name.replace("_", "-"))
 
     def controls(self) -> list[Control]:
         """Every control, in the order shown."""
@@ -190,6 +199,8 @@ class ModelForm(Form):
     """The controls of a Model explorer: the model, a slider per parameter, and the run options
     (duration, dt, transient, regions, seed, noise, noise runs, monitors, the phase plot's axes)."""
 
+    CSS = "bmw-opt-{name}"
+
     def controls(self) -> list[Control]:
         c = self.controller
         specs = c.simulator.adapter.params
@@ -211,7 +222,7 @@ class ModelForm(Form):
                            choices=states, group=RUN))
         out.append(Control("phase_y", "choice", "phase y", "The state on the phase plot's y axis.",
                            choices=states, group=RUN))
-        return [dataclasses.replace(c, css=c.css or f"bmw-opt-{c.name}") for c in out]
+        return out
 
     def values(self) -> dict[str, Any]:
         c = self.controller
@@ -242,6 +253,8 @@ class ModelForm(Form):
 class SweepForm(Form):
     """The controls of a Sweep explorer: the model, one or two swept parameters with their ranges
     and points, the metric and the state it reduces, the run length and where the sweep runs."""
+
+    CSS = "bmw-sweep-{name}"
 
     _AXES = (("parameter", "low", "high", "points"), ("parameter2", "low2", "high2", "points2"))
 
@@ -275,7 +288,7 @@ class SweepForm(Form):
             Control("executor", "choice", "run on", "Where the sweep's blocks are computed.",
                     choices=tuple((label, key) for key, label in executors.items()),
                     visible=len(executors) > 1)]
-        return [dataclasses.replace(c, css=f"bmw-sweep-{c.name}") for c in out]
+        return out
 
     def values(self) -> dict[str, Any]:
         opts = self.controller.options
@@ -345,6 +358,8 @@ class PhaseForm(Form):
     a slider per parameter and per held state variable, the axis ranges, the trajectories' length,
     noise and seed."""
 
+    CSS = "bmw-phase-{dashed}"
+
     _RANGES = ("x_from", "x_to", "y_from", "y_to")
 
     def controls(self) -> list[Control]:
@@ -355,7 +370,6 @@ class PhaseForm(Form):
                        choices=_choices(s.name for s in planar_models())),
                Control("x", "choice", "x axis", "The state variable on the horizontal axis.", choices=states),
                Control("y", "choice", "y axis", "The state variable on the vertical axis.", choices=states)]
-        out = [dataclasses.replace(c, css=f"bmw-phase-{c.name}") for c in out]
         out += _param_sliders(c, opts["params"])
         ranges = c.state_ranges
         for n in opts["held"]:
@@ -373,7 +387,7 @@ class PhaseForm(Form):
                  Control("noise", "checks", "noise on", "The state variables that get noise in "
                          "trajectories.", choices=_choices(spec.noise_args), group=RANGES),
                  Control("seed", "int", "seed", "Seed of the trajectories' noise.", group=RANGES)]
-        return out + [dataclasses.replace(c, css=f"bmw-phase-{c.name.replace('_', '-')}") for c in axes]
+        return out + axes
 
     def values(self) -> dict[str, Any]:
         opts = self.controller.options
@@ -405,6 +419,8 @@ class BifurcationForm(Form):
     its range, the state on the vertical axis, the second parameter of the two-parameter curves, a
     slider per other parameter, and the resolution."""
 
+    CSS = "bmw-bif-{name}"
+
     def controls(self) -> list[Control]:
         c = self.controller
         spec = c.spec
@@ -419,7 +435,6 @@ class BifurcationForm(Form):
                Control("second", "choice", "second parameter (curves)", "With a second parameter, the fold "
                        "and Hopf curves are drawn in the plane of the two.",
                        choices=(("(none)", NO_SECOND), *_choices(c.slider_params)))]
-        out = [dataclasses.replace(c, css=f"bmw-bif-{c.name}") for c in out]
         out += _param_sliders(c, c.slider_params)
         return out + [
             Control("points", "int", "continuation steps", "Steps of the equilibrium continuation.", 10, 2000,
@@ -455,6 +470,8 @@ class NetworkForm(Form):
     noise's), conduction speed, noise, seed and run length, and the coupling sweep's parameter,
     range and points."""
 
+    CSS = "bmw-net-{dashed}"
+
     _SWEEP = ("sweep", "from", "to", "points")
 
     def controls(self) -> list[Control]:
@@ -481,7 +498,7 @@ class NetworkForm(Form):
                  Control("from", "float", "from", "The swept parameter's first value."),
                  Control("to", "float", "to", "The swept parameter's last value."),
                  Control("points", "int", "points", "How many values the sweep runs, evenly spaced.")]
-        return ([dataclasses.replace(c, css=f"bmw-net-{c.name.replace('_', '-')}") for c in out]
+        return (out
                 + _param_sliders(c, c.params)
                 + [dataclasses.replace(c, group=NETWORK, css=f"bmw-net-{c.name}") for c in run]
                 + [dataclasses.replace(c, group=SWEEP, css=f"bmw-net-{c.name}") for c in sweep])
@@ -533,6 +550,8 @@ class FitForm(Form):
     their starting values, the target (and the true values of a synthetic one), the objective and
     its weights, the optimizer, and the run compared with the target."""
 
+    CSS = "bmw-fit-{dashed}"
+
     def controls(self) -> list[Control]:
         c = self.controller
         opts, fitter = c.options, c.fitter
@@ -582,7 +601,7 @@ class FitForm(Form):
                         unit="ms", group=RUN),
                 Control("region", "int", "region drawn", "The region drawn in the prediction over the "
                         "target.", group=RUN, visible=fitter.regions > 1)]
-        return [dataclasses.replace(c, css=c.css or f"bmw-fit-{c.name.replace('_', '-')}") for c in out]
+        return out
 
     def weights(self) -> dict[str, float]:
         """The weight of every objective in the current loss (0: not used)."""

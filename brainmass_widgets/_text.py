@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ._catalog import ParamSpec
@@ -21,6 +22,7 @@ _CITATION = re.compile(r"\s*\[\w+\]_")
 _SQRT = re.compile(r"\\sqrt\{([^{}]*)\}")
 
 
+@functools.lru_cache(maxsize=1024)
 def plain_text(text: str) -> str:
     """reStructuredText from a docstring as plain text: roles (``:math:`x```) and literals
     (````x````) lose their markup, citations (``[1]_``) are dropped, Greek letters and square

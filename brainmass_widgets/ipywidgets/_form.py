@@ -90,7 +90,7 @@ class FormView(Binding):
 
     def make(self, control: Control) -> w.Widget:
         widget = _widget(control)
-        widget.add_class(control.css)
+        widget.add_class(self.form.css(control))
         widget.observe(lambda change: self.changed(control.name, change["new"]), "value")
         return widget
 

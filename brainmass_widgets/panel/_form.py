@@ -13,9 +13,9 @@ from ._widgets import Slider
 __all__ = ["FormView"]
 
 
-def _widget(control: Control) -> pn.widgets.Widget:
+def _widget(control: Control, css_class: str) -> pn.widgets.Widget:
     """A new widget of the control's kind (its label, range and value are set by ``FormView``)."""
-    css = [control.css]
+    css = [css_class]
     if control.kind == "slider":
         return Slider(start=control.low, end=control.high, step=control.step, doc=control.doc,
                       css_classes=css, sizing_mode="stretch_width")
@@ -40,7 +40,7 @@ class FormView(Binding):
         return pn.Column(sizing_mode="stretch_width", margin=0)
 
     def make(self, control: Control) -> pn.widgets.Widget:
-        widget = _widget(control)
+        widget = _widget(control, self.form.css(control))
         widget.param.watch(lambda event: self.changed(control.name, event.new), "value")
         return widget
 
