@@ -172,6 +172,11 @@ class Form:
         """The value each control shows now, by control name."""
         raise NotImplementedError
 
+    def key(self) -> Any:
+        """What :meth:`controls` depends on, when the form can say it cheaply (an unchanged key
+        lets a front end keep the controls it shows); ``None``: ask :meth:`controls` every time."""
+        return None
+
     def apply(self, name: str, value: Any) -> None:
         """Apply ``value`` given to control ``name``.
 
@@ -200,6 +205,10 @@ class ModelForm(Form):
     (duration, dt, transient, regions, seed, noise, noise runs, monitors, the phase plot's axes)."""
 
     CSS = "bmw-opt-{name}"
+
+    def key(self) -> Any:
+        c = self.controller
+        return c.spec.name, tuple(c.params)
 
     def controls(self) -> list[Control]:
         c = self.controller
@@ -656,6 +665,7 @@ class Binding:
         self.widgets: dict[str, Any] = {}
         self.boxes: dict[str, Any] = {}
         self.controls: dict[str, Control] = {}
+        self._key: Any = None
         self._syncing = False
         self.refresh()
 
@@ -672,7 +682,12 @@ class Binding:
     def refresh(self) -> None:
         """Show the form's controls and values: widgets are made for new controls, and ranges,
         choices, labels, tooltips, enabled and shown states follow the descriptions."""
-        controls = self.form.controls()
+        key = self.form.key()
+        if key is None or key != self._key:
+            controls = self.form.controls()
+        else:
+            controls = list(self.controls.values())
+        self._key = key
         values = self.form.values()
         names = [control.name for control in controls]
         rebuild = names != list(self.controls)
