@@ -7,8 +7,9 @@ long run in pieces, and sweeps parameter grids in one compiled vmap program. The
 :class:`PhasePlane` gives a model's vector field, nullclines and fixed points;
 :class:`Bifurcation` its equilibrium branches, fold and Hopf points and limit cycles against a
 parameter. The controllers
-(:class:`ModelController`, :class:`SweepController`, :class:`PhasePlaneController`) hold an
-explorer's state and feed Bokeh sources; each explorer's controls are described once as a
+(:class:`ModelController`, :class:`SweepController`, :class:`PhasePlaneController`, ...) share
+one template: a change is validated into a frozen state (:class:`ModelState`, ...), applied, and
+run; they feed Bokeh sources; each explorer's controls are described once as a
 :class:`Form` of :class:`Control` objects, which both front ends,
 :mod:`brainmass_widgets.ipywidgets` and :mod:`brainmass_widgets.panel`, render through a
 :class:`Binding`. A shared server sets :class:`Limits` (:func:`set_limits`); every explorer
@@ -21,7 +22,7 @@ from importlib.metadata import version as _distribution_version
 
 from ._adapters import ModelAdapter
 from ._bifurcation import Bifurcation, BifurcationDiagram, Branch, Curve, Regions, SpecialPoint
-from ._bifurcation_controller import BifurcationController
+from ._bifurcation_controller import BifurcationController, BifurcationState
 from ._catalog import ModelSpec, ParamSpec, catalog, model_spec
 from ._compile import CompileCache, compile_notice
 from ._controller import Session, Status, shared_cache
@@ -42,23 +43,24 @@ from ._engine import CachedSimulator
 from ._export import export_page
 from ._extras import MissingExtra
 from ._fit import BACKENDS, LOOPS, METHODS, OBJECTIVES, OPTIMIZERS, CachedFitter, FitOutcome, load_target
-from ._fit_controller import TARGETS, FitController
+from ._fit_controller import TARGETS, FitController, FitState
 from ._limits import ComputePool, Limits, compute_pool, limits, set_limits
 from ._metrics import METRICS
-from ._model_controller import ModelController
+from ._model_controller import ModelController, ModelState
 from ._network import Connectome, NetworkModel, load_connectome, network_models
-from ._network_controller import NetworkController
+from ._network_controller import NetworkController, NetworkState
 from ._phase import FixedPoint, PhaseField, PhasePlane, planar_models
-from ._phase_controller import PhasePlaneController
+from ._phase_controller import PhasePlaneController, PhaseState
 from ._request import RunSpec
 from ._results import SimResult, SweepResult
-from ._sweep_controller import SweepController
+from ._sweep_controller import SweepController, SweepState
 
 __all__ = [
     "BACKENDS",
     "CONTROL_KINDS",
     "Bifurcation",
     "BifurcationController",
+    "BifurcationState",
     "BifurcationDiagram",
     "BifurcationForm",
     "Binding",
@@ -77,6 +79,7 @@ __all__ = [
     "Control",
     "Curve",
     "FitController",
+    "FitState",
     "FitForm",
     "FitOutcome",
     "FixedPoint",
@@ -85,9 +88,11 @@ __all__ = [
     "MissingExtra",
     "ModelAdapter",
     "ModelController",
+    "ModelState",
     "ModelForm",
     "ModelSpec",
     "NetworkController",
+    "NetworkState",
     "NetworkForm",
     "NetworkModel",
     "ParamSpec",
@@ -95,6 +100,7 @@ __all__ = [
     "PhaseForm",
     "PhasePlane",
     "PhasePlaneController",
+    "PhaseState",
     "Regions",
     "RunSpec",
     "Session",
@@ -102,6 +108,7 @@ __all__ = [
     "SpecialPoint",
     "Status",
     "SweepController",
+    "SweepState",
     "SweepForm",
     "SweepResult",
     "catalog",

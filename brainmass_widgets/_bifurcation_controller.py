@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,16 +17,17 @@ from ._controller import (
     ENGINE_LOCK,
     Dispatch,
     Session,
-    StatefulController,
+    SimulatingController,
     Status,
     compute_slot,
+    fields_of,
     fmt_ms,
 )
 from ._engine import CachedSimulator
 from ._phase import check_count
 from ._plots import BIFURCATION_COLORS, bifurcation_figures, region_color, set_extent
 
-__all__ = ["BifurcationController"]
+__all__ = ["BifurcationController", "BifurcationState"]
 
 _OPTIONS = (
     "model",
@@ -68,7 +70,26 @@ def _region_columns(regions: Regions | None) -> dict[str, Any]:
                                              zip(regions.count.ravel(), regions.stable.ravel(), strict=True)]}
 
 
-class BifurcationController(StatefulController):
+@dataclass(frozen=True)
+class BifurcationState:
+    """A bifurcation explorer's validated settings (each is described at
+    :class:`BifurcationController`); ``bif`` and ``sim`` are the engines for the model, parameter
+    and variable."""
+
+    model: str
+    param: str
+    variable: str
+    param_range: tuple[float, float]
+    params: dict[str, Any]
+    second: str | None
+    second_range: tuple[float, float] | None
+    points: int
+    cycles: int
+    bif: Bifurcation
+    sim: CachedSimulator
+
+
+class BifurcationController(SimulatingController[BifurcationState]):
     """A live bifurcation diagram: equilibrium branches (stable solid, unstable dashed), fold and
     Hopf points, limit-cycle extents, and optionally fold and Hopf curves in two parameters.
 
@@ -130,21 +151,8 @@ class BifurcationController(StatefulController):
         self._pick_listeners: list[Callable[[dict[str, float]], None]] = []
         self.picked: dict[str, float] | None = None
         self.autorun = False
-        self._state = self._validate(
-            dict(
-                model=model,
-                param=param,
-                variable=variable,
-                param_range=param_range,
-                params=params,
-                second=second,
-                second_range=second_range,
-                points=points,
-                cycles=cycles,
-            ),
-            {},
-        )
-        self._commit(None)
+        self._change(model=model, param=param, variable=variable, param_range=param_range, params=params,
+                     second=second, second_range=second_range, points=points, cycles=cycles)
         self.sources["pick"].on_change("data", self._on_pick)
         self.autorun = autorun
         if autorun:
@@ -155,18 +163,18 @@ class BifurcationController(StatefulController):
     @property
     def bifurcation(self) -> Bifurcation:
         """The :class:`Bifurcation` (model, parameter, variable) in use."""
-        return self._state["bif"]
+        return self._state.bif
 
     @property
     def spec(self) -> Any:
         """The :class:`~brainmass_widgets.ModelSpec` of the model."""
-        return self._state["bif"].spec
+        return self._state.bif.spec
 
     @property
     def slider_params(self) -> tuple[str, ...]:
         """The parameters other than the horizontal one: those a slider moves, and those that can
         be the second parameter."""
-        return tuple(n for n in self._state["params"] if n != self._state["param"])
+        return tuple(n for n in self._state.params if n != self._state.param)
 
     @property
     def diagram(self) -> BifurcationDiagram | None:
@@ -184,37 +192,37 @@ class BifurcationController(StatefulController):
         second parameter)."""
         return self._regions
 
-    def _plane(self, bif: Bifurcation, diagram: BifurcationDiagram, state: Mapping[str, Any]
+    def _plane(self, bif: Bifurcation, diagram: BifurcationDiagram, state: BifurcationState
                ) -> tuple[list[Curve], Regions]:
         """Fold and Hopf curves and the regions between them. Neither depends on the second
         parameter's own value, so moving its slider reuses them (once curves were found)."""
-        second = state["second"]
-        key = (bif.spec.name, state["param"], second, state["param_range"], state["second_range"],
-               state["points"], tuple((k, float(v)) for k, v in sorted(state["params"].items())
-                                      if k not in (state["param"], second)))
+        second = state.second
+        key = (bif.spec.name, state.param, second, state.param_range, state.second_range,
+               state.points, tuple((k, float(v)) for k, v in sorted(state.params.items())
+                                      if k not in (state.param, second)))
         if self._plane_cache is not None and self._plane_cache[0] == key:
             return self._plane_cache[1], self._plane_cache[2]
-        curves = bif.curves(diagram, second, state["second_range"], points=state["points"])
-        regions = bif.regions(diagram, second, state["second_range"])
+        curves = bif.curves(diagram, second, state.second_range, points=state.points)
+        regions = bif.regions(diagram, second, state.second_range)
         if curves:
             self._plane_cache = (key, curves, regions)
         return curves, regions
 
-    def _validate(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-        state = {**old, **new}
-        if old.get("model") != state["model"]:
+    def _validate(self, new: dict[str, Any], old: BifurcationState | None) -> BifurcationState:
+        prev = fields_of(old)
+        state = {**prev, **new}
+        if prev.get("model") != state["model"]:
             for key in ("param", "variable", "param_range", "params", "second", "second_range"):
                 if key not in new:
                     state[key] = None
-        if old.get("param") != state["param"] and "param_range" not in new:
+        if prev.get("param") != state["param"] and "param_range" not in new:
             state["param_range"] = None
-        if old.get("second") != state["second"] and "second_range" not in new:
+        if prev.get("second") != state["second"] and "second_range" not in new:
             state["second_range"] = None
-        previous = old.get("bif")
-        same = previous is not None and (old["model"], old["param"], old["variable"]) == (
+        same = old is not None and (old.model, old.param, old.variable) == (
             state["model"], state["param"], state["variable"])
         # a parameter change keeps the Bifurcation: its simulators and programs stay warm
-        bif = previous if same else Bifurcation(state["model"], state["param"], state["variable"])
+        bif = old.bif if same else Bifurcation(state["model"], state["param"], state["variable"])
         state["param"], state["variable"] = bif.param, bif.variable
         sim = CachedSimulator(state["model"], cache=CACHE)
         params = {k: v for k, v in (state["params"] or {}).items() if k in bif.spec.params}
@@ -232,30 +240,30 @@ class BifurcationController(StatefulController):
         state["points"] = check_count(state["points"], "points", 10, 2000)
         state["cycles"] = check_count(state["cycles"], "cycles", 0, 1000)
         state["bif"], state["sim"] = bif, sim
-        return state
+        return BifurcationState(**state)
 
-    def _commit(self, old: Mapping[str, Any] | None) -> None:
+    def _apply(self, old: BifurcationState | None) -> None:
         state = self._state
-        bif = state["bif"]
-        unit = bif.spec.params[state["param"]].unit
-        vunit = bif.spec.state_units.get(state["variable"])
-        xlabel = state["param"] if unit is None else f"{state['param']} [{unit}]"
-        ylabel = state["variable"] if vunit is None else f"{state['variable']} [{vunit}]"
-        second = state["second"]
+        bif = state.bif
+        unit = bif.spec.params[state.param].unit
+        vunit = bif.spec.state_units.get(state.variable)
+        xlabel = state.param if unit is None else f"{state.param} [{unit}]"
+        ylabel = state.variable if vunit is None else f"{state.variable} [{vunit}]"
+        second = state.second
         s_unit = bif.spec.params[second].unit if second else None
         slabel = "" if not second else (second if s_unit is None else f"{second} [{s_unit}]")
-        prange, srange = state["param_range"], state["second_range"]
+        prange, srange = state.param_range, state.second_range
 
         def relabel() -> None:
             diagram, plane = self.figures["diagram"], self.figures["plane"]
             diagram.title.text = (
-                f"{bif.spec.name}: equilibria and cycles of {state['variable']} against "
-                f"{state['param']} (tap to pick a value)"
+                f"{bif.spec.name}: equilibria and cycles of {state.variable} against "
+                f"{state.param} (tap to pick a value)"
             )
             diagram.xaxis.axis_label, diagram.yaxis.axis_label = xlabel, ylabel
             plane.xaxis.axis_label, plane.yaxis.axis_label = xlabel, slabel
             plane.title.text = (
-                f"{bif.spec.name}: fold and Hopf curves in {state['param']} and {second}"
+                f"{bif.spec.name}: fold and Hopf curves in {state.param} and {second}"
                 if second
                 else f"{bif.spec.name}: fold and Hopf curves (choose a second parameter)"
             )
@@ -263,19 +271,6 @@ class BifurcationController(StatefulController):
             set_extent(plane, x=prange, y=srange or (0.0, 1.0))
 
         self.post(relabel)
-        listeners = list(self._state_listeners)
-        if listeners and old is not None:
-            self.post(lambda: [cb() for cb in listeners])
-
-    def set(self, **params: Any) -> None:
-        """Change parameter values; the diagram is recomputed.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad value and what is allowed; nothing changes.
-        """
-        self._change(params={**self._state["params"], **params})
 
     def configure(self, **options: Any) -> None:
         """Change any of ``model``, ``param``, ``variable``, ``param_range``, ``params``, ``second``,
@@ -298,9 +293,9 @@ class BifurcationController(StatefulController):
         state = self._state
         self._worker.submit(lambda token: self._job(state, token))
 
-    def _job(self, state: Mapping[str, Any], token: Any) -> None:
-        bif: Bifurcation = state["bif"]
-        others = {k: v for k, v in state["params"].items() if k != state["param"]}
+    def _job(self, state: BifurcationState, token: Any) -> None:
+        bif: Bifurcation = state.bif
+        others = {k: v for k, v in state.params.items() if k != state.param}
 
         def notice() -> None:
             self._set_status(
@@ -319,9 +314,9 @@ class BifurcationController(StatefulController):
                     return
                 with ENGINE_LOCK, compile_notice(notice):
                     diagram = bif.diagram(
-                        state["param_range"], params=others, points=state["points"], cycles=state["cycles"]
+                        state.param_range, params=others, points=state.points, cycles=state.cycles
                     )
-                    curves, regions = self._plane(bif, diagram, state) if state["second"] else ([], None)
+                    curves, regions = self._plane(bif, diagram, state) if state.second else ([], None)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return
@@ -343,7 +338,7 @@ class BifurcationController(StatefulController):
 
     @staticmethod
     def _columns(diagram: BifurcationDiagram, curves: list[Curve], regions: Regions | None,
-                 state: Mapping[str, Any]) -> dict[str, dict]:
+                 state: BifurcationState) -> dict[str, dict]:
         col = diagram.states.index(diagram.variable)
         stable_x, stable_y, unstable_x, unstable_y = [], [], [], []
         for br in diagram.branches:
@@ -382,8 +377,8 @@ class BifurcationController(StatefulController):
             "label": [f"{'fold' if c.kind == 'fold' else 'Hopf'} curve" for c in curves],
         }
         here = (
-            {"x": list(state["param_range"]), "y": [float(state["params"][state["second"]])] * 2}
-            if state["second"]
+            {"x": list(state.param_range), "y": [float(state.params[state.second])] * 2}
+            if state.second
             else {"x": [], "y": []}
         )
         return {
@@ -428,7 +423,7 @@ class BifurcationController(StatefulController):
         dist = ((p - x) / span_p) ** 2 + (0.0 if y is None else ((v - y) / span_v) ** 2)
         value = float(p[int(np.argmin(dist))])
         value = min(max(value, diagram.param_range[0]), diagram.param_range[1])
-        picked = {**{k: float(v) for k, v in self._state["params"].items()}, diagram.param: value}
+        picked = {**{k: float(v) for k, v in self._state.params.items()}, diagram.param: value}
         self.picked = picked
         for callback in list(self._pick_listeners):
             callback(dict(picked))

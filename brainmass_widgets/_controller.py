@@ -13,6 +13,7 @@ classes and small helpers; each explorer's controller is in a module of its own.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import sys
 import threading
@@ -21,7 +22,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
 import brainunit as u
 import numpy as np
@@ -443,49 +444,128 @@ class ControllerBase:
         return self._worker.started
 
 
-class StatefulController(ControllerBase):
-    """A controller whose state is one validated dict (with ``"sim"`` and ``"params"``) and whose
-    front ends listen for accepted changes; ``_OPTION_NAMES`` lists what :attr:`options` shows."""
+S = TypeVar("S")
+
+
+def fields_of(state: Any) -> dict[str, Any]:
+    """A state dataclass's fields as a dict (shallow; ``{}`` for ``None``): what ``_validate``
+    merges a change into."""
+    return {} if state is None else {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+
+
+def changed_fields(old: Any, new: Any) -> frozenset[str]:
+    """The fields of state ``new`` that are not the very objects of ``old`` (every field when
+    ``old`` is ``None``): a cheap, conservative test of what a change touched."""
+    return frozenset(f.name for f in dataclasses.fields(new)
+                     if old is None or getattr(old, f.name) is not getattr(new, f.name))
+
+
+class StatefulController(ControllerBase, Generic[S]):
+    """The one template of every explorer's controller.
+
+    The state is a frozen dataclass ``S`` (one per explorer). Every change, from the constructor,
+    ``set``, ``configure`` or a front end, goes through :meth:`_change` in four steps:
+
+    1. ``_validate(changes, old) -> S``: the changes merged into ``old`` (``None`` the first
+       time), checked and completed into a new state; a bad value raises a ``ValueError`` that
+       names it, and nothing changes (the status shows the message);
+    2. the new state replaces the old one;
+    3. ``_apply(old)``: what follows from the new state besides a run (plot titles and axes,
+       derived values) is updated;
+    4. front ends are told (:meth:`on_state`), and :meth:`run` computes the state when
+       ``autorun`` is on.
+
+    A computation takes the state it was started with: states are never changed in place.
+    ``_OPTION_NAMES`` lists the fields :attr:`options` shows.
+    """
 
     _OPTION_NAMES: tuple[str, ...] = ()
+    autorun: bool = True
 
     def __init__(self, dispatch: Dispatch | None, name: str, session: Session | None = None):
         super().__init__(dispatch, name, session)
-        self._state: dict[str, Any] = {}
+        self._state: S = cast(S, None)
+
+    @property
+    def state(self) -> S:
+        """The current validated settings: a frozen dataclass (:class:`ModelState`,
+        :class:`SweepState`, ...) that no later change alters."""
+        return self._state
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The current state, as keywords accepted by ``configure``."""
+        return {k: getattr(self._state, k) for k in self._OPTION_NAMES}
+
+    def _change(self, **changes: Any) -> None:
+        """Validate ``changes`` into a new state, apply it, tell the front ends, and run it when
+        ``autorun`` is on (see the class docstring).
+
+        Raises
+        ------
+        ValueError
+            Naming the bad value; the state is unchanged.
+        """
+        try:
+            state = self._validate(changes, self._state)
+        except Exception as exc:
+            raise self.fail(exc) from None
+        old, self._state = self._state, state
+        self._apply(old)
+        for callback in list(self._state_listeners):
+            callback()
+        if self.autorun:
+            self.run()
+
+    def _validate(self, changes: dict[str, Any], old: S | None) -> S:
+        raise NotImplementedError
+
+    def _apply(self, old: S | None) -> None:
+        """Update what follows from the new state ``self._state`` (``old`` is ``None`` the first
+        time); nothing by default."""
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+
+class SimulatingController(StatefulController[S]):
+    """A controller whose state holds a simulator (``sim``) and parameter values (``params``),
+    and whose computation is a :class:`SimResult`."""
+
+    def __init__(self, dispatch: Dispatch | None, name: str, session: Session | None = None):
+        super().__init__(dispatch, name, session)
         self._result: SimResult | None = None
 
     @property
     def simulator(self) -> CachedSimulator:
         """The engine for the current structure (model, regions, dt, noise)."""
-        return self._state["sim"]
+        return self._state.sim  # type: ignore[attr-defined]
 
     @property
     def params(self) -> dict[str, Any]:
         """Current parameter values, in catalogue units."""
-        return dict(self._state["params"])
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """The current state, as keywords accepted by ``configure``."""
-        return {k: self._state[k] for k in self._OPTION_NAMES}
+        return dict(self._state.params)  # type: ignore[attr-defined]
 
     @property
     def result(self) -> SimResult | None:
         """The latest finished run (as ``brainmass.Simulator.run`` returns it), or ``None``."""
         return self._result
 
-    def _change(self, **new: Any) -> None:
-        """Validate ``new`` against the state (a bad value raises, names it, and changes nothing),
-        commit it, and recompute when ``autorun`` is on. For controllers that define
-        ``_validate(new, old) -> state``, ``_commit(old_state)`` and ``run()``."""
+    def set(self, **params: Any) -> None:
+        """Change parameter values (the others keep theirs) and recompute; nothing recompiles.
+
+        Raises
+        ------
+        ValueError
+            Naming the bad parameter or value and what is allowed; the explorer keeps its previous
+            values and goes on working, and its status shows the message.
+        """
+        merged = {**self._state.params, **params}  # type: ignore[attr-defined]
         try:
-            state = self._validate(new, self._state)
+            self._state.sim.check_params(merged)  # type: ignore[attr-defined]
         except Exception as exc:
             raise self.fail(exc) from None
-        old, self._state = self._state, state
-        self._commit(old)
-        if self.autorun:
-            self.run()
+        self._change(params=merged)
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -25,8 +25,9 @@ from ._network import COUPLINGS, network_models
 from ._phase import planar_models
 from ._text import slider_tooltip
 
-__all__ = ["CONTROL_KINDS", "HELD", "INITIAL", "METRICS", "NETWORK", "NO_SECOND", "OBJECTIVE", "OPTIMIZER",
-           "PARAMETERS", "RANGES", "RESOLUTION", "RUN", "RUN_OPTIONS", "SWEEP", "TARGET", "TRUTH", "WEIGHTS",
+__all__ = ["CONTROL_KINDS", "HELD", "INITIAL", "METRICS", "NETWORK", "NO_SECOND", "NO_SECOND_LABEL",
+           "OBJECTIVE", "OPTIMIZER", "PARAMETERS", "RANGES", "RESOLUTION", "RUN", "RUN_OPTIONS", "SWEEP",
+           "TARGET", "TRUTH", "WEIGHTS",
            "BifurcationForm", "Binding", "Control", "ControlKind", "FitForm", "Form", "ModelForm",
            "NetworkForm", "PhaseForm", "SweepForm", "form_for", "objective_label", "shown_regions"]
 
@@ -57,6 +58,8 @@ def shown_regions(options: dict[str, Any]) -> int:
 
 
 NO_SECOND = ""
+#: How a menu shows :data:`NO_SECOND`.
+NO_SECOND_LABEL = "(none)"
 """The value of the sweep's second-parameter choice when only one parameter is swept."""
 
 METRICS = ("amplitude", "minmax", "frequency", "mean", "std")
@@ -278,10 +281,11 @@ class SweepForm(Form):
         for i, (param, low, high, points) in enumerate(self._AXES):
             which = "first" if i == 0 else "second"
             enabled = i == 0 or two
-            choices = names if i == 0 else (("(none)", NO_SECOND), *names)
+            choices = names if i == 0 else ((NO_SECOND_LABEL, NO_SECOND), *names)
             out += [
                 Control(param, "choice", "parameter" if i == 0 else "second parameter",
-                        f"The {which} parameter swept" + ("." if i == 0 else "; (none) for a 1-D sweep."),
+                        f"The {which} parameter swept"
+                        + ("." if i == 0 else f"; {NO_SECOND_LABEL} for a 1-D sweep."),
                         choices=choices),
                 Control(low, "float", "from", f"The {which} parameter's first value.", enabled=enabled),
                 Control(high, "float", "to", f"The {which} parameter's last value.", enabled=enabled),
@@ -443,7 +447,7 @@ class BifurcationForm(Form):
                Control("high", "float", "to", "The horizontal parameter's last value."),
                Control("second", "choice", "second parameter (curves)", "With a second parameter, the fold "
                        "and Hopf curves are drawn in the plane of the two.",
-                       choices=(("(none)", NO_SECOND), *_choices(c.slider_params)))]
+                       choices=((NO_SECOND_LABEL, NO_SECOND), *_choices(c.slider_params)))]
         out += _param_sliders(c, c.slider_params)
         return out + [
             Control("points", "int", "continuation steps", "Steps of the equilibrium continuation.", 10, 2000,

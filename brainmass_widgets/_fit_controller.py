@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import brainunit as u
@@ -14,13 +15,14 @@ from ._code import fit_script
 from ._compile import compile_notice
 from ._controller import (
     CACHE,
-    ControllerBase,
     Dispatch,
     Session,
+    StatefulController,
     Status,
     Token,
     as_quantity,
     compute_slot,
+    fields_of,
     fmt_ms,
 )
 from ._extras import import_extra
@@ -30,7 +32,7 @@ from ._network import NetworkModel
 from ._network_controller import NetworkController
 from ._plots import fit_figures, matrix_ticks, set_lines, stream_lines
 
-__all__ = ["TARGETS", "FitController", "fittable_models"]
+__all__ = ["TARGETS", "FitController", "FitState", "fittable_models"]
 
 #: Where a fit's target comes from.
 TARGETS = ("synthetic", "example_signal", "custom")
@@ -50,7 +52,31 @@ def fittable_models() -> list[str]:
 _DRAW_EVERY_S = 0.15
 
 
-class FitController(ControllerBase):
+@dataclass(frozen=True)
+class FitState:
+    """A fitting explorer's validated settings (each is described at :class:`FitController`);
+    ``fitter`` is the engine for the structure."""
+
+    model: str
+    network: bool
+    fit: tuple[str, ...]
+    initial: dict[str, float]
+    params: dict[str, Any]
+    target: str
+    truth: dict[str, float]
+    objective: str | dict[str, float]
+    optimizer: str
+    lr: float
+    n_steps: int
+    backend: str
+    loop: str
+    duration: Any
+    sample_every: int
+    region: int
+    fitter: CachedFitter
+
+
+class FitController(StatefulController[FitState]):
     """State and computation of one fitting explorer: a model fitted live to a target.
 
     Parameters
@@ -101,6 +127,8 @@ class FitController(ControllerBase):
     parameters (:attr:`best_params`).
     """
 
+    #: A fit computes only when asked (:meth:`run`).
+    autorun = False
     _OPTION_NAMES = ("model", "network", "fit", "initial", "params", "target", "truth", "objective",
                      "optimizer", "lr", "n_steps", "backend", "loop", "duration", "sample_every", "region")
 
@@ -116,7 +144,6 @@ class FitController(ControllerBase):
         self._custom: tuple[np.ndarray, str] | None = None
         self._outcome: FitOutcome | None = None
         self._stopped = -1
-        self._state: dict[str, Any] = {}
         #: Peak memory of the gradient step (bytes) by loop, measured by the latest fits of the
         #: current model, fitted parameters and run.
         self.memory: dict[str, int] = {}
@@ -128,14 +155,9 @@ class FitController(ControllerBase):
     # ------------------------------------------------------------------ state
 
     @property
-    def options(self) -> dict[str, Any]:
-        """The current settings, as keywords accepted by :meth:`configure`."""
-        return {k: self._state[k] for k in self._OPTION_NAMES}
-
-    @property
     def fitter(self) -> CachedFitter:
         """The engine for the current structure."""
-        return self._state["fitter"]
+        return self._state.fitter
 
     @property
     def result(self) -> FitOutcome | None:
@@ -147,10 +169,10 @@ class FitController(ControllerBase):
         """Every parameter of the model at the best fitted values so far (the starting values before
         a fit), in catalogue units: what "Use these parameters" sends to a model explorer."""
         st = self._state
-        fitted = dict(st["initial"])
+        fitted = dict(st.initial)
         if self._outcome is not None and self._outcome.best_params:
             fitted = dict(self._outcome.best_params)
-        fixed = {k: float(np.asarray(v)) for k, v in st["fitter"].fixed.items() if np.ndim(v) == 0}
+        fixed = {k: float(np.asarray(v)) for k, v in st.fitter.fixed.items() if np.ndim(v) == 0}
         return {**fixed, **fitted}
 
     @property
@@ -172,28 +194,31 @@ class FitController(ControllerBase):
             Naming the bad setting or value and what is allowed; nothing changes.
         """
         unknown = [k for k in options if k not in self._OPTION_NAMES]
-        try:
-            if unknown:
-                raise ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(self._OPTION_NAMES)}")
-            state = self._validate(options)
-        except Exception as exc:
-            raise self.fail(exc) from None
-        old, self._state = self._state, state
-        if any(old.get(k) != state[k] for k in _RUN_SHAPE):
-            self.memory = {}
-        if any(old.get(k) != state[k] for k in ("model", "network")):
-            what = f"{state['model']}{' network' if state['network'] else ''} fit"
-            self.post(lambda: self._retitle(what))
-        if old:
-            self._set_status(Status("idle", "settings changed: press Fit to start"))
-            for callback in list(self._state_listeners):
-                self.post(callback)
+        if unknown:
+            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: "
+                                       f"{', '.join(self._OPTION_NAMES)}"))
+        self._change(**options)
 
-    def _validate(self, new: dict[str, Any]) -> dict[str, Any]:
-        old = self._state
-        state = {**old, **new}
-        structure_changed = any(state.get(k) != old.get(k) for k in ("model", "network"))
-        if old and structure_changed:
+    def _apply(self, old: FitState | None) -> None:
+        state = self._state
+        if old is None or any(getattr(old, k) != getattr(state, k) for k in _RUN_SHAPE):
+            self.memory = {}
+        if old is None or (old.model, old.network) != (state.model, state.network):
+            what = f"{state.model}{' network' if state.network else ''} fit"
+            self.post(lambda: self._retitle(what))
+        fitter = state.fitter
+        unit = fitter.sim.spec.state_units.get(fitter.monitor)
+        compared = fitter.monitor + (f" [{unit}]" if unit is not None else "")
+        if self.figures["fit"].yaxis[0].axis_label != compared:
+            self.post(lambda: setattr(self.figures["fit"].yaxis[0], "axis_label", compared))
+        if old is not None:
+            self._set_status(Status("idle", "settings changed: press Fit to start"))
+
+    def _validate(self, new: dict[str, Any], old: FitState | None) -> FitState:
+        prev = fields_of(old)
+        state = {**prev, **new}
+        structure_changed = any(state.get(k) != prev.get(k) for k in ("model", "network"))
+        if old is not None and structure_changed:
             for key in ("fit", "initial", "params", "truth", "duration"):
                 if key not in new:
                     state[key] = None
@@ -213,7 +238,7 @@ class FitController(ControllerBase):
                               cache=CACHE)
         state["fit"] = fitter.fit_names
         state["params"] = {k: v for k, v in (state["params"] or {}).items() if k not in fit}
-        was_fitted = set(old.get("fit") or ()) - set(fit)
+        was_fitted = set(prev.get("fit") or ()) - set(fit)
         initial = {k: v for k, v in (state["initial"] or {}).items() if k not in was_fitted}
         state["initial"] = fitter.check_initial(initial)
         truth = state["truth"]
@@ -247,9 +272,9 @@ class FitController(ControllerBase):
             raise ValueError(f"region must be an integer in 0 .. {fitter.regions - 1}; got {region!r}")
         state["region"] = int(region)
         limits().check_steps(fitter.run_steps, f"a fitted run of {state['duration']} at dt = {fitter.sim.dt}")
-        _check_fit(fitter, state)
+        _check_fit(fitter, state["backend"], state["n_steps"], state["loop"])
         state["fitter"] = fitter
-        return state
+        return FitState(**state)
 
     def set_target(self, data: Any, name: str = "custom target") -> None:
         """Fit to ``data`` (an array, a path, or a file's bytes with ``name`` giving its type; see
@@ -271,10 +296,10 @@ class FitController(ControllerBase):
     def target_data(self) -> np.ndarray:
         """The target of the current settings, ``(samples, regions)``."""
         st = self._state
-        fitter: CachedFitter = st["fitter"]
-        if st["target"] == "synthetic":
-            return fitter.predict(st["truth"])
-        if st["target"] == "example_signal":
+        fitter: CachedFitter = st.fitter
+        if st.target == "synthetic":
+            return fitter.predict(st.truth)
+        if st.target == "example_signal":
             return load_target("example_signal")
         return self._custom[0]
 
@@ -282,7 +307,7 @@ class FitController(ControllerBase):
 
     def run(self) -> None:
         """Start fitting on the worker thread (a running fit is superseded)."""
-        state = dict(self._state)
+        state = self._state
         custom = self._custom
         self._worker.submit(lambda token: self._job(state, custom, token))
 
@@ -294,21 +319,21 @@ class FitController(ControllerBase):
         """A plain-brainmass script running the same fit with ``brainmass.Fitter``; it leaves the
         ``brainmass.FitResult`` in ``result`` (its loss history equals the explorer's)."""
         st = self._state
-        example = st["target"] == "example_signal"
-        return fit_script(st["fitter"], initial=st["initial"], lr=st["lr"], n_steps=st["n_steps"],
-                          backend=st["backend"], target=None if example else self.target_data(),
+        example = st.target == "example_signal"
+        return fit_script(st.fitter, initial=st.initial, lr=st.lr, n_steps=st.n_steps,
+                          backend=st.backend, target=None if example else self.target_data(),
                           example=example)
 
     # ------------------------------------------------------------------ the job
 
-    def _job(self, state: dict[str, Any], custom: tuple[np.ndarray, str] | None, token: Token) -> None:
-        fitter: CachedFitter = state["fitter"]
+    def _job(self, state: FitState, custom: tuple[np.ndarray, str] | None, token: Token) -> None:
+        fitter: CachedFitter = state.fitter
         names = list(fitter.fit_names)
         t0 = time.perf_counter()
 
         def notice() -> None:
-            self._set_status(Status("compiling", f"compiling the {state['backend']} step for "
-                                                 f"{state['model']} "
+            self._set_status(Status("compiling", f"compiling the {state.backend} step for "
+                                                 f"{state.model} "
                                                  "(first use of this structure)"), token)
 
         def reset(target: np.ndarray) -> None:
@@ -316,7 +341,7 @@ class FitController(ControllerBase):
             self.sources["loss"].data = {"step": [], "loss": [], "best": []}
             t = (np.arange(fitter.samples) * fitter.sample_dt.to_decimal(u.ms)
                  + (fitter.transient or 0 * u.ms).to_decimal(u.ms))
-            self.sources["fit"].data = {"t": t, "target": target[:, state["region"]],
+            self.sources["fit"].data = {"t": t, "target": target[:, state.region],
                                         "prediction": np.full(len(t), np.nan)}
             for name in ("fc_pred", "fc_target"):
                 self._set_matrix_range(name, fitter.regions)
@@ -328,9 +353,9 @@ class FitController(ControllerBase):
                 return
             try:
                 with compile_notice(notice):
-                    if state["target"] == "synthetic":
-                        target = fitter.predict(state["truth"])
-                    elif state["target"] == "example_signal":
+                    if state.target == "synthetic":
+                        target = fitter.predict(state.truth)
+                    elif state.target == "example_signal":
                         target = load_target("example_signal")
                     else:
                         target = custom[0]
@@ -353,7 +378,7 @@ class FitController(ControllerBase):
                             stream_lines(self.sources["paths"], paths)
                         if pred is not None:
                             self.sources["fit"].patch({"prediction": [(slice(0, len(pred)),
-                                                                       pred[:, state["region"]])]})
+                                                                       pred[:, state.region])]})
                             if fitter.regions > 1:
                                 self.sources["fc_pred"].data = _cells(_fc(pred))
 
@@ -372,16 +397,16 @@ class FitController(ControllerBase):
                         flush()
                         last["drawn"] = now
                         values = ", ".join(f"{n} = {params[n]:.4g}" for n in names)
-                        self._set_status(Status("running", f"step {step + 1:,} of {state['n_steps']:,}: loss "
+                        self._set_status(Status("running", f"step {step + 1:,} of {state.n_steps:,}: loss "
                                                            f"{loss:.4g} (best {best[0]:.4g}); {values}",
-                                                (step + 1) / state["n_steps"], now - t0), token)
+                                                (step + 1) / state.n_steps, now - t0), token)
                     if token.superseded or self._stopped >= token.generation:
                         return False
                     return slot.pause(lambda: token.superseded)  # others waiting go first
 
                 with compile_notice(notice):
-                    outcome = fitter.fit(target, initial=state["initial"], lr=state["lr"],
-                                         n_steps=state["n_steps"], backend=state["backend"],
+                    outcome = fitter.fit(target, initial=state.initial, lr=state.lr,
+                                         n_steps=state.n_steps, backend=state.backend,
                                          population=_POPULATION, on_step=on_step)
             except Exception as exc:
                 self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
@@ -389,17 +414,17 @@ class FitController(ControllerBase):
         last["pred"] = outcome.prediction
         flush()
         self._outcome = outcome
-        if state["backend"] == "grad":
-            self.memory[state["loop"]] = fitter.step_memory()
+        if state.backend == "grad":
+            self.memory[state.loop] = fitter.step_memory()
         elapsed = time.perf_counter() - t0
         if token.superseded:
             return
         values = ", ".join(f"{n} = {v:.4g}" for n, v in outcome.best_params.items())
         per_step = f"{1000 * outcome.seconds / max(outcome.n_steps, 1):.1f} ms per step"
-        memory = self.memory.get(state["loop"]) if state["backend"] == "grad" else None
+        memory = self.memory.get(state.loop) if state.backend == "grad" else None
         if memory:
-            per_step += f", peak {memory / 2**20:.2f} MiB ({state['loop']})"
-        head = (f"stopped after {outcome.n_steps:,} of {state['n_steps']:,} steps" if outcome.stopped
+            per_step += f", peak {memory / 2**20:.2f} MiB ({state.loop})"
+        head = (f"stopped after {outcome.n_steps:,} of {state.n_steps:,} steps" if outcome.stopped
                 else f"{outcome.n_steps:,} steps in {fmt_ms(elapsed)}")
         self._set_status(Status("cancelled" if outcome.stopped else "done",
                                 f"{head} ({per_step}); best loss {outcome.best_loss:.4g} at step "
@@ -414,16 +439,15 @@ class FitController(ControllerBase):
         matrix_ticks(self.figures[name], [f"R{i}" for i in range(n)])
 
 
-def _check_fit(fitter: CachedFitter, state: Mapping[str, Any]) -> None:
+def _check_fit(fitter: CachedFitter, backend: str, n_fit: int, loop: str) -> None:
     """Refuse a fit over the memory or work a request may take: a gradient step keeps
     ``GRAD_VALUES[loop]`` values per integration step and region for its backward pass; a nevergrad
     generation records the run of each candidate; every loss evaluation integrates the whole run."""
-    backend, n_fit = state["backend"], state["n_steps"]
     what = (f"a {backend} fit to a run of {fitter.duration.to_decimal(u.ms):g} ms at dt = "
             f"{fitter.sim.dt.to_decimal(u.ms):g} ms")
     run = ((fitter.run_steps, "steps"), (fitter.regions, "regions"))
     if backend == "grad":
-        held = (*run, (GRAD_VALUES[state["loop"]], f"values kept for the gradient ({state['loop']})"))
+        held = (*run, (GRAD_VALUES[loop], f"values kept for the gradient ({loop})"))
         evaluations = ((n_fit, "gradient steps"),)
     elif backend == "nevergrad":
         held = ((_POPULATION, "candidates"), *run)

@@ -15,7 +15,7 @@ import numpy as np
 from ._busy import BusyWatch
 from ._catalog import ModelSpec
 from ._controller import Status
-from ._controls import PARAMETERS, RUN_OPTIONS, shown_regions
+from ._controls import NO_SECOND_LABEL, PARAMETERS, RUN_OPTIONS, shown_regions
 from ._export import export_page, page_html
 from ._fit import OBJECTIVES
 from ._model_controller import ModelController
@@ -326,7 +326,7 @@ class BifurcationExplorerBase(ExplorerBase):
     """The public face of a bifurcation explorer over a :class:`BifurcationController`."""
 
     #: The second-parameter menu's text for "no second parameter".
-    NO_SECOND = "(none)"
+    NO_SECOND = NO_SECOND_LABEL
 
     def pick(self, value: float) -> dict[str, float] | None:
         """Pick the branch point at parameter ``value``, as a tap on the diagram does."""

@@ -7,8 +7,10 @@ noise ensemble shows its mean and spread), and the plain-brainmass script reprod
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import brainunit as u
@@ -22,13 +24,15 @@ from ._controller import (
     CACHE,
     Dispatch,
     Session,
-    StatefulController,
+    SimulatingController,
     Status,
     Token,
     as_quantity,
+    changed_fields,
     check_in_size,
     column,
     compute_slot,
+    fields_of,
     fmt_ms,
     join_pieces,
     ms_text,
@@ -40,7 +44,7 @@ from ._engine import CachedSimulator
 from ._limits import limits
 from ._units import magnitude
 
-__all__ = ["ModelController"]
+__all__ = ["ModelController", "ModelState"]
 
 _OPTIONS = ("model", "in_size", "dt", "duration", "transient", "monitors", "noise", "seed",
             "batch_size", "regions", "sample_every", "phase", "init")
@@ -58,7 +62,29 @@ def _noise_option(model: str, noise: Any) -> bool | str | tuple[str, ...]:
     return bool(noise)
 
 
-class ModelController(StatefulController):
+@dataclass(frozen=True)
+class ModelState:
+    """A model explorer's validated settings (each is described at :class:`ModelController`);
+    ``sim`` is the engine for its structure."""
+
+    model: str
+    params: dict[str, Any]
+    in_size: int | tuple[int, ...]
+    dt: Any
+    duration: Any
+    transient: Any
+    monitors: tuple[str, ...]
+    noise: bool | str | tuple[str, ...]
+    seed: int
+    batch_size: int | None
+    regions: int
+    sample_every: int | None
+    phase: tuple[str, str]
+    init: dict[str, Any]
+    sim: CachedSimulator
+
+
+class ModelController(SimulatingController[ModelState]):
     """State and computation of one model explorer.
 
     Parameters
@@ -133,26 +159,28 @@ class ModelController(StatefulController):
                               y=(0.1, 1.0) if name == "spectrum" else (0.0, 1.0))
         self._lines: tuple = ()
         self._band = False
-        self._commit(self._validate(dict(model=model, params=dict(params or {}), in_size=in_size, dt=dt,
-                                         duration=duration, transient=transient, monitors=monitors,
-                                         noise=noise, seed=seed, batch_size=batch_size, regions=regions,
-                                         sample_every=sample_every, phase=phase, init=init), {}))
+        self._change(model=model, params=dict(params or {}), in_size=in_size, dt=dt, duration=duration,
+                     transient=transient, monitors=monitors, noise=noise, seed=seed, batch_size=batch_size,
+                     regions=regions, sample_every=sample_every, phase=phase, init=init)
 
     # ------------------------------------------------------------------ state
 
     @property
     def spec(self) -> ModelSpec:
         """The catalogue entry of the current model."""
-        return self._state["sim"].spec
+        return self._state.sim.spec
 
     @property
     def lines(self) -> tuple[str, ...]:
         """The trajectory columns drawn, ``"<state>[<region>]"``."""
         return self._lines
 
-    def _validate(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-        state = {**old, **new}
-        model_changed = old.get("model") != state["model"]
+    def _validate(self, new: dict[str, Any], old: ModelState | None) -> ModelState:
+        if old is not None and set(new) == {"params"} and set(new["params"]) == set(old.params):
+            old.sim.check_params(new["params"])  # new values only: the structure is checked
+            return dataclasses.replace(old, params=dict(new["params"]))
+        state = {**fields_of(old), **new}
+        model_changed = old is None or old.model != state["model"]
         if model_changed:
             for key in ("params", "monitors", "phase", "init"):
                 if key not in new:
@@ -210,22 +238,23 @@ class ModelController(StatefulController):
         if isinstance(regions, bool) or not isinstance(regions, int | np.integer) or regions < 1:
             raise ValueError(f"regions must be an integer >= 1; got {regions!r}")
         state["sim"] = sim
-        return state
+        return ModelState(**state)
 
-    def _commit(self, state: dict[str, Any]) -> None:
-        first_commit = not self._state
-        self._state = state
-        n_regions = int(np.prod(np.atleast_1d(state["in_size"])))
-        shown = range(min(state["regions"], n_regions))
-        lines = tuple(f"{m}[{r}]" for m in state["monitors"] for r in shown)
-        band = bool(state["batch_size"])
-        spec = state["sim"].spec
+    def _apply(self, old: ModelState | None) -> None:
+        state = self._state
+        if changed_fields(old, state) <= {"params"}:
+            return
+        n_regions = int(np.prod(np.atleast_1d(state.in_size)))
+        shown = range(min(state.regions, n_regions))
+        lines = tuple(f"{m}[{r}]" for m in state.monitors for r in shown)
+        band = bool(state.batch_size)
+        spec = state.sim.spec
         changed = (lines, band) != (self._lines, self._band)
         self._lines, self._band = lines, band
-        first = state["monitors"][0]
+        first = state.monitors[0]
         unit = spec.state_units.get(first)
-        y_label = ", ".join(state["monitors"]) + (f" [{unit}]" if unit is not None else "")
-        p1, p2 = state["phase"]
+        y_label = ", ".join(state.monitors) + (f" [{unit}]" if unit is not None else "")
+        p1, p2 = state.phase
         spectrum_title = self._spectrum_title(spec, first)
 
         def relabel() -> None:
@@ -243,14 +272,10 @@ class ModelController(StatefulController):
             if not spectrum.title.text.startswith(spectrum_title + ":"):
                 spectrum.title.text = spectrum_title  # the peak is added when the spectrum is drawn
 
-        if first_commit:
+        if old is None:
             relabel()
         else:
             self.post(relabel)
-        for cb in list(self._state_listeners):
-            cb()
-        if self.autorun:
-            self.run()
 
     @staticmethod
     def _spectrum_title(spec: ModelSpec, monitor: str) -> str:
@@ -261,26 +286,6 @@ class ModelController(StatefulController):
     def _axis_label(state: str, spec: ModelSpec) -> str:
         unit = spec.state_units.get(state)
         return state if unit is None else f"{state} [{unit}]"
-
-    def set(self, **params: Any) -> None:
-        """Change parameter values and recompute (nothing recompiles).
-
-        Raises
-        ------
-        ValueError
-            Naming the bad parameter or value; the explorer keeps its previous values and goes on
-            working, and its status shows the message.
-        """
-        try:
-            merged = {**self._state["params"], **params}
-            self._state["sim"].check_params(merged)
-        except Exception as exc:
-            raise self.fail(exc) from exc
-        self._state = {**self._state, "params": merged}
-        for cb in list(self._state_listeners):
-            cb()
-        if self.autorun:
-            self.run()
 
     def configure(self, **options: Any) -> None:
         """Change run options (any of ``model``, ``in_size``, ``dt``, ``duration``, ``transient``,
@@ -296,30 +301,26 @@ class ModelController(StatefulController):
         unknown = [k for k in options if k not in _OPTIONS and k != "params"]
         if unknown:
             raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
-        try:
-            state = self._validate(options, self._state)
-        except Exception as exc:
-            raise self.fail(exc) from exc
-        self._commit(state)
+        self._change(**options)
 
     # ------------------------------------------------------------------ computing
 
     def run(self) -> None:
         """Compute the current state on the worker thread (superseding any computation running)."""
-        state = dict(self._state)
+        state = self._state
         self._worker.submit(lambda token: self._job(state, token))
 
-    def _run_kwargs(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        monitors = tuple(dict.fromkeys(state["monitors"] + state["phase"]))
-        return dict(params=state["params"], monitors=monitors, init=state["init"],
-                    transient=state["transient"], sample_every=state["sample_every"],
-                    batch_size=state["batch_size"], seed=state["seed"])
+    def _run_kwargs(self, state: ModelState) -> dict[str, Any]:
+        monitors = tuple(dict.fromkeys(state.monitors + state.phase))
+        return dict(params=state.params, monitors=monitors, init=state.init,
+                    transient=state.transient, sample_every=state.sample_every,
+                    batch_size=state.batch_size, seed=state.seed)
 
-    def _job(self, state: dict[str, Any], token: Token) -> None:
-        sim: CachedSimulator = state["sim"]
+    def _job(self, state: ModelState, token: Token) -> None:
+        sim: CachedSimulator = state.sim
         kwargs = self._run_kwargs(state)
         t0 = time.perf_counter()
-        n_total, n_tr, k = sim.steps(state["duration"], state["transient"], state["sample_every"])
+        n_total, n_tr, k = sim.steps(state.duration, state.transient, state.sample_every)
         keep = self.rollover or min(200_000, (n_total - n_tr) // k)
 
         def notice() -> None:
@@ -332,13 +333,13 @@ class ModelController(StatefulController):
                     if not slot.held:
                         return
                     with compile_notice(notice):
-                        res = sim.run(state["duration"], **kwargs)
+                        res = sim.run(state.duration, **kwargs)
                 if token.superseded:
                     return
                 self._post_draw(state, res, True, keep, token)
             else:
                 self._set_status(Status("running", f"running {n_total:,} steps", 0.0, 0.0), token)
-                stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, **kwargs)
+                stream = sim.stream(state.duration, chunk=self.chunk_steps * sim.dt, **kwargs)
                 pieces = []
                 first = True
                 for piece in stream_pieces(stream, notice, token):
@@ -366,11 +367,11 @@ class ModelController(StatefulController):
             self._set_status(Status("done", f"done in {fmt_ms(elapsed)} ({n_total:,} steps)", 1.0,
                                     elapsed), token)
 
-    def _columns(self, state: Mapping[str, Any], res: Mapping[str, Any]) -> tuple[dict, dict]:
-        batched = bool(state["batch_size"])
+    def _columns(self, state: ModelState, res: Mapping[str, Any]) -> tuple[dict, dict]:
+        batched = bool(state.batch_size)
         data = {"t": np.ascontiguousarray(magnitude(res["ts"] / u.ms), dtype=np.float64)}
         shown = {}
-        for m in state["monitors"]:
+        for m in state.monitors:
             arr = per_region(magnitude(res[m]), batched)
             shown[m] = arr
         for name in self._lines:
@@ -382,14 +383,14 @@ class ModelController(StatefulController):
                 data[name], data[lo], data[hi] = column(mean), column(mean - std), column(mean + std)
             else:
                 data[name] = column(arr[:, int(r)])
-        p1, p2 = state["phase"]
+        p1, p2 = state.phase
         phase = {}
         for col, s in (("u", p1), ("v", p2)):
             arr = per_region(magnitude(res[s]), batched)
             phase[col] = column(arr.mean(axis=1)[:, 0] if batched else arr[:, 0])
         return data, phase
 
-    def _post_draw(self, state: Mapping[str, Any], res: Mapping[str, Any], replace: bool, keep: int,
+    def _post_draw(self, state: ModelState, res: Mapping[str, Any], replace: bool, keep: int,
                    token: Token) -> None:
         """Post the trajectory, then the phase portrait, as separate updates, so a front end that
         applies one per event-loop tick sends the trajectory before serialising the phase."""
@@ -401,13 +402,13 @@ class ModelController(StatefulController):
             else:
                 self.post(lambda src=source, cols=columns: _plots.stream_lines(src, cols, keep), token)
 
-    def _draw_spectrum(self, state: Mapping[str, Any], res: Mapping[str, Any]) -> None:
-        batched = bool(state["batch_size"])
-        first = state["monitors"][0]
+    def _draw_spectrum(self, state: ModelState, res: Mapping[str, Any]) -> None:
+        batched = bool(state.batch_size)
+        first = state.monitors[0]
         arr = per_region(magnitude(res[first]), batched)
         if batched:
             arr = arr.mean(axis=1)
-        sample_s = float((state["sim"].dt * (state["sample_every"] or 1)) / u.second)
+        sample_s = float((state.sim.dt * (state.sample_every or 1)) / u.second)
         shown = {name: int(name[len(first) + 1:-1]) for name in self._lines if name.startswith(first + "[")}
         segment = _plots.spectrum_segment(arr[:, list(shown.values())])
         freq, psds = np.zeros(0), {}
@@ -416,7 +417,7 @@ class ModelController(StatefulController):
             psds[name] = column(psd)
         if psds:
             _plots.show_spectrum(self.figures["spectrum"], self.sources["spectrum"], freq, psds,
-                                 self._spectrum_title(state["sim"].spec, first),
+                                 self._spectrum_title(state.sim.spec, first),
                                  _plots.trend_frequency(segment, sample_s))
 
     # ------------------------------------------------------------------ code
@@ -428,10 +429,10 @@ class ModelController(StatefulController):
         values); its ``result`` equals :attr:`result` once the current computation has finished.
         """
         state = self._state
-        sim: CachedSimulator = state["sim"]
+        sim: CachedSimulator = state.sim
         kw = self._run_kwargs(state)
-        return run_script(sim.spec, in_size=state["in_size"], dt=sim.dt, duration=state["duration"],
-                          params=state["params"], noise=sim.adapter.noisy, init=state["init"],
-                          monitors=kw["monitors"], transient=state["transient"],
-                          sample_every=state["sample_every"], batch_size=state["batch_size"],
-                          seed=state["seed"])
+        return run_script(sim.spec, in_size=state.in_size, dt=sim.dt, duration=state.duration,
+                          params=state.params, noise=sim.adapter.noisy, init=state.init,
+                          monitors=kw["monitors"], transient=state.transient,
+                          sample_every=state.sample_every, batch_size=state.batch_size,
+                          seed=state.seed)

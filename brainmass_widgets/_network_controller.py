@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import brainunit as u
@@ -17,12 +18,13 @@ from ._controller import (
     CACHE,
     Dispatch,
     Session,
-    StatefulController,
+    SimulatingController,
     Status,
     Token,
     as_quantity,
     column,
     compute_slot,
+    fields_of,
     fmt_ms,
     join_pieces,
     ms_text,
@@ -44,7 +46,7 @@ from ._plots import (
 from ._results import SimResult
 from ._units import magnitude
 
-__all__ = ["NetworkController"]
+__all__ = ["NetworkController", "NetworkState"]
 
 _STRUCTURE = ("node", "connectome", "coupled_var", "coupling", "speed", "noise")
 _OPTIONS = _STRUCTURE + ("params", "duration", "transient", "seed", "sweep")
@@ -63,7 +65,28 @@ def fc_and_sync(x: jnp.ndarray) -> jnp.ndarray:
     return jnp.stack([fc(x, 1.0), sync(x, 1.0)])
 
 
-class NetworkController(StatefulController):
+@dataclass(frozen=True)
+class NetworkState:
+    """A network explorer's validated settings (each is described at :class:`NetworkController`);
+    ``init`` is the initial state for ``seed``, ``net`` and ``sim`` the engines for the structure."""
+
+    node: str
+    connectome: Connectome
+    coupled_var: str
+    coupling: str
+    speed: float | None
+    noise: bool
+    params: dict[str, Any]
+    duration: Any
+    transient: Any
+    seed: int
+    sweep: tuple[str, float, float, int]
+    init: Any
+    net: NetworkModel
+    sim: CachedSimulator
+
+
+class NetworkController(SimulatingController[NetworkState]):
     """State and computation of one network explorer.
 
     A change of a parameter (the node's, the global coupling ``k``, the noise) reruns the network
@@ -121,11 +144,9 @@ class NetworkController(StatefulController):
         self.autorun = False
         self._sweep_result: np.ndarray | None = None
         self._pick_listeners: list[Callable[[dict[str, float]], None]] = []
-        self._state = self._validate(dict(node=node, connectome=connectome, coupled_var=coupled_var,
-                                          coupling=coupling, speed=speed, noise=noise, params=params,
-                                          duration=duration, transient=transient, seed=seed,
-                                          sweep=sweep or ("k", 0.0, 2.0, 16)), {})
-        self._commit(None)
+        self._change(node=node, connectome=connectome, coupled_var=coupled_var, coupling=coupling,
+                     speed=speed, noise=noise, params=params, duration=duration, transient=transient,
+                     seed=seed, sweep=sweep or ("k", 0.0, 2.0, 16))
         self.sources["coupling_sweep"].selected.on_change("indices", self._on_select)
         self.autorun = autorun
         if autorun:
@@ -136,34 +157,34 @@ class NetworkController(StatefulController):
     @property
     def network(self) -> NetworkModel:
         """The :class:`NetworkModel` in use."""
-        return self._state["net"]
+        return self._state.net
 
     @property
     def spec(self) -> Any:
         """The node model's :class:`~brainmass_widgets.ModelSpec`."""
-        return self._state["net"].spec
+        return self._state.net.spec
 
     @property
     def sweep_result(self) -> np.ndarray | None:
         """The latest coupling sweep: ``(points, 2)`` mean FC and mean R (NaN where not computed)."""
         return self._sweep_result
 
-    def _validate(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-        state = {**old, **new}
-        node_changed = old.get("node") != state["node"]
-        if node_changed and old:
+    def _validate(self, new: dict[str, Any], old: NetworkState | None) -> NetworkState:
+        prev = fields_of(old)
+        state = {**prev, **new}
+        if old is not None and old.node != state["node"]:
             for key in ("coupled_var", "params"):
                 if key not in new:
                     state[key] = None
         state["connectome"] = load_connectome(state["connectome"])
         limits().check_regions(len(state["connectome"].labels))
-        if any(old.get(k) is not state[k] and old.get(k) != state[k] for k in _STRUCTURE) or "net" not in old:
+        if old is None or any(prev[k] is not state[k] and prev[k] != state[k] for k in _STRUCTURE):
             net = NetworkModel(state["node"], connectome=state["connectome"],
                                coupled_var=state["coupled_var"], coupling=state["coupling"],
                                speed=state["speed"], noise=state["noise"])
             sim = CachedSimulator(net, cache=CACHE)
         else:
-            net, sim = old["net"], old["sim"]
+            net, sim = old.net, old.sim
         state["coupled_var"], state["speed"], state["noise"] = net.coupled_var, net.speed, net.noise
         params = {k: v for k, v in (state["params"] or {}).items() if k in sim.param_names}
         state["params"] = {**sim.adapter.defaults(), **_NODE_DEFAULTS.get(net.spec.name, {}), **params}
@@ -183,7 +204,7 @@ class NetworkController(StatefulController):
         sim.check_seed(state["seed"])
         state["init"] = net.initial_state(state["seed"])
         name, lo, hi, points = state["sweep"]
-        if name not in sim.param_names and old and "sweep" not in new:
+        if name not in sim.param_names and old is not None and "sweep" not in new:
             name, lo, hi = "k", 0.0, 2.0  # the swept parameter went with the node model or the noise
         if name not in sim.param_names:
             raise ValueError(f"unknown parameter {name!r} to sweep; valid: {', '.join(sim.param_names)}")
@@ -195,12 +216,12 @@ class NetworkController(StatefulController):
         limits().check_grid(int(points))
         state["sweep"] = (name, lo, hi, int(points))
         state["net"], state["sim"] = net, sim
-        return state
+        return NetworkState(**state)
 
-    def _commit(self, old: Mapping[str, Any] | None) -> None:
+    def _apply(self, old: NetworkState | None) -> None:
         state = self._state
-        net: NetworkModel = state["net"]
-        if old is None or old["net"] is not net:
+        net: NetworkModel = state.net
+        if old is None or old.net is not net:
             labels = list(net.connectome.labels[:_MAX_LINES])
             cells = self._cells(net.connectome.weights, net.connectome.labels)
             high = float(net.connectome.weights.max()) or 1.0
@@ -223,17 +244,14 @@ class NetworkController(StatefulController):
                 self.sources["order"].data = {"t": [], "R": []}
 
             self.post(rebuild)
-        if old is None or old["sweep"][0] != state["sweep"][0] or old["net"] is not net:
+        if old is None or old.sweep[0] != state.sweep[0] or old.net is not net:
             self._sweep_result = None
-            label = state["sim"].adapter.params[state["sweep"][0]].label
-            title = f"{net.spec.name} network: coupling sweep of {state['sweep'][0]} (tap a point to load it)"
+            label = state.sim.adapter.params[state.sweep[0]].label
+            title = f"{net.spec.name} network: coupling sweep of {state.sweep[0]} (tap a point to load it)"
             self.post(lambda: self._clear_sweep(label, title))
-        if old is None or old["sweep"] != state["sweep"]:
-            low, high = state["sweep"][1:3]
+        if old is None or old.sweep != state.sweep:
+            low, high = state.sweep[1:3]
             self.post(lambda: set_extent(self.figures["coupling_sweep"], x=(low, high)))
-        listeners = list(self._state_listeners)
-        if listeners and old is not None:
-            self.post(lambda: [cb() for cb in listeners])
 
     def _clear_sweep(self, label: str, title: str) -> None:
         self.sources["coupling_sweep"].data = {"x": [], "fc": [], "sync": []}
@@ -246,20 +264,6 @@ class NetworkController(StatefulController):
         target, source = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
         return {"x": source.ravel(), "y": target.ravel(), "value": np.asarray(matrix, dtype=float).ravel(),
                 "source": [labels[j] for j in source.ravel()], "target": [labels[i] for i in target.ravel()]}
-
-    def set(self, **params: Any) -> None:
-        """Change parameter values (the node's, ``k``, ``noise_sigma``, ``noise_tau``) and rerun.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad parameter or value; nothing changes.
-        """
-        try:
-            self._state["sim"].check_params(params)
-        except ValueError as exc:
-            raise self.fail(exc) from None
-        self._change(params={**self._state["params"], **params})
 
     def configure(self, **options: Any) -> None:
         """Change any of ``node``, ``connectome``, ``coupled_var``, ``coupling``, ``speed``,
@@ -286,12 +290,12 @@ class NetworkController(StatefulController):
         state = self._state
         self._worker.submit(lambda token: self._job(state, token))
 
-    def _job(self, state: Mapping[str, Any], token: Token) -> None:
-        sim: CachedSimulator = state["sim"]
-        net: NetworkModel = state["net"]
+    def _job(self, state: NetworkState, token: Token) -> None:
+        sim: CachedSimulator = state.sim
+        net: NetworkModel = state.net
         var = net.coupled_var
         labels = list(net.connectome.labels[:_MAX_LINES])
-        n_total, n_tr, _ = sim.steps(state["duration"], state["transient"], None)
+        n_total, n_tr, _ = sim.steps(state.duration, state.transient, None)
         t0 = time.perf_counter()
 
         def notice() -> None:
@@ -300,8 +304,8 @@ class NetworkController(StatefulController):
 
         pieces: list[SimResult] = []
         try:
-            stream = sim.stream(state["duration"], chunk=self.chunk_steps * sim.dt, params=state["params"],
-                                monitors=[var], init=state["init"], seed=state["seed"])
+            stream = sim.stream(state.duration, chunk=self.chunk_steps * sim.dt, params=state.params,
+                                monitors=[var], init=state.init, seed=state.seed)
             first = True
             for piece in stream_pieces(stream, notice, token):
                 pieces.append(piece)
@@ -364,11 +368,11 @@ class NetworkController(StatefulController):
             is computed.
         """
         state = self._state
-        name, _, _, points = state["sweep"]
-        n_steps = state["sim"].steps(state["duration"], state["transient"], None)[0]
+        name, _, _, points = state.sweep
+        n_steps = state.sim.steps(state.duration, state.transient, None)[0]
         try:
-            limits().check_sweep(f"a sweep of {name} over {points:,} points of {ms_text(state['duration'])} "
-                                 f"at dt = {ms_text(state['sim'].dt)}", points, n_steps, state["net"].n,
+            limits().check_sweep(f"a sweep of {name} over {points:,} points of {ms_text(state.duration)} "
+                                 f"at dt = {ms_text(state.sim.dt)}", points, n_steps, state.net.n,
                                  _SWEEP_BLOCK)
         except ValueError as exc:
             raise self.fail(exc) from None
@@ -378,11 +382,11 @@ class NetworkController(StatefulController):
         """Stop the running sweep after its current block."""
         self.sweep_worker.cancel()
 
-    def _sweep_job(self, state: Mapping[str, Any], token: Token) -> None:
-        sim: CachedSimulator = state["sim"]
-        name, lo, hi, points = state["sweep"]
+    def _sweep_job(self, state: NetworkState, token: Token) -> None:
+        sim: CachedSimulator = state.sim
+        name, lo, hi, points = state.sweep
         grid = np.linspace(lo, hi, points)
-        params = {k: v for k, v in state["params"].items() if k != name}
+        params = {k: v for k, v in state.params.items() if k != name}
         t0 = time.perf_counter()
         nan = np.full(points, np.nan)
         empty = {"x": grid, "fc": nan, "sync": nan.copy()}
@@ -405,9 +409,9 @@ class NetworkController(StatefulController):
                 if not slot.held:
                     return
                 with compile_notice(notice):
-                    res = sim.sweep({name: grid}, duration=state["duration"], transient=state["transient"],
-                                    params=params, init=state["init"], monitor=state["net"].coupled_var,
-                                    metric=fc_and_sync, seed=state["seed"], on_chunk=on_chunk,
+                    res = sim.sweep({name: grid}, duration=state.duration, transient=state.transient,
+                                    params=params, init=state.init, monitor=state.net.coupled_var,
+                                    metric=fc_and_sync, seed=state.seed, on_chunk=on_chunk,
                                     chunk_size=_SWEEP_BLOCK)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
@@ -427,7 +431,7 @@ class NetworkController(StatefulController):
     def _on_select(self, attr: str, old: Any, new: Any) -> None:
         if not new:
             return
-        name, lo, hi, points = self._state["sweep"]
+        name, lo, hi, points = self._state.sweep
         value = float(np.linspace(lo, hi, points)[int(new[-1])])
         self.set(**{name: value})
         for cb in list(self._pick_listeners):
@@ -449,10 +453,10 @@ class NetworkController(StatefulController):
         """A plain-brainmass script (``brainmass.Network`` + ``Simulator``) reproducing the current
         run; it leaves the output in ``result``."""
         state = self._state
-        net = state["net"]
+        net = state.net
         example = net.connectome.digest == example_digest()
-        return network_script(net, dt=state["sim"].dt, duration=state["duration"], params=state["params"],
-                              init=state["init"], monitors=(net.coupled_var,), seed=state["seed"],
+        return network_script(net, dt=state.sim.dt, duration=state.duration, params=state.params,
+                              init=state.init, monitors=(net.coupled_var,), seed=state.seed,
                               example=example)
 
 

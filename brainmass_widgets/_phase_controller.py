@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import brainunit as u
@@ -16,10 +17,11 @@ from ._controller import (
     ENGINE_LOCK,
     Dispatch,
     Session,
-    StatefulController,
+    SimulatingController,
     Status,
     as_quantity,
     compute_slot,
+    fields_of,
     fmt_ms,
     join_pieces,
     ms_text,
@@ -39,7 +41,7 @@ from ._plots import (
 )
 from ._units import magnitude
 
-__all__ = ["PhasePlaneController"]
+__all__ = ["PhasePlaneController", "PhaseState"]
 
 #: A trajectory streams in this many chunks.
 _TRAJECTORY_CHUNKS = 8
@@ -60,7 +62,30 @@ def _padded(trace: np.ndarray) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-class PhasePlaneController(StatefulController):
+@dataclass(frozen=True)
+class PhaseState:
+    """A phase-plane explorer's validated settings (each is described at
+    :class:`PhasePlaneController`); ``ranges`` are the padded ranges a default run visits, ``plane``
+    and ``sim`` the engines for the model."""
+
+    model: str
+    x: str
+    y: str
+    params: dict[str, Any]
+    held: dict[str, float]
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    grid: int
+    arrows: int
+    duration: Any
+    noise: tuple[str, ...]
+    seed: int
+    ranges: dict[str, tuple[float, float]]
+    plane: PhasePlane
+    sim: CachedSimulator
+
+
+class PhasePlaneController(SimulatingController[PhaseState]):
     """State and computation of one phase-plane explorer.
 
     A parameter, held value or range change recomputes the vector field, both nullclines and the
@@ -118,10 +143,8 @@ class PhasePlaneController(StatefulController):
         self._start: dict[str, float] | None = None
         self._last_tap: tuple[float, ...] = ()
         self.autorun = False
-        self._state = self._validate(
-            dict(model=model, x=x, y=y, params=params, held=held, x_range=x_range, y_range=y_range,
-                 grid=grid, arrows=arrows, duration=duration, noise=tuple(noise), seed=seed), {})
-        self._commit(None)
+        self._change(model=model, x=x, y=y, params=params, held=held, x_range=x_range, y_range=y_range,
+                     grid=grid, arrows=arrows, duration=duration, noise=tuple(noise), seed=seed)
         self.sources["click"].on_change("data", self._on_click)
         self.autorun = autorun
         if autorun:
@@ -132,26 +155,26 @@ class PhasePlaneController(StatefulController):
     @property
     def plane(self) -> PhasePlane:
         """The :class:`PhasePlane` (model and axes) in use."""
-        return self._state["plane"]
+        return self._state.plane
 
     @property
     def spec(self) -> Any:
         """The :class:`~brainmass_widgets.ModelSpec` of the model."""
-        return self._state["plane"].spec
+        return self._state.plane.spec
 
     @property
     def fixed_points(self) -> list[FixedPoint]:
         """Fixed points of the latest computed plane."""
         return list(self._fixed_points)
 
-    def _validate(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-        state = {**old, **new}
-        model_changed = old.get("model") != state["model"]
+    def _validate(self, new: dict[str, Any], old: PhaseState | None) -> PhaseState:
+        state = {**fields_of(old), **new}
+        model_changed = old is None or old.model != state["model"]
         if model_changed:
             for key in ("x", "y", "params", "held", "x_range", "y_range", "duration", "noise"):
                 if key not in new:
                     state[key] = None if key != "noise" else ()
-        axes_changed = model_changed or (state["x"], state["y"]) != (old.get("x"), old.get("y"))
+        axes_changed = model_changed or (state["x"], state["y"]) != (old.x, old.y)
         if axes_changed:
             for key in ("held", "x_range", "y_range"):
                 if key not in new:
@@ -179,25 +202,25 @@ class PhasePlaneController(StatefulController):
         limits().check_work(what, ((n_steps, "steps"), (1, "region")))
         sim.check_seed(state["seed"])
         if model_changed:
-            state["ranges"] = self._auto_ranges(plane, state)
+            state["ranges"] = self._auto_ranges(plane, state["params"])
         ranges = state["ranges"]
         state["x_range"] = state["x_range"] or ranges[plane.x]
         state["y_range"] = state["y_range"] or ranges[plane.y]
         state["x_range"] = check_range(state["x_range"], plane.x)
         state["y_range"] = check_range(state["y_range"], plane.y)
         state["plane"], state["sim"] = plane, sim
-        return state
+        return PhaseState(**state)
 
     @staticmethod
     def _model_params(params: Mapping[str, Any], plane: PhasePlane) -> dict[str, Any]:
         return {k: v for k, v in params.items() if k in plane.spec.params}
 
     @staticmethod
-    def _auto_ranges(plane: PhasePlane, state: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    def _auto_ranges(plane: PhasePlane, params: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
         """Per state variable, the range a noise-free default run visits, padded: the first view
         shows the action, and held-value sliders span it."""
         quiet = CachedSimulator(plane.spec.name, cache=CACHE)
-        params = PhasePlaneController._model_params(state["params"], plane)
+        params = PhasePlaneController._model_params(params, plane)
         with ENGINE_LOCK:
             res = quiet.run(plane.spec.duration, params=params, monitors=list(plane.states))
         return {s: _padded(magnitude(res[s]).ravel()) for s in plane.states}
@@ -205,12 +228,12 @@ class PhasePlaneController(StatefulController):
     @property
     def state_ranges(self) -> dict[str, tuple[float, float]]:
         """Per state variable, the range a default run of the model visits (padded)."""
-        return dict(self._state["ranges"])
+        return dict(self._state.ranges)
 
-    def _commit(self, old: Mapping[str, Any] | None) -> None:
+    def _apply(self, old: PhaseState | None) -> None:
         state = self._state
-        if old is None or (old["model"], old["x"], old["y"]) != (state["model"], state["x"], state["y"]):
-            plane = state["plane"]
+        if old is None or (old.model, old.x, old.y) != (state.model, state.x, state.y):
+            plane = state.plane
             labels = {s: self._axis_label(s) for s in plane.states}
 
             def relabel() -> None:
@@ -219,38 +242,22 @@ class PhasePlaneController(StatefulController):
                                   "(tap to launch a trajectory)")
                 fig.xaxis.axis_label, fig.yaxis.axis_label = labels[plane.x], labels[plane.y]
                 self.figures["timeseries"].title.text = f"{plane.spec.name}: latest trajectory"
+                self.figures["timeseries"].yaxis.axis_label = ", ".join(labels[s] for s in plane.states)
                 self.sources["trajectories"].data = {"xs": [], "ys": []}
                 set_lines(self.figures["timeseries"], self.sources["timeseries"], "t", list(plane.states))
 
             self.post(relabel)
-        duration = float(u.get_magnitude(state["duration"].to(u.ms)))
-        if old is None or float(u.get_magnitude(old["duration"].to(u.ms))) != duration:
+        duration = float(u.get_magnitude(state.duration.to(u.ms)))
+        if old is None or float(u.get_magnitude(old.duration.to(u.ms))) != duration:
             self.post(lambda: set_extent(self.figures["timeseries"], x=(0.0, duration)))
-        listeners = list(self._state_listeners)
-        if listeners and old is not None:
-            self.post(lambda: [cb() for cb in listeners])
 
     def _axis_label(self, state: str) -> str:
-        unit = self._state["plane"].spec.state_units.get(state)
+        unit = self._state.plane.spec.state_units.get(state)
         return state if unit is None else f"{state} [{unit}]"
-
-    def set(self, **params: Any) -> None:
-        """Change parameter values; the plane is recomputed.
-
-        Raises
-        ------
-        ValueError
-            Naming the bad value and what is allowed; nothing changes.
-        """
-        try:
-            self._state["sim"].check_params(params)
-        except ValueError as exc:
-            raise self.fail(exc) from None
-        self._change(params={**self._state["params"], **params})
 
     def hold(self, **values: float) -> None:
         """Change the values at which the state variables not on an axis are held."""
-        self._change(held={**self._state["held"], **values})
+        self._change(held={**self._state.held, **values})
 
     def configure(self, **options: Any) -> None:
         """Change any of ``model``, ``x``, ``y``, ``params``, ``held``, ``x_range``, ``y_range``,
@@ -275,10 +282,10 @@ class PhasePlaneController(StatefulController):
         state = self._state
         self._worker.submit(lambda token: self._plane_job(state, token))
 
-    def _plane_job(self, state: Mapping[str, Any], token: Any) -> None:
-        plane: PhasePlane = state["plane"]
-        params = self._model_params(state["params"], plane)
-        xr, yr = state["x_range"], state["y_range"]
+    def _plane_job(self, state: PhaseState, token: Any) -> None:
+        plane: PhasePlane = state.plane
+        params = self._model_params(state.params, plane)
+        xr, yr = state.x_range, state.y_range
 
         def notice() -> None:
             self._set_status(Status("compiling", f"compiling the {plane.spec.name} phase plane for a "
@@ -290,15 +297,15 @@ class PhasePlaneController(StatefulController):
                 if not slot.held:
                     return
                 with ENGINE_LOCK, compile_notice(notice):
-                    field = plane.field(xr, yr, state["grid"], params=params, held=state["held"])
-                    fps = plane.fixed_points(xr, yr, params=params, held=state["held"])
+                    field = plane.field(xr, yr, state.grid, params=params, held=state.held)
+                    fps = plane.fixed_points(xr, yr, params=params, held=state.held)
             nullclines = plane.nullclines(field)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return
         if token.superseded:
             return
-        arrows = self._arrows(field, state["arrows"], xr, yr)
+        arrows = self._arrows(field, state.arrows, xr, yr)
         nc = {"xs": [], "ys": [], "color": [], "label": []}
         for (name, (xs, ys)), color in zip(nullclines.items(), NULLCLINE_COLORS, strict=True):
             nc["xs"].append(xs)
@@ -366,7 +373,7 @@ class PhasePlaneController(StatefulController):
         if not (np.isfinite(x0) and np.isfinite(y0)):
             raise self.fail(ValueError(f"a trajectory starts at finite values; got ({x0!r}, {y0!r})"))
         state = self._state
-        start = {**state["held"], state["x"]: float(x0), state["y"]: float(y0)}
+        start = {**state.held, state.x: float(x0), state.y: float(y0)}
         self._traj_worker.submit(lambda token: self._trajectory_job(state, start, token))
 
     def clear(self) -> None:
@@ -374,11 +381,11 @@ class PhasePlaneController(StatefulController):
         self._traj_worker.cancel()
         self.post(lambda: setattr(self.sources["trajectories"], "data", {"xs": [], "ys": []}))
 
-    def _trajectory_job(self, state: Mapping[str, Any], start: dict[str, float], token: Any) -> None:
-        sim: CachedSimulator = state["sim"]
-        plane: PhasePlane = state["plane"]
+    def _trajectory_job(self, state: PhaseState, start: dict[str, float], token: Any) -> None:
+        sim: CachedSimulator = state.sim
+        plane: PhasePlane = state.plane
         x, y = plane.x, plane.y
-        n_total = sim.steps(state["duration"], None, None)[0]
+        n_total = sim.steps(state.duration, None, None)[0]
         chunk = max(n_total // _TRAJECTORY_CHUNKS, 1) * sim.dt
         row: list[int] = []
 
@@ -397,8 +404,8 @@ class PhasePlaneController(StatefulController):
         pieces = []
         xs, ys = [np.array([start[x]])], [np.array([start[y]])]
         try:
-            stream = sim.stream(state["duration"], chunk=chunk, params=state["params"],
-                                monitors=list(plane.states), init=start, seed=state["seed"])
+            stream = sim.stream(state.duration, chunk=chunk, params=state.params,
+                                monitors=list(plane.states), init=start, seed=state.seed)
             for piece in stream_pieces(stream, notice, token):
                 pieces.append(piece)
                 xs.append(magnitude(piece[x]).ravel())
@@ -438,9 +445,9 @@ class PhasePlaneController(StatefulController):
         """A plain-brainmass script running the latest trajectory (or one from the model's initial
         values); it leaves ``Simulator.run``'s output in ``result``."""
         state = self._state
-        plane, sim = state["plane"], state["sim"]
-        start = self._start or {**state["held"], **{s: float(plane.spec.init.get(s, 0.0))
+        plane, sim = state.plane, state.sim
+        start = self._start or {**state.held, **{s: float(plane.spec.init.get(s, 0.0))
                                                     for s in (plane.x, plane.y)}}
-        return run_script(plane.spec, in_size=1, dt=sim.dt, duration=state["duration"],
-                          params=state["params"], noise=sim.adapter.noisy, init=start,
-                          monitors=tuple(plane.states), seed=state["seed"])
+        return run_script(plane.spec, in_size=1, dt=sim.dt, duration=state.duration,
+                          params=state.params, noise=sim.adapter.noisy, init=start,
+                          monitors=tuple(plane.states), seed=state.seed)

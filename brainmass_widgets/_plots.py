@@ -393,7 +393,8 @@ def network_figures() -> tuple[dict, dict, dict]:
                               **_SIZE)
     figures["order"].line(x="t", y="R", source=sources["order"], line_color=Category10_10[2], line_width=1.5)
     sources["coupling_sweep"] = _source("coupling_sweep", ["x", "fc", "sync"])
-    fig = figure(title="Coupling sweep (tap a point to load it)", tools=_TOOLS + ",tap", **_SIZE)
+    fig = figure(title="Coupling sweep (tap a point to load it)", y_axis_label="mean FC, mean R",
+                 tools=_TOOLS + ",tap", **_SIZE)
     fig.add_layout(_side_legend(), "right")
     dots = []
     for col, color, label in (("fc", Category10_10[0], "mean FC"), ("sync", Category10_10[1], "mean R")):
@@ -423,7 +424,8 @@ def fit_figures() -> tuple[dict, dict, dict]:
     """
     figures, sources, mappers = {}, {}, {}
     sources["loss"] = _source("loss", ["step", "loss", "best"])
-    fig = figure(title="Loss", x_axis_label="step", y_axis_type="log", tools=_TOOLS, **_SIZE)
+    fig = figure(title="Loss", x_axis_label="step", y_axis_label="loss (log scale)", y_axis_type="log",
+                 tools=_TOOLS, **_SIZE)
     fig.line(x="step", y="loss", source=sources["loss"], line_color=Category10_10[0], line_width=1.5,
              legend_label="loss")
     fig.line(x="step", y="best", source=sources["loss"], line_color=Category10_10[1], line_dash="dashed",
@@ -432,7 +434,8 @@ def fit_figures() -> tuple[dict, dict, dict]:
     await_data(fig, sources["loss"], "loss", "Press Fit to start fitting", y=(0.1, 1.0))
     figures["loss"] = fig
     sources["paths"] = _source("paths", ["step"])
-    figures["paths"] = figure(title="Fitted parameters", x_axis_label="step", tools=_TOOLS, **_SIZE)
+    figures["paths"] = figure(title="Fitted parameters", x_axis_label="step", y_axis_label="parameter value",
+                              tools=_TOOLS, **_SIZE)
     await_data(figures["paths"], sources["paths"], "step", "Press Fit to start fitting")
     sources["fit"] = _source("fit", ["t", "target", "prediction"])
     fig = figure(title="Prediction over target", x_axis_label="t [ms]", tools=_TOOLS, **_SIZE)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,14 @@ from ._code import sweep_script
 from ._compile import compile_notice
 from ._controller import (
     CACHE,
-    ControllerBase,
     Dispatch,
     Session,
+    StatefulController,
     Status,
     Token,
     as_quantity,
     compute_slot,
+    fields_of,
     fmt_ms,
     ms_text,
 )
@@ -42,7 +44,7 @@ from ._limits import Slot, check_count, limits
 from ._metrics import resolve_metric
 from ._results import SweepResult
 
-__all__ = ["SweepController"]
+__all__ = ["SweepController", "SweepState"]
 
 
 def _max(trace: jnp.ndarray, sample_s: float) -> jnp.ndarray:
@@ -62,7 +64,29 @@ def _banded(metric: str, sample_s: float) -> Callable:
     return banded
 
 
-class SweepController(ControllerBase):
+@dataclass(frozen=True)
+class SweepState:
+    """A sweep explorer's validated settings (each is described at :class:`SweepController`);
+    ``axes`` maps each swept parameter to ``(low, high, points)``, ``sim`` is the engine."""
+
+    model: str
+    axes: dict[str, tuple[float, float, int]]
+    params: dict[str, Any]
+    metric: str
+    monitor: str
+    duration: Any
+    transient: Any
+    init: dict[str, Any]
+    seed: int
+    chunk_size: int | None
+    executor: str
+    sim: CachedSimulator
+
+
+_OPTIONS = tuple(f.name for f in dataclasses.fields(SweepState) if f.name != "sim")
+
+
+class SweepController(StatefulController[SweepState]):
     """State and computation of one sweep explorer: a metric over one or two parameters.
 
     Parameters
@@ -106,6 +130,10 @@ class SweepController(ControllerBase):
         As for :class:`ModelController`.
     """
 
+    _OPTION_NAMES = _OPTIONS
+    #: A sweep computes only when asked (:meth:`run`).
+    autorun = False
+
     def __init__(self, model: str = "HopfStep", *, axes: Mapping[str, Sequence[float]] | None = None,
                  params: Mapping[str, Any] | None = None, metric: str = "amplitude",
                  monitor: str | None = None, duration: Any = None, transient: Any = None,
@@ -134,7 +162,6 @@ class SweepController(ControllerBase):
         self._result: SweepResult | None = None
         self._cancelled = -1
         self._pick_listeners: list[Callable[[dict[str, float]], None]] = []
-        self._state: dict[str, Any] = {}
         self.configure(model=model, axes=axes, params=params or {}, metric=metric, monitor=monitor,
                        duration=duration, transient=transient, init=init, seed=seed, chunk_size=chunk_size,
                        executor=executor)
@@ -146,15 +173,11 @@ class SweepController(ControllerBase):
         """The latest sweep (partial while running; ``cancelled`` if it was stopped)."""
         return self._result
 
-    @property
-    def options(self) -> dict[str, Any]:
-        """The current sweep settings."""
-        return {k: v for k, v in self._state.items() if k != "sim"}
 
     @property
     def simulator(self) -> CachedSimulator:
         """The engine used for the sweep."""
-        return self._state["sim"]
+        return self._state.sim
 
     @property
     def executors(self) -> dict[str, str]:
@@ -180,83 +203,82 @@ class SweepController(ControllerBase):
         ValueError
             Naming the bad setting or value; nothing changes.
         """
-        valid = ("model", "axes", "params", "metric", "monitor", "duration", "transient", "init", "seed",
-                 "chunk_size", "executor")
-        unknown = [k for k in options if k not in valid]
-        try:
-            if unknown:
-                raise ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(valid)}")
-            state = {**self._state, **options}
-            if state.get("model") != self._state.get("model"):
-                for key in ("axes", "params", "monitor", "init", "duration", "transient"):
-                    if key not in options:
-                        state[key] = None
-            sim = CachedSimulator(state["model"], cache=CACHE)
-            spec = sim.spec
-            axes = state["axes"] or {next(iter(spec.params)): None}
-            if not 1 <= len(axes) <= 2:
-                raise ValueError(f"sweep one or two parameters; got {len(axes)}: {', '.join(axes)}")
-            clean = {}
-            for name, rng in axes.items():
-                if name not in spec.params:
-                    raise ValueError(f"unknown parameter {name!r} for {spec.name}; valid: "
-                                     f"{', '.join(spec.params)}")
-                p = spec.params[name]
-                low, high, n = rng if rng is not None else (p.low, p.high, 32)
-                if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= 10_000:
-                    raise ValueError(f"points for {name!r} must be an integer in 1 .. 10000; got {n!r}")
-                if not (np.isfinite(low) and np.isfinite(high)) or not low < high and n > 1:
-                    raise ValueError(f"range for {name!r} must have low < high; got {low!r} .. {high!r}")
-                clean[name] = (float(low), float(high), int(n))
-            state["axes"] = clean
-            state["params"] = {k: v for k, v in (state["params"] or {}).items() if k not in clean}
-            if state["metric"] not in ("amplitude", "minmax", "frequency", "mean", "std"):
-                raise ValueError(f"unknown metric {state['metric']!r}; valid: amplitude, minmax, frequency, "
-                                 f"mean, std")
-            state["duration"] = as_quantity(state["duration"], u.ms, "duration") or spec.duration
-            transient = as_quantity(state["transient"], u.ms, "transient")
-            state["transient"] = transient if transient is not None else state["duration"] / 4
-            state["init"] = dict(spec.init if state["init"] is None else state["init"])
-            request = sim.prepare(state["duration"], params=state["params"], skip=tuple(clean),
-                                  monitors=state["monitor"], init=state["init"], transient=state["transient"],
-                                  seed=state["seed"])
-            state["monitor"] = request.monitors[0]
-            n_steps = request.n_steps
-            allowed = limits()
-            points = int(np.prod([n for _, _, n in clean.values()]))
-            allowed.check_grid(points)
-            allowed.check_steps(n_steps, f"each point's run of {ms_text(state['duration'])} at dt = "
-                                         f"{ms_text(sim.dt)}")
-            regions = int(np.prod(np.atleast_1d(sim.in_size)))
-            allowed.check_sweep(f"a sweep of {points:,} points of {ms_text(state['duration'])} at dt = "
-                                f"{ms_text(sim.dt)}", points, n_steps, regions,
-                                sim.block_size(points, n_steps, state["chunk_size"]))
-            if state["executor"] not in self._executor_keys():
-                available = self.executors
-                raise ValueError(f"executor {state['executor']!r} is not available here; available: "
-                                 + "; ".join(f"{k!r} ({v})" for k, v in available.items()))
-            state["sim"] = sim
-        except Exception as exc:
-            raise self.fail(exc) from exc
-        self._state = state
+        unknown = [k for k in options if k not in _OPTIONS]
+        if unknown:
+            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
+        self._change(**options)
+
+    def _validate(self, options: dict[str, Any], old: SweepState | None) -> SweepState:
+        state = {**fields_of(old), **options}
+        if old is None or old.model != state["model"]:
+            for key in ("axes", "params", "monitor", "init", "duration", "transient"):
+                if key not in options:
+                    state[key] = None
+        sim = CachedSimulator(state["model"], cache=CACHE)
+        spec = sim.spec
+        axes = state["axes"] or {next(iter(spec.params)): None}
+        if not 1 <= len(axes) <= 2:
+            raise ValueError(f"sweep one or two parameters; got {len(axes)}: {', '.join(axes)}")
+        clean = {}
+        for name, rng in axes.items():
+            if name not in spec.params:
+                raise ValueError(f"unknown parameter {name!r} for {spec.name}; valid: "
+                                 f"{', '.join(spec.params)}")
+            p = spec.params[name]
+            low, high, n = rng if rng is not None else (p.low, p.high, 32)
+            if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= 10_000:
+                raise ValueError(f"points for {name!r} must be an integer in 1 .. 10000; got {n!r}")
+            if not (np.isfinite(low) and np.isfinite(high)) or not low < high and n > 1:
+                raise ValueError(f"range for {name!r} must have low < high; got {low!r} .. {high!r}")
+            clean[name] = (float(low), float(high), int(n))
+        state["axes"] = clean
+        state["params"] = {k: v for k, v in (state["params"] or {}).items() if k not in clean}
+        if state["metric"] not in ("amplitude", "minmax", "frequency", "mean", "std"):
+            raise ValueError(f"unknown metric {state['metric']!r}; valid: amplitude, minmax, frequency, "
+                             f"mean, std")
+        state["duration"] = as_quantity(state["duration"], u.ms, "duration") or spec.duration
+        transient = as_quantity(state["transient"], u.ms, "transient")
+        state["transient"] = transient if transient is not None else state["duration"] / 4
+        state["init"] = dict(spec.init if state["init"] is None else state["init"])
+        request = sim.prepare(state["duration"], params=state["params"], skip=tuple(clean),
+                              monitors=state["monitor"], init=state["init"], transient=state["transient"],
+                              seed=state["seed"])
+        state["monitor"] = request.monitors[0]
+        n_steps = request.n_steps
+        allowed = limits()
+        points = int(np.prod([n for _, _, n in clean.values()]))
+        allowed.check_grid(points)
+        allowed.check_steps(n_steps, f"each point's run of {ms_text(state['duration'])} at dt = "
+                                     f"{ms_text(sim.dt)}")
+        regions = int(np.prod(np.atleast_1d(sim.in_size)))
+        allowed.check_sweep(f"a sweep of {points:,} points of {ms_text(state['duration'])} at dt = "
+                            f"{ms_text(sim.dt)}", points, n_steps, regions,
+                            sim.block_size(points, n_steps, state["chunk_size"]))
+        if state["executor"] not in self._executor_keys():
+            available = self.executors
+            raise ValueError(f"executor {state['executor']!r} is not available here; available: "
+                             + "; ".join(f"{k!r} ({v})" for k, v in available.items()))
+        state["sim"] = sim
+        return SweepState(**state)
+
+    def _apply(self, old: SweepState | None) -> None:
+        state = self._state
         self.post(lambda: self._label(state))
-        for callback in list(self._state_listeners):
-            callback()
 
     def code(self) -> str:
         """A plain-brainmass loop over the grid computing the same metric; it leaves the grid of
         values in ``result`` (equal to ``self.result.values``). Slow by design: one fresh
         ``brainmass.Simulator`` run per point, as one would write it without this toolkit."""
         st = self._state
-        params = {**st["sim"].adapter.defaults(), **st["params"]}
-        params = {k: v for k, v in params.items() if k not in st["axes"]}
-        return sweep_script(st["sim"].spec, axes=st["axes"], metric=st["metric"], monitor=st["monitor"],
-                            dt=st["sim"].dt, duration=st["duration"], params=params, init=st["init"],
-                            transient=st["transient"], seed=st["seed"])
+        params = {**st.sim.adapter.defaults(), **st.params}
+        params = {k: v for k, v in params.items() if k not in st.axes}
+        return sweep_script(st.sim.spec, axes=st.axes, metric=st.metric, monitor=st.monitor,
+                            dt=st.sim.dt, duration=st.duration, params=params, init=st.init,
+                            transient=st.transient, seed=st.seed)
 
     def run(self) -> None:
         """Start the sweep on the worker thread (a running sweep is superseded)."""
-        state = dict(self._state)
+        state = self._state
         self._worker.submit(lambda token: self._job(state, token))
 
     def cancel(self) -> None:
@@ -313,12 +335,12 @@ class SweepController(ControllerBase):
                                         f"{', '.join(self.saved_sweeps()) or 'none'}"))
         return self.load(self._autosave / name)
 
-    def _keeper(self, state: Mapping[str, Any]) -> Callable[[SweepResult, bool], None]:
+    def _keeper(self, state: SweepState) -> Callable[[SweepResult, bool], None]:
         """Writes a sweep's (partial) result to its autosave file, at most every 2 s unless final."""
         if self._autosave is None:
             return lambda res, final: None
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        target = self._autosave / f"{state['sim'].spec.name}-{stamp}-{uuid.uuid4().hex[:6]}.npz"
+        target = self._autosave / f"{state.sim.spec.name}-{stamp}-{uuid.uuid4().hex[:6]}.npz"
         last = [0.0]
 
         def keep(res: SweepResult, final: bool) -> None:
@@ -375,7 +397,7 @@ class SweepController(ControllerBase):
             banded = dataclasses.replace(res, values=self._band(res.values, res.metric, len(axes)))
             res = self._unband(banded, res.metric)
         self._result = res
-        state = dict(self._state)
+        state = self._state
         grid = {k: v.astype(float) for k, v in res.axes.items()}
         self.post(lambda: self._draw(state, grid, None))
         self.post(lambda: self._draw(state, grid, res))
@@ -389,7 +411,7 @@ class SweepController(ControllerBase):
                 return
             data = self.sources[name].data
             i = new[0]
-            names = list(self._state["axes"])
+            names = list(self._state.axes)
             picked = {names[0]: float(data["x"][i])}
             if name == "heatmap" and len(names) > 1:
                 picked[names[1]] = float(data["y"][i])
@@ -400,7 +422,7 @@ class SweepController(ControllerBase):
 
     def pick(self, index: int) -> dict[str, float]:
         """Select grid point ``index`` of the current plot as a tap would, and return its values."""
-        name = "sweep" if len(self._state["axes"]) == 1 else "heatmap"
+        name = "sweep" if len(self._state.axes) == 1 else "heatmap"
         picked: dict[str, float] = {}
         self.on_pick(picked.update)
         try:
@@ -409,11 +431,11 @@ class SweepController(ControllerBase):
             self._pick_listeners.remove(picked.update)
         return picked
 
-    def _job(self, state: dict[str, Any], token: Token) -> None:
-        sim: CachedSimulator = state["sim"]
-        grid = {n: np.linspace(lo, hi, k) for n, (lo, hi, k) in state["axes"].items()}
+    def _job(self, state: SweepState, token: Token) -> None:
+        sim: CachedSimulator = state.sim
+        grid = {n: np.linspace(lo, hi, k) for n, (lo, hi, k) in state.axes.items()}
         sample_s = float(sim.dt / u.second)
-        metric = _banded(state["metric"], sample_s)
+        metric = _banded(state.metric, sample_s)
         total = int(np.prod([v.size for v in grid.values()]))
         t0 = time.perf_counter()
         self.post(lambda: self._draw(state, grid, None), token)
@@ -428,7 +450,7 @@ class SweepController(ControllerBase):
         def on_chunk(done: int, total_: int, partial: SweepResult) -> bool:
             if token.superseded:
                 return False
-            self._result = self._unband(partial, state["metric"])
+            self._result = self._unband(partial, state.metric)
             snapshot = self._result
             keep(snapshot, False)
             self.post(lambda: self._draw(state, grid, snapshot), token, "sweep")
@@ -440,17 +462,17 @@ class SweepController(ControllerBase):
 
         self._set_status(Status("running", f"sweep: 0 of {total:,} points", 0.0, 0.0), token)
         where = {"local": {}, "devices": {"devices": "all"},
-                 "dask": {"client": self._client}}[state["executor"]]
+                 "dask": {"client": self._client}}[state.executor]
         try:
             with nullcontext() if "client" in where else compute_slot(token, background=True) as slot:
                 if slot is not None and not slot.held:
                     return
                 with compile_notice(notice):
-                    res = sim.sweep(grid, duration=state["duration"], params=state["params"],
-                                    init=state["init"], transient=state["transient"],
-                                    monitor=state["monitor"], metric=metric, on_chunk=on_chunk,
-                                    chunk_size=state["chunk_size"], seed=state["seed"], **where)
-                keep(self._unband(res, state["metric"]), True)
+                    res = sim.sweep(grid, duration=state.duration, params=state.params,
+                                    init=state.init, transient=state.transient,
+                                    monitor=state.monitor, metric=metric, on_chunk=on_chunk,
+                                    chunk_size=state.chunk_size, seed=state.seed, **where)
+                keep(self._unband(res, state.metric), True)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
             return
@@ -458,14 +480,14 @@ class SweepController(ControllerBase):
         if res.cancelled:
             if token.generation != self._cancelled:
                 return
-            self._result = self._unband(res, state["metric"])
+            self._result = self._unband(res, state.metric)
             self._set_status(Status("cancelled", f"cancelled after {res.done:,} of {res.total:,} points",
                                     res.done / res.total, elapsed))
             return
-        self._result = self._unband(res, state["metric"])
+        self._result = self._unband(res, state.metric)
         n_bad = int(res.diverged.sum())
         note = f"; {n_bad} points diverged (NaN)" if n_bad else ""
-        on = "" if state["executor"] == "local" else f" on {res.executor}"
+        on = "" if state.executor == "local" else f" on {res.executor}"
         kept = f"; saved as {self.autosaved.name}" if self._autosave is not None else ""
         self._set_status(Status("done", f"swept {total:,} points in {fmt_ms(elapsed)}{on}{note}{kept}", 1.0,
                                 elapsed),
@@ -492,33 +514,33 @@ class SweepController(ControllerBase):
         return dataclasses.replace(res, values=band[0], metric=metric, lo=mean_regions(band[1]),
                                    hi=mean_regions(band[2]), shown=mean_regions(band[0]))
 
-    def _label(self, state: Mapping[str, Any]) -> None:
+    def _label(self, state: SweepState) -> None:
         """Titles, axis labels and legend of the figures; a sweep with ``state`` fills the curve
         (one parameter) or the heatmap (two), and both titles name the model."""
-        names = list(state["axes"])
-        spec = state["sim"].spec
-        metric = state["metric"]
+        names = list(state.axes)
+        spec = state.sim.spec
+        metric = state.metric
         gaps = metric == "frequency"
         curve, heatmap = self.figures["sweep"], self.figures["heatmap"]
         curve.title.text = f"{spec.name}: {metric} vs {names[0]}" + (
             " (gaps: no oscillation)" if gaps else "")
-        heatmap.title.text = (f"{spec.name}: {metric} of {state['monitor']} over "
+        heatmap.title.text = (f"{spec.name}: {metric} of {state.monitor} over "
                               + (" and ".join(names) if len(names) == 2 else "two parameters")
                               + (" (grey: no oscillation)" if gaps else ""))
         if len(names) == 1:
             curve.xaxis.axis_label = spec.params[names[0]].label
-            unit = "Hz" if gaps else spec.state_units.get(state["monitor"])
-            curve.yaxis.axis_label = f"{metric} of {state['monitor']}" + (
+            unit = "Hz" if gaps else spec.state_units.get(state.monitor)
+            curve.yaxis.axis_label = f"{metric} of {state.monitor}" + (
                 f" [{unit}]" if unit is not None else "")
             shown = "max" if metric == "minmax" else metric
-            _plots.name_sweep_metric(curve, f"{shown} of {state['monitor']}")
-            _plots.set_extent(curve, x=state["axes"][names[0]][:2])
+            _plots.name_sweep_metric(curve, f"{shown} of {state.monitor}")
+            _plots.set_extent(curve, x=state.axes[names[0]][:2])
             return
-        _plots.set_grid_ranges(heatmap, state["axes"][names[0]], state["axes"][names[1]])
+        _plots.set_grid_ranges(heatmap, state.axes[names[0]], state.axes[names[1]])
         heatmap.xaxis.axis_label = spec.params[names[0]].label
         heatmap.yaxis.axis_label = spec.params[names[1]].label
 
-    def _draw(self, state: Mapping[str, Any], grid: Mapping[str, np.ndarray],
+    def _draw(self, state: SweepState, grid: Mapping[str, np.ndarray],
               res: SweepResult | None) -> None:
         names = list(grid)
         if len(names) == 1:
@@ -536,7 +558,7 @@ class SweepController(ControllerBase):
         if res is None:
             value = np.full(xx.size, np.nan)
         else:
-            value = (res.hi - res.lo) if state["metric"] == "minmax" else res.shown
+            value = (res.hi - res.lo) if state.metric == "minmax" else res.shown
             value = np.asarray(value, dtype=float).reshape(-1)
             finite = value[np.isfinite(value)]
             if finite.size:

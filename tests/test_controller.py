@@ -1,5 +1,6 @@
 """The framework-neutral controller: sources equal the engine, latest wins, status, sweeps."""
 
+import dataclasses
 import functools
 import threading
 import time
@@ -449,3 +450,60 @@ def test_a_waiting_sweep_spans_its_swept_range():
     assert (heatmap.x_range.start, heatmap.x_range.end) == pytest.approx((-1 / 6, 7 / 6))
     assert (heatmap.y_range.start, heatmap.y_range.end) == pytest.approx((0.0, 0.6))
     c.close()
+
+
+# ----------------------------------------------------------------------------- the one template
+
+TEMPLATE_CASES = {  # a constructor, a good change, a bad one and what its message names, the state type
+    "model": (lambda: bw.ModelController(autorun=False), dict(seed=3), dict(seed=-1), "seed", bw.ModelState),
+    "sweep": (lambda: bw.SweepController(), dict(metric="std"), dict(metric="median"), "median",
+              bw.SweepState),
+    "phase": (lambda: bw.PhasePlaneController(autorun=False), dict(grid=40), dict(grid=3), "grid",
+              bw.PhaseState),
+    "bifurcation": (lambda: bw.BifurcationController(autorun=False), dict(points=50), dict(points=1),
+                    "points", bw.BifurcationState),
+    "network": (lambda: bw.NetworkController(autorun=False), dict(seed=2), dict(sweep=("k", 1.0, 0.0, 8)),
+                "from < to", bw.NetworkState),
+    "fit": (lambda: bw.FitController(), dict(lr=0.01), dict(n_steps=0), "n_steps", bw.FitState),
+}
+
+
+@pytest.mark.parametrize("name", list(TEMPLATE_CASES))
+def test_every_controller_validates_a_change_into_a_new_frozen_state(name):
+    make, good, bad, named, state_type = TEMPLATE_CASES[name]
+    c = make()
+    first = c.state
+    assert type(first) is state_type
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.seed = 5  # a running computation's state cannot change under it
+    assert c.options == {k: getattr(first, k) for k in c.options}
+    assert set(c.options) <= {f.name for f in dataclasses.fields(state_type)}
+
+    seen = []
+    c.on_state(lambda: seen.append(c.state))
+    c.configure(**good)
+    (key, value), = good.items()
+    assert getattr(c.state, key) == value and c.state is not first
+    assert getattr(first, key) != value  # the old state is untouched
+    assert seen == [c.state]  # front ends are told once, after the new state is in place
+
+    with pytest.raises(ValueError, match=named):
+        c.configure(**bad)
+    assert c.state is seen[-1] and len(seen) == 1  # a refused change changes nothing, tells no one
+    assert c.status.kind == "error"
+    c.close()
+
+
+def test_a_model_parameter_change_keeps_the_structure_and_runs_the_new_state():
+    c = bw.ModelController(autorun=False)
+    before = c.state
+    runs = []
+    c.run = lambda: runs.append(c.state)
+    c.autorun = True
+    c.set(a=0.1)
+    assert c.state.params["a"] == 0.1 and before.params["a"] == 0.25
+    assert c.state.sim is before.sim and c.state.monitors is before.monitors
+    assert runs == [c.state]
+    with pytest.raises(ValueError, match="bogus"):
+        c.set(bogus=1.0)
+    assert runs == [c.state] and "bogus" not in c.state.params

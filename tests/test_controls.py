@@ -44,6 +44,16 @@ def _panel(widget):
     return shown
 
 
+def _plot_text(controller):
+    """What each figure says: title, axis labels and legend entries."""
+    said = {}
+    for name, fig in controller.figures.items():
+        legend = [str(getattr(item.label, "value", item.label)) for leg in fig.legend for item in leg.items]
+        said[name] = (fig.title.text, [a.axis_label for a in fig.xaxis], [a.axis_label for a in fig.yaxis],
+                      legend)
+    return said
+
+
 def _same_controls(lab, served):
     assert list(lab.controls) == list(served.controls)
     for name in lab.controls:
@@ -52,6 +62,11 @@ def _same_controls(lab, served):
             a.pop("doc"), b.pop("doc")
         assert a == pytest.approx(b), name
     assert set(lab.sources) == set(served.sources)
+    assert _plot_text(lab.controller) == _plot_text(served.controller)  # plots are described once too
+    one_d = len(getattr(lab.controller.state, "axes", (1, 2))) == 1
+    for name, (title, xs, ys, _) in _plot_text(lab.controller).items():
+        waiting = (name == "heatmap" and one_d) or "choose a second parameter" in title  # shown empty
+        assert title and (waiting or (all(xs) and all(ys))), (name, title, xs, ys)
 
 
 @pytest.mark.parametrize("spec", bw.catalog(), ids=lambda s: s.name)
