@@ -110,6 +110,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per load (default 15)")
     parser.add_argument("--grid", type=int, default=128, help="points per sweep axis (default 128)")
     parser.add_argument("--requests", type=int, default=300, help="attack requests per kind (default 300)")
+    kinds = ["alone", "a", "b", "c"]
+    parser.add_argument("--loads", nargs="*", default=kinds, choices=kinds,
+                        help="slider-latency loads to measure (default all; none: the sweep and memory only)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -150,9 +153,10 @@ def main() -> None:
                     start_sweep(page, points=2000, duration=10_000.0)
                     others.append(context)
 
-            for name, load in (("alone", lambda: None), ("(a) 100 plain GETs, 8 at a time", flood),
-                               ("(b) 10 tabs open every tab at once", ten_tabs),
-                               ("(c) two sweeps of 2,000 x 100,000 steps", two_sweeps)):
+            loads = {"alone": ("alone", lambda: None), "a": ("(a) 100 plain GETs, 8 at a time", flood),
+                     "b": ("(b) 10 tabs open every tab at once", ten_tabs),
+                     "c": ("(c) two sweeps of 2,000 x 100,000 steps", two_sweeps)}
+            for name, load in (loads[key] for key in args.loads):
                 others.clear()
                 lat = latency(watched, args.seconds, load)
                 notes = [o for o in others if isinstance(o, str)]
@@ -178,8 +182,12 @@ def main() -> None:
             before = received[0]
             page.locator(".bmw-run button").click()
             t0 = time.perf_counter()
-            page.wait_for_function("([el, old]) => el.innerText !== old && el.innerText.includes('swept')",
-                                   arg=[status.element_handle(), old], timeout=1_800_000)
+            # polled through the locator: Panel may replace the status element, and a handle taken
+            # before the click would then never change
+            while not ((text := status.inner_text()) != old and "swept" in text):
+                if time.perf_counter() - t0 > 1800:
+                    raise TimeoutError(f"the sweep did not finish in 30 min; status: {text!r}")
+                page.wait_for_timeout(20)
             wall = time.perf_counter() - t0
             sent = received[0] - before
             lows = [float(page.locator(f".bmw-sweep-{n} input").input_value())

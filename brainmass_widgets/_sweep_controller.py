@@ -84,6 +84,9 @@ class SweepState:
 
 
 _OPTIONS = tuple(f.name for f in dataclasses.fields(SweepState) if f.name != "sim")
+#: The fewest points of a block bounded by ``block_work``: a narrower block costs nearly as much
+#: time per step (the loop's overhead dominates).
+_MIN_BLOCK = 16
 
 
 class SweepController(StatefulController[SweepState]):
@@ -108,7 +111,13 @@ class SweepController(StatefulController[SweepState]):
     seed : int, default 0
         RNG seed (every point uses it).
     chunk_size : int, optional
-        Grid points per compiled block (default: chosen by the engine); the plot fills block by block.
+        Grid points per compiled block (default: chosen by the engine, within ``block_work``); the
+        plot fills block by block.
+    block_work : int, optional
+        Without ``chunk_size``: the most steps x points x regions one block may take, though at
+        least 16 points (fewer cost nearly as much time each). A sweep gives the compute pool to
+        interactive work between blocks, so this bounds how long a slider waits behind a sweep;
+        the served app sets it. Default: no bound beyond the engine's memory budget.
     executor : str, default "local"
         Where the sweep runs: ``"local"`` (this process), ``"devices"`` (sharded across every local
         JAX device; offered when there are several) or ``"dask"`` (the ``client``'s cluster). See
@@ -133,18 +142,23 @@ class SweepController(StatefulController[SweepState]):
     _OPTION_NAMES = _OPTIONS
     #: A sweep computes only when asked (:meth:`run`).
     autorun = False
+    #: Seconds between two draws of a running sweep (its last block is always drawn): a browser
+    #: redraws a whole heatmap for each, which for a large grid costs more than a fast block.
+    draw_every = 0.2
 
     def __init__(self, model: str = "HopfStep", *, axes: Mapping[str, Sequence[float]] | None = None,
                  params: Mapping[str, Any] | None = None, metric: str = "amplitude",
                  monitor: str | None = None, duration: Any = None, transient: Any = None,
                  init: Mapping[str, Any] | None = None, seed: int = 0, chunk_size: int | None = None,
-                 executor: str = "local", client: Any = None, autosave: str | os.PathLike | None = None,
+                 block_work: int | None = None, executor: str = "local", client: Any = None,
+                 autosave: str | os.PathLike | None = None,
                  autosave_keep: int | None = 20, autosave_mb: float | None = 256,
                  dispatch: Dispatch | None = None, session: Session | None = None):
         super().__init__(dispatch, "brainmass-widgets sweep", session)
         if client is not None:
             _scaleout.check_client(client)
         self._client = client
+        self.block_work = None if block_work is None else check_count(block_work, "block_work")
         self._autosave = Path(autosave) if autosave is not None else None
         if autosave_keep is not None:
             check_count(autosave_keep, "autosave_keep")
@@ -253,7 +267,7 @@ class SweepController(StatefulController[SweepState]):
         regions = int(np.prod(np.atleast_1d(sim.in_size)))
         allowed.check_sweep(f"a sweep of {points:,} points of {ms_text(state['duration'])} at dt = "
                             f"{ms_text(sim.dt)}", points, n_steps, regions,
-                            sim.block_size(points, n_steps, state["chunk_size"]))
+                            self.block_size(sim, points, n_steps, state["chunk_size"]))
         if state["executor"] not in self._executor_keys():
             available = self.executors
             raise ValueError(f"executor {state['executor']!r} is not available here; available: "
@@ -264,6 +278,16 @@ class SweepController(StatefulController[SweepState]):
     def _apply(self, old: SweepState | None) -> None:
         state = self._state
         self.post(lambda: self._label(state))
+
+    def block_size(self, sim: CachedSimulator, points: int, n_steps: int, chunk_size: int | None) -> int:
+        """Grid points per compiled block of a sweep of ``points`` runs of ``n_steps`` steps:
+        ``chunk_size`` when given, else the engine's choice bounded by :attr:`block_work`."""
+        engine = sim.block_size(points, n_steps, chunk_size)
+        if chunk_size is not None or self.block_work is None:
+            return engine
+        work = n_steps * int(np.prod(np.atleast_1d(sim.in_size)))
+        by_work = 1 << int(np.log2(max(1, self.block_work // work)))
+        return min(engine, max(_MIN_BLOCK, by_work))
 
     def code(self) -> str:
         """A plain-brainmass loop over the grid computing the same metric; it leaves the grid of
@@ -437,6 +461,7 @@ class SweepController(StatefulController[SweepState]):
         sample_s = float(sim.dt / u.second)
         metric = _banded(state.metric, sample_s)
         total = int(np.prod([v.size for v in grid.values()]))
+        n_steps = sim.steps(state.duration, state.transient, None)[0]
         t0 = time.perf_counter()
         self.post(lambda: self._draw(state, grid, None), token)
 
@@ -446,6 +471,11 @@ class SweepController(StatefulController[SweepState]):
 
         slot: Slot | None = None
         keep = self._keeper(state)
+        drawn = [-np.inf]
+
+        def draw(snapshot: SweepResult, guard: Token | None = token) -> None:
+            drawn[0] = time.perf_counter()
+            self.post(lambda: self._draw(state, grid, snapshot), guard, "sweep")
 
         def on_chunk(done: int, total_: int, partial: SweepResult) -> bool:
             if token.superseded:
@@ -453,7 +483,8 @@ class SweepController(StatefulController[SweepState]):
             self._result = self._unband(partial, state.metric)
             snapshot = self._result
             keep(snapshot, False)
-            self.post(lambda: self._draw(state, grid, snapshot), token, "sweep")
+            if done == total_ or time.perf_counter() - drawn[0] >= self.draw_every:
+                draw(snapshot)
             self._set_status(Status("running", f"sweep: {done:,} of {total_:,} points", done / total_,
                                     time.perf_counter() - t0), token)
             if slot is not None and not slot.pause(lambda: token.superseded):
@@ -471,7 +502,8 @@ class SweepController(StatefulController[SweepState]):
                     res = sim.sweep(grid, duration=state.duration, params=state.params,
                                     init=state.init, transient=state.transient,
                                     monitor=state.monitor, metric=metric, on_chunk=on_chunk,
-                                    chunk_size=state.chunk_size, seed=state.seed, **where)
+                                    chunk_size=self.block_size(sim, total, n_steps, state.chunk_size),
+                                    seed=state.seed, **where)
                 keep(self._unband(res, state.metric), True)
         except Exception as exc:
             self._set_status(Status("error", f"{type(exc).__name__}: {exc}"), token)
@@ -481,6 +513,7 @@ class SweepController(StatefulController[SweepState]):
             if token.generation != self._cancelled:
                 return
             self._result = self._unband(res, state.metric)
+            draw(self._result, None)  # what was computed after the last draw (cancelling ends the token)
             self._set_status(Status("cancelled", f"cancelled after {res.done:,} of {res.total:,} points",
                                     res.done / res.total, elapsed))
             return

@@ -220,6 +220,7 @@ def test_dispatch_applies_updates_where_the_front_end_says():
 def test_sweep_fills_block_by_block_and_equals_the_engine():
     c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 32)}, params={"w": 0.3}, duration=100.0,
                         chunk_size=8)
+    c.draw_every = 0  # every block
     filled = []
     c.sources["sweep"].on_change("data", lambda attr, old, new: filled.append(
         int(np.isfinite(np.asarray(new["y"], float)).sum())))
@@ -233,6 +234,54 @@ def test_sweep_fills_block_by_block_and_equals_the_engine():
     assert np.all(c.result.lo <= c.result.hi)
     labels = [item.label.value for item in c.figures["sweep"].legend[0].items]
     assert labels == ["min..max", "amplitude of x"]
+
+
+def test_a_sweep_bounded_by_work_takes_blocks_within_it_and_equals_the_engine():
+    # 100 ms at dt = 0.1 ms: 1,000 steps a point, so 16,384 point-steps fit blocks of 16
+    c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 64)}, params={"w": 0.3}, duration=100.0,
+                        block_work=16_384)
+    sim, n_steps = c.simulator, 1000
+    assert c.block_size(sim, 64, n_steps, None) == 16
+    assert c.block_size(sim, 64, n_steps, 4) == 4  # a given chunk_size wins
+    assert c.block_size(sim, 64, 100_000, None) == 16  # never narrower than 16 points
+    unbounded = SweepController("HopfStep")
+    assert unbounded.block_size(sim, 4096, n_steps, None) == sim.block_size(4096, n_steps, None)
+    for work in (2**14, 2**17, 2**20, 2**30):
+        c.block_work = work
+        block = c.block_size(sim, 4096, n_steps, None)
+        assert block == 16 or block * n_steps <= work
+        assert block <= sim.block_size(4096, n_steps, None) and block & (block - 1) == 0
+    c.block_work = 16_384
+    c.draw_every = 0
+    filled = []
+    c.sources["sweep"].on_change("data", lambda attr, old, new: filled.append(
+        int(np.isfinite(np.asarray(new["y"], float)).sum())))
+    c.run()
+    assert c.wait(120) and c.status.kind == "done"
+    assert filled == [0, 16, 32, 48, 64]
+    ref = bw.CachedSimulator("HopfStep").sweep({"a": np.linspace(-0.5, 1.5, 64)}, duration=100 * u.ms,
+                                               params={"w": 0.3}, transient=25 * u.ms)
+    np.testing.assert_allclose(c.result.values, ref.values, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="block_work must be an integer >= 1; got 0"):
+        SweepController("HopfStep", block_work=0)
+
+
+def test_a_fast_sweep_is_drawn_at_most_every_draw_every_seconds_and_its_last_block_always():
+    c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 64)}, duration=100.0, chunk_size=1)
+    draws = []
+    c.sources["sweep"].on_change("data", lambda attr, old, new: draws.append(
+        (time.perf_counter(), int(np.isfinite(np.asarray(new["y"], float)).sum()))))
+    c.draw_every = 3600.0
+    c.run()
+    assert c.wait(120) and c.status.kind == "done"
+    assert [n for _, n in draws] == [0, 1, 64]  # the empty grid, the first block, the last
+    draws.clear()
+    c.draw_every = 0.05
+    c.run()
+    assert c.wait(120)
+    times = [t for t, _ in draws[1:-1]]  # between the first block and the forced last one
+    assert draws[-1][1] == 64 and len(draws) < 64
+    assert all(b - a >= 0.05 for a, b in zip(times, times[1:], strict=False))
 
 
 def test_sweep_can_be_cancelled_and_keeps_what_was_drawn():
@@ -268,6 +317,7 @@ def test_a_heatmap_block_sends_only_its_own_values():
 
     c = SweepController("HopfStep", axes={"a": (0.0, 1.0, 6), "w": (0.1, 0.5, 4)}, duration=60.0,
                         chunk_size=4)
+    c.draw_every = 0  # every block
     doc = Document()
     doc.add_root(c.sources["heatmap"])
     events = []

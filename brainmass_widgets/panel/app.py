@@ -33,6 +33,11 @@ from brainmass_widgets.panel._phase import PhasePlaneExplorer
 __all__ = ["create_app", "backend_label"]
 
 TITLE = "brainmass-widgets"
+#: Steps x points x regions of one compiled sweep block in the app: about 10 ms of HopfStep on one
+#: CPU core, so a slider's run waits for little more than that behind a sweep (blocks keep at
+#: least 16 points), while a sweep of short runs goes in blocks large enough to run near the
+#: engine's own speed.
+SWEEP_BLOCK_WORK = 2**20
 
 
 def backend_label() -> str:
@@ -179,8 +184,9 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
         # Built on the first visit to its tab: a first page load carries only the Model tab.
         spec = explorer.controller.spec
         if event.new == 1 and "sweep" not in template.explorers:
-            sweep = SweepExplorer(spec.name, explorer=explorer, chunk_size=16, client=client, session=session,
-                                  autosave=autosave, autosave_keep=sweep_keep, autosave_mb=sweep_quota_mb)
+            sweep = SweepExplorer(spec.name, explorer=explorer, block_work=SWEEP_BLOCK_WORK, client=client,
+                                  session=session, autosave=autosave, autosave_keep=sweep_keep,
+                                  autosave_mb=sweep_quota_mb)
             template.explorers["sweep"] = sweep
             sweep_tab.objects = [sweep]
         if event.new == 2 and "phase" not in template.explorers:
