@@ -217,18 +217,28 @@ def test_dispatch_applies_updates_where_the_front_end_says():
 # ----------------------------------------------------------------------------- sweeps
 
 
-def test_sweep_fills_block_by_block_and_equals_the_engine():
-    c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 32)}, params={"w": 0.3}, duration=100.0,
-                        chunk_size=8)
-    c.draw_every = 0  # every block
+def swept_fills(c):
+    """Run ``c``'s sweep, drawing every block; the finite values of the curve at each draw."""
+    c.draw_every = 0
     filled = []
     c.sources["sweep"].on_change("data", lambda attr, old, new: filled.append(
         int(np.isfinite(np.asarray(new["y"], float)).sum())))
     c.run()
     assert c.wait(120) and c.status.kind == "done"
-    assert filled == [0, 8, 16, 24, 32]
-    ref = bw.CachedSimulator("HopfStep").sweep({"a": np.linspace(-0.5, 1.5, 32)}, duration=100 * u.ms,
-                                               params={"w": 0.3}, transient=25 * u.ms)
+    return filled
+
+
+def hopf_sweep(points):
+    """The engine's sweep of HopfStep's ``a`` over -0.5 .. 1.5 (w = 0.3, 100 ms, a quarter lead)."""
+    return bw.CachedSimulator("HopfStep").sweep({"a": np.linspace(-0.5, 1.5, points)}, duration=100 * u.ms,
+                                                params={"w": 0.3}, transient=25 * u.ms)
+
+
+def test_sweep_fills_block_by_block_and_equals_the_engine():
+    c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 32)}, params={"w": 0.3}, duration=100.0,
+                        chunk_size=8)
+    assert swept_fills(c) == [0, 8, 16, 24, 32]
+    ref = hopf_sweep(32)
     np.testing.assert_allclose(c.sources["sweep"].data["y"], ref.values, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(c.result.values, ref.values, rtol=1e-5, atol=1e-7)
     assert np.all(c.result.lo <= c.result.hi)
@@ -252,16 +262,8 @@ def test_a_sweep_bounded_by_work_takes_blocks_within_it_and_equals_the_engine():
         assert block == 16 or block * n_steps <= work
         assert block <= sim.block_size(4096, n_steps, None) and block & (block - 1) == 0
     c.block_work = 16_384
-    c.draw_every = 0
-    filled = []
-    c.sources["sweep"].on_change("data", lambda attr, old, new: filled.append(
-        int(np.isfinite(np.asarray(new["y"], float)).sum())))
-    c.run()
-    assert c.wait(120) and c.status.kind == "done"
-    assert filled == [0, 16, 32, 48, 64]
-    ref = bw.CachedSimulator("HopfStep").sweep({"a": np.linspace(-0.5, 1.5, 64)}, duration=100 * u.ms,
-                                               params={"w": 0.3}, transient=25 * u.ms)
-    np.testing.assert_allclose(c.result.values, ref.values, rtol=1e-5, atol=1e-7)
+    assert swept_fills(c) == [0, 16, 32, 48, 64]
+    np.testing.assert_allclose(c.result.values, hopf_sweep(64).values, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="block_work must be an integer >= 1; got 0"):
         SweepController("HopfStep", block_work=0)
 
