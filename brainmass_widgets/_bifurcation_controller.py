@@ -281,10 +281,7 @@ class BifurcationController(SimulatingController[BifurcationState]):
         ValueError
             For an unknown option or a bad value; nothing changes.
         """
-        unknown = [k for k in options if k not in _OPTIONS]
-        if unknown:
-            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
-        self._change(**options)
+        super().configure(**options)
 
     # ------------------------------------------------------------------ computing
 

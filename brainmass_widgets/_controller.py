@@ -480,6 +480,8 @@ class StatefulController(ControllerBase, Generic[S]):
     """
 
     _OPTION_NAMES: tuple[str, ...] = ()
+    #: Options :meth:`configure` takes that :attr:`options` does not show.
+    _ALSO_ACCEPTED: tuple[str, ...] = ()
     autorun: bool = True
 
     def __init__(self, dispatch: Dispatch | None, name: str, session: Session | None = None):
@@ -496,6 +498,20 @@ class StatefulController(ControllerBase, Generic[S]):
     def options(self) -> dict[str, Any]:
         """The current state, as keywords accepted by ``configure``."""
         return {k: getattr(self._state, k) for k in self._OPTION_NAMES}
+
+    def configure(self, **options: Any) -> None:
+        """Change settings (the names of :attr:`options`) and recompute when ``autorun`` is on.
+
+        Raises
+        ------
+        ValueError
+            For an unknown option or a bad value, naming it; nothing changes.
+        """
+        unknown = [k for k in options if k not in self._OPTION_NAMES + self._ALSO_ACCEPTED]
+        if unknown:
+            valid = ", ".join(self._OPTION_NAMES)
+            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {valid}"))
+        self._change(**options)
 
     def _change(self, **changes: Any) -> None:
         """Validate ``changes`` into a new state, apply it, tell the front ends, and run it when

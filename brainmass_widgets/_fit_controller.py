@@ -193,11 +193,7 @@ class FitController(StatefulController[FitState]):
         ValueError
             Naming the bad setting or value and what is allowed; nothing changes.
         """
-        unknown = [k for k in options if k not in self._OPTION_NAMES]
-        if unknown:
-            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: "
-                                       f"{', '.join(self._OPTION_NAMES)}"))
-        self._change(**options)
+        super().configure(**options)
 
     def _apply(self, old: FitState | None) -> None:
         state = self._state

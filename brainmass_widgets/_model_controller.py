@@ -135,6 +135,7 @@ class ModelController(SimulatingController[ModelState]):
     """
 
     _OPTION_NAMES = _OPTIONS
+    _ALSO_ACCEPTED = ("params",)
 
     def __init__(self, model: str = "HopfStep", *, params: Mapping[str, Any] | None = None,
                  in_size: Any = 1, dt: Any = None, duration: Any = None, transient: Any = None,
@@ -298,10 +299,7 @@ class ModelController(SimulatingController[ModelState]):
         ValueError
             Naming the bad option or value; nothing changes.
         """
-        unknown = [k for k in options if k not in _OPTIONS and k != "params"]
-        if unknown:
-            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
-        self._change(**options)
+        super().configure(**options)
 
     # ------------------------------------------------------------------ computing
 

@@ -278,10 +278,7 @@ class NetworkController(SimulatingController[NetworkState]):
             For an unknown option or a bad value (a connectome that is not square, holds NaN or
             negative weights, or whose labels do not match); nothing changes.
         """
-        unknown = [k for k in options if k not in _OPTIONS]
-        if unknown:
-            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
-        self._change(**options)
+        super().configure(**options)
 
     # ------------------------------------------------------------------ run
 

@@ -268,12 +268,7 @@ class PhasePlaneController(SimulatingController[PhaseState]):
         ValueError
             For an unknown option or a bad value; nothing changes.
         """
-        unknown = [k for k in options if k not in _OPTIONS]
-        if unknown:
-            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
-        if "noise" in options:
-            options["noise"] = tuple(options["noise"] or ())
-        self._change(**options)
+        super().configure(**options)
 
     # ------------------------------------------------------------------ plane
 

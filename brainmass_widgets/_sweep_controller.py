@@ -217,10 +217,7 @@ class SweepController(StatefulController[SweepState]):
         ValueError
             Naming the bad setting or value; nothing changes.
         """
-        unknown = [k for k in options if k not in _OPTIONS]
-        if unknown:
-            raise self.fail(ValueError(f"unknown option {unknown[0]!r}; valid: {', '.join(_OPTIONS)}"))
-        self._change(**options)
+        super().configure(**options)
 
     def _validate(self, options: dict[str, Any], old: SweepState | None) -> SweepState:
         state = {**fields_of(old), **options}
