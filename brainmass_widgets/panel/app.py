@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import jax
 import numpy as np
@@ -29,6 +28,7 @@ from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
 from brainmass_widgets.panel._fit import FitExplorer
 from brainmass_widgets.panel._network import NetworkExplorer
 from brainmass_widgets.panel._phase import PhasePlaneExplorer
+from brainmass_widgets.panel._url import UrlFollower
 
 __all__ = ["create_app", "backend_label"]
 
@@ -113,31 +113,13 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
             registry.discard(context.id)
         raise
 
+    url = None if location is None else UrlFollower(
+        location, explorer.query_string, lambda: explorer.controller.status.busy,
+        pn.state.curdoc.add_timeout_callback)
+
     def follow_url() -> None:
-        if location is not None:
-            location.search = explorer.query_string()
-
-    # Under load Panel can deliver two quick URL changes to a page in the wrong order (a change
-    # made while the websocket is busy is written a tick later, one made after it at once), and
-    # the page keeps the older URL. The page reports each URL it shows (``href``): one still
-    # behind two seconds later, with no run under way (whose end sends the URL anyway), is sent again.
-    recheck = {"pending": False}
-
-    def url_behind() -> bool:
-        shown = parse_qs(urlsplit(location.href or "").query)
-        return shown != parse_qs(location.search.lstrip("?"))
-
-    def resend_url() -> None:
-        recheck["pending"] = False
-        if url_behind() and not explorer.controller.status.busy:
-            # the same text again would not be sent: an empty trailing field alternates
-            search = location.search
-            location.search = search[:-1] if search.endswith("&") else search + "&"
-
-    def on_href(_: Any) -> None:
-        if not recheck["pending"] and url_behind() and pn.state.curdoc is not None:
-            recheck["pending"] = True
-            pn.state.curdoc.add_timeout_callback(resend_url, 2000)
+        if url is not None:
+            url.follow()
 
     def start() -> None:
         # The first run waits for the page to connect: a plain GET that never opens the
@@ -150,8 +132,6 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     # is not slowed by the history update.
     explorer.controller.on_status(lambda status: status.kind in ("done", "diverged") and follow_url())
     pn.state.onload(start)
-    if location is not None:
-        location.param.watch(on_href, "href")
     # A plain header row rather than a Panel template: every template carries Panel HTML panes,
     # which make Panel ship the 1.8 MB MathJax bundle with the page (nothing here needs math).
     header = pn.Row(
