@@ -595,5 +595,7 @@ class SweepController(StatefulController[SweepState]):
                 self._mapper.low, self._mapper.high = float(finite.min()), float(finite.max())
             _plots.patch_changed(self.sources["heatmap"], {"value": value})
             return
-        self.sources["heatmap"].data = {"x": xx.reshape(-1), "y": yy.reshape(-1), "w": np.full(xx.size, w),
-                                        "h": np.full(xx.size, h), "value": value}
+        # a sweep again over the same grid sends only its emptied values, not the grid's columns too
+        _plots.patch_changed(self.sources["heatmap"], {"x": xx.reshape(-1), "y": yy.reshape(-1),
+                                                       "w": np.full(xx.size, w), "h": np.full(xx.size, h),
+                                                       "value": value})

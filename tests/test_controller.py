@@ -9,6 +9,8 @@ import brainunit as u
 import numpy as np
 import pytest
 from attacks import BOMB_BYTES, peak_bytes, zip_bomb
+from bokeh.document import Document
+from bokeh.document.events import ColumnDataChangedEvent, ColumnsPatchedEvent
 from progress import start_and_wait_running
 
 import brainmass_widgets as bw
@@ -244,6 +246,32 @@ def test_sweep_fills_block_by_block_and_equals_the_engine():
     assert np.all(c.result.lo <= c.result.hi)
     labels = [item.label.value for item in c.figures["sweep"].legend[0].items]
     assert labels == ["min..max", "amplitude of x"]
+
+
+def test_a_sweep_again_over_the_same_grid_sends_only_its_values():
+    c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 8), "w": (0.1, 0.5, 4)}, duration=50.0)
+    c.run()
+    c.wait()
+    doc = Document()
+    doc.add_root(c.figures["heatmap"])
+    sent: list[set[str]] = []
+
+    def record(event):
+        if isinstance(event, ColumnsPatchedEvent) and event.model is c.sources["heatmap"]:
+            sent.append(set(event.patches))
+        elif isinstance(event, ColumnDataChangedEvent) and event.model is c.sources["heatmap"]:
+            sent.append(set(event.cols) if event.cols else set(event.model.data))
+
+    doc.on_change(record)
+    c.run()
+    c.wait()
+    assert sent and set().union(*sent) == {"value"}
+    sent.clear()
+    c.configure(axes={"a": (-0.5, 1.0, 8), "w": (0.1, 0.5, 4)})
+    c.run()
+    c.wait()
+    assert {"x", "value"} <= set().union(*sent)
+    np.testing.assert_allclose(np.unique(c.sources["heatmap"].data["x"]), np.linspace(-0.5, 1.0, 8))
 
 
 def test_a_sweep_bounded_by_work_takes_blocks_within_it_and_equals_the_engine():
