@@ -6,7 +6,8 @@ import html
 import inspect
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -170,14 +171,20 @@ class ExplorerBase:
         except ValueError as exc:
             self._bad_input(str(exc))
             if revert is not None:
-                self._syncing = True
-                try:
+                with self._quietly():
                     revert()
-                finally:
-                    self._syncing = False
             return False
         self._bad_input("")
         return True
+
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        """Changes made to the controls inside are not fed back to the controller."""
+        self._syncing = True
+        try:
+            yield
+        finally:
+            self._syncing = False
 
     @property
     def controller(self) -> Any:

@@ -75,11 +75,8 @@ class Explorer(ExplorerBase, w.VBox):
             return
         file = change["new"][0]
         self._guard(lambda: action(bytes(file["content"]), file["name"]), self._on_state)
-        self._syncing = True
-        try:
+        with self._quietly():
             upload.value = ()
-        finally:
-            self._syncing = False
 
     def _bokeh(self, layout: Any) -> BokehModel:
         """The plot widget of ``layout`` (a Bokeh layout of the controller's figures).

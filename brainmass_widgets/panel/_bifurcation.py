@@ -65,10 +65,6 @@ class BifurcationExplorer(BifurcationExplorerBase, Panel):
         """The controls and the ``param`` state from the controller."""
         self._form.refresh()
         c = self._controller
-        self._syncing = True
-        try:
-            self.param.update(model=c.spec.name, values=dict(c.options["params"]))
-        finally:
-            self._syncing = False
+        self._mirror(model=c.spec.name, values=dict(c.options["params"]))
         self._refresh_code()
 

@@ -135,11 +135,8 @@ class Panel(ExplorerBase, Viewer):
         filename = widget.filename or fallback
         data = bytes(event.new)
         self._read_off_loop(lambda: read(data, filename), lambda value: action(value, filename))
-        self._syncing = True
-        try:
+        with self._quietly():
             widget.param.update(value=None, filename=None)
-        finally:
-            self._syncing = False
         widget.clear()
 
     def _read_off_loop(self, read: Callable[[], Any], apply: Callable[[Any], None],
@@ -271,11 +268,8 @@ class Panel(ExplorerBase, Viewer):
     def _mirror(self, **values: Any) -> None:
         """Set the ``param`` state to ``values`` (those that are parameters of this explorer) without
         feeding it back to the controller."""
-        self._syncing = True
-        try:
+        with self._quietly():
             self.param.update(**{k: v for k, v in values.items() if k in self.param and k != "name"})
-        finally:
-            self._syncing = False
 
     def _on_param(self, *events: param.parameterized.Event) -> None:
         if not self._syncing:
@@ -485,11 +479,8 @@ class SweepExplorer(SweepExplorerBase, Panel):
         self._save.disabled = self._controller.result is None
         self._cancel.disabled = not status.busy
         if self._saved.visible and status.kind in ("done", "cancelled"):
-            self._syncing = True
-            try:
+            with self._quietly():
                 self._saved.options = ["", *self._controller.saved_sweeps()]
-            finally:
-                self._syncing = False
 
     def _on_saved(self, event: param.parameterized.Event) -> None:
         if event.new and not self._syncing:

@@ -23,12 +23,12 @@ from brainmass_widgets._limits import compute_pool, limits
 from brainmass_widgets._network import network_models
 from brainmass_widgets._phase import planar_models
 from brainmass_widgets._serving import session_registry, visitor_folder
+from brainmass_widgets._url import UrlFollower
 from brainmass_widgets.panel._bifurcation import BifurcationExplorer
 from brainmass_widgets.panel._explorers import ModelExplorer, SweepExplorer
 from brainmass_widgets.panel._fit import FitExplorer
 from brainmass_widgets.panel._network import NetworkExplorer
 from brainmass_widgets.panel._phase import PhasePlaneExplorer
-from brainmass_widgets.panel._url import UrlFollower
 
 __all__ = ["create_app", "backend_label"]
 

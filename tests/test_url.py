@@ -5,7 +5,7 @@ import param
 from panel.io.location import Location
 from panel.util import edit_readonly
 
-from brainmass_widgets.panel._url import UrlFollower
+from brainmass_widgets._url import UrlFollower
 
 PAGE = "http://localhost:5006/"
 
