@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import logging
 import os
 import sys
 import threading
@@ -31,6 +32,8 @@ from ._compile import STATE_LOCK, CompileCache, compile_notice
 from ._engine import CachedSimulator
 from ._limits import Slot, check_count, compute_pool, limits
 from ._results import SimResult
+
+_LOG = logging.getLogger(__name__)
 
 __all__ = ["STATUS_KINDS", "Session", "Status", "StatusKind", "shared_cache"]
 
@@ -182,13 +185,24 @@ class Worker:
                 self.started += 1
             session = self._owner.session if self._owner is not None else None
             if session is None:
-                job(token)
+                self._call(job, token)
                 continue
             session.begin(self._owner, token)
             try:
-                job(token)
+                self._call(job, token)
             finally:
                 session.end(token)
+
+    def _call(self, job: Callable[[Token], None], token: Token) -> None:
+        """Run ``job``; an error it lets out (a plot update that raised, say) becomes the owner's
+        error status instead of ending the thread, so that later jobs still run and ``wait``
+        returns."""
+        try:
+            job(token)
+        except Exception as exc:
+            _LOG.exception("%s: the computation raised", self._name)
+            if self._owner is not None:
+                self._owner.fail(exc)
 
 
 # ----------------------------------------------------------------------------- stopping the process

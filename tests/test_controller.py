@@ -248,6 +248,20 @@ def test_sweep_fills_block_by_block_and_equals_the_engine():
     assert labels == ["min..max", "amplitude of x"]
 
 
+def test_an_error_a_computation_lets_out_is_shown_and_the_explorer_goes_on_working():
+    c = ModelController("HopfStep", duration=50.0)
+
+    def job(token):
+        raise RuntimeError("a plot update failed")
+
+    c.worker.submit(job)
+    assert c.wait(30), "wait() hung: the worker thread ended with the error"
+    assert c.status.kind == "error" and "a plot update failed" in c.status.message
+    c.set(a=0.3)
+    assert c.wait(60) and c.status.kind == "done", c.status
+    assert c.result is not None
+
+
 def test_a_sweep_again_over_the_same_grid_sends_only_its_values():
     c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 8), "w": (0.1, 0.5, 4)}, duration=50.0)
     c.run()
