@@ -305,6 +305,9 @@ def test_load_twenty_sessions_moving_sliders_each_see_their_own_last_value(busy_
                 p.keyboard.press("ArrowRight" if rng.random() < 0.5 else "ArrowLeft")
                 moves += 1
             pages[0].wait_for_timeout(50)
+        # Every page's last change computed first: the walk revisits values, so a URL naming the
+        # slider's value can be left from an earlier visit while the last run still waits its turn.
+        wait_status(url, lambda s: s["running"] == 0 and s["waiting"] == 0, timeout=120)
         latencies = []
         for p in pages:
             settle(p)
