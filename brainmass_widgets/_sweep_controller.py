@@ -581,13 +581,7 @@ class SweepController(StatefulController[SweepState]):
                 return
             _plots.patch_changed(self.sources["sweep"], {"y": res.shown, "lo": res.lo, "hi": res.hi})
             return
-        a, b = grid[names[0]], grid[names[1]]
-        xx, yy = np.meshgrid(a, b, indexing="ij")
-        w = (a[1] - a[0]) if a.size > 1 else 1.0
-        h = (b[1] - b[0]) if b.size > 1 else 1.0
-        if res is None:
-            value = np.full(xx.size, np.nan)
-        else:
+        if res is not None:
             value = (res.hi - res.lo) if state.metric == "minmax" else res.shown
             value = np.asarray(value, dtype=float).reshape(-1)
             finite = value[np.isfinite(value)]
@@ -595,7 +589,11 @@ class SweepController(StatefulController[SweepState]):
                 self._mapper.low, self._mapper.high = float(finite.min()), float(finite.max())
             _plots.patch_changed(self.sources["heatmap"], {"value": value})
             return
+        a, b = grid[names[0]], grid[names[1]]
+        xx, yy = np.meshgrid(a, b, indexing="ij")
+        w = (a[1] - a[0]) if a.size > 1 else 1.0
+        h = (b[1] - b[0]) if b.size > 1 else 1.0
         # a sweep again over the same grid sends only its emptied values, not the grid's columns too
         _plots.patch_changed(self.sources["heatmap"], {"x": xx.reshape(-1), "y": yy.reshape(-1),
                                                        "w": np.full(xx.size, w), "h": np.full(xx.size, h),
-                                                       "value": value})
+                                                       "value": np.full(xx.size, np.nan)})
