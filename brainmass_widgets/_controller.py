@@ -361,6 +361,14 @@ class ControllerBase:
         controls)."""
         self._state_listeners.append(callback)
 
+    @property
+    def document_lock(self) -> threading.RLock:
+        """The lock under which plot updates change the document when the controller has no
+        ``dispatch`` of its own (JupyterLab: they are applied on the computing thread). A front end
+        that changes the document from another thread (the kernel's, applying an event from the
+        page) holds it too, so that the two never change the document at the same time."""
+        return self._doc_lock
+
     def _direct(self, fn: Callable[[], None]) -> None:
         with self._doc_lock:
             fn()

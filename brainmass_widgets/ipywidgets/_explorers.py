@@ -26,6 +26,21 @@ __all__ = ["Explorer", "ModelExplorer", "SweepExplorer"]
 _BOKEHJS = {"cell": None}
 
 
+class _LockedBokehModel(BokehModel):
+    """A :class:`~jupyter_bokeh.widgets.BokehModel` that applies the page's events (a range moved,
+    a tap) while holding ``lock``, the lock under which the computing thread changes the document:
+    unguarded, the two threads can change it at once and one of them fails ("Set changed size
+    during iteration")."""
+
+    def __init__(self, model: Any, lock: Any):
+        self._lock = lock
+        super().__init__(model)
+
+    def _sync_model(self, model: BokehModel, content: dict[str, Any], buffers: list[Any]) -> None:
+        with self._lock:
+            super()._sync_model(model, content, buffers)
+
+
 def _load_bokehjs() -> None:
     """Load BokehJS into the page (jupyter_bokeh draws with it), once per executed cell.
 
@@ -86,7 +101,7 @@ class Explorer(ExplorerBase, w.VBox):
         sent (a view is drawn from the document as it was when the plot was built).
         """
         self._layout_model = layout
-        plot = BokehModel(layout)
+        plot = _LockedBokehModel(layout, self._controller.document_lock)
         plot._view_count = 0
         plot.observe(self._on_views, "_view_count")
         return plot
@@ -244,6 +259,9 @@ class SweepExplorer(SweepExplorerBase, Explorer):
     def _on_state(self) -> None:
         self._form.refresh()
         two = len(self._controller.options["axes"]) == 2
-        self._controller.figures["sweep"].visible = not two
-        self._controller.figures["heatmap"].visible = two
+        self._controller.post(lambda: self._show_figure("heatmap" if two else "sweep"))
+
+    def _show_figure(self, shown: str) -> None:
+        for name in ("sweep", "heatmap"):
+            self._controller.figures[name].visible = name == shown
 

@@ -100,7 +100,8 @@ class FitExplorer(FitExplorerBase, Explorer):
         self._form.refresh()
         synthetic = self._controller.options["target"] == "synthetic"
         self._truth_title.layout.display = None if synthetic else "none"
-        self._fc_row.visible = self._controller.fitter.regions > 1
+        regions = self._controller.fitter.regions
+        self._controller.post(lambda: setattr(self._fc_row, "visible", regions > 1))
         self._memory.value = self._memory_html()
 
     @property

@@ -1,5 +1,7 @@
 """The ipywidgets phase-plane explorer: controls drive the controller, bad input reverts."""
 
+import threading
+
 import numpy as np
 
 from brainmass_widgets._phase import PhasePlane
@@ -36,4 +38,29 @@ def test_held_sliders_axes_and_noise_follow_the_model():
     e.controls["noise"].value = ("x",)
     assert e.controller.options["noise"] == ("x",)
     assert "noise_sigma" in e.sliders
+    e.close()
+
+
+def test_an_event_from_the_page_waits_while_the_computing_thread_changes_the_document():
+    """An event from the page (here: the plane's x range moved) is applied by the kernel's thread;
+    while the computing thread changes the document under the controller's lock, the event waits
+    for it instead of changing the document at the same time."""
+    e = PhasePlaneExplorer("HopfStep", autorun=False)
+    x_range = e.controller.figures["plane"].x_range
+    message = {"event": "jsevent", "kind": "ModelChanged", "model": {"id": x_range.id},
+               "attr": "start", "new": -0.25}
+    applied = threading.Event()
+
+    def from_the_page():
+        e._plot._sync_model(e._plot, dict(message), [])
+        applied.set()
+
+    with e.controller.document_lock:
+        page = threading.Thread(target=from_the_page)
+        page.start()
+        assert not applied.wait(0.5), "the page's event changed the document while it was locked"
+        assert x_range.start != -0.25
+    assert applied.wait(10)
+    page.join()
+    assert x_range.start == -0.25
     e.close()
