@@ -110,7 +110,9 @@ def test_a_session_closed_mid_sweep_frees_its_worker_and_keeps_the_partial_sweep
     wait_column(page, "trajectory", "x[0]")
     page.locator(".bk-tab", has_text="Sweep").click()
     page.wait_for_function(f"() => ({SOURCE})('sweep') !== null")
-    for name, value in (("duration", "9999"), ("points", "2000")):
+    # 2,000 runs of 500,000 steps, about 5 s here: far longer than the 1 s the server waits
+    # before it destroys a closed page's session
+    for name, value in (("duration", "49999"), ("points", "2000")):
         type_and_enter(page, f".bmw-sweep-{name}", value)
     page.wait_for_timeout(500)
     page.locator(".bmw-run button").click()
@@ -123,7 +125,7 @@ def test_a_session_closed_mid_sweep_frees_its_worker_and_keeps_the_partial_sweep
     assert idle["slots"] >= 1
     (kept,) = sweep_dir.glob("*/HopfStep-*.npz")  # in the visitor's own folder
     partial = bw.SweepResult.load(kept)
-    assert partial.cancelled and 0 < partial.done < 2000 and partial.settings["duration_ms"] == 9999.0
+    assert partial.cancelled and 0 < partial.done < 2000 and partial.settings["duration_ms"] == 49999.0
     stranger = browser.new_page()  # another browser does not see the visitor's sweeps
     again = browser.new_context(storage_state=cookies)  # the same browser, back later
     fresh = again.new_page()
