@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,22 @@ _OPTIONS = ("model", "x", "y", "params", "held", "x_range", "y_range", "grid", "
             "noise", "seed")
 
 
+
+
+def _visited_ranges(model: str, states: tuple[str, ...],
+                    params: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """Per state variable of ``states``, the padded range a noise-free run of ``model`` visits."""
+    quiet = CachedSimulator(model, cache=CACHE)
+    with ENGINE_LOCK:
+        res = quiet.run(quiet.spec.duration, params=dict(params), monitors=list(states))
+    return {s: _padded(magnitude(res[s]).ravel()) for s in states}
+
+
+@functools.lru_cache(maxsize=64)
+def _kept_ranges(model: str, states: tuple[str, ...],
+                 params: tuple[tuple[str, float], ...]) -> dict[str, tuple[float, float]]:
+    """:func:`_visited_ranges` for scalar parameter values, kept (callers copy the dict)."""
+    return _visited_ranges(model, states, dict(params))
 
 
 def _padded(trace: np.ndarray) -> tuple[float, float]:
@@ -218,12 +235,18 @@ class PhasePlaneController(SimulatingController[PhaseState]):
     @staticmethod
     def _auto_ranges(plane: PhasePlane, params: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
         """Per state variable, the range a noise-free default run visits, padded: the first view
-        shows the action, and held-value sliders span it."""
-        quiet = CachedSimulator(plane.spec.name, cache=CACHE)
+        shows the action, and held-value sliders span it.
+
+        Kept per model and parameter values: a controller is built where its front end runs (the
+        served app's event loop), and a run there would wait for any phase plane computing at
+        the time (they hold the engine's lock), so a class opening the same tab computes it once.
+        """
         params = PhasePlaneController._model_params(params, plane)
-        with ENGINE_LOCK:
-            res = quiet.run(plane.spec.duration, params=params, monitors=list(plane.states))
-        return {s: _padded(magnitude(res[s]).ravel()) for s in plane.states}
+        try:
+            key = tuple(sorted((k, float(v)) for k, v in params.items()))
+        except (TypeError, ValueError):  # array-valued parameters: not kept
+            return _visited_ranges(plane.spec.name, tuple(plane.states), params)
+        return dict(_kept_ranges(plane.spec.name, tuple(plane.states), key))
 
     @property
     def state_ranges(self) -> dict[str, tuple[float, float]]:

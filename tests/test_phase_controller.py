@@ -1,10 +1,13 @@
 """The phase-plane controller: sources from the engine, taps launch trajectories, bad input."""
 
+import threading
+
 import brainunit as u
 import numpy as np
 import pytest
 
 import brainmass_widgets as bw
+from brainmass_widgets._controller import ENGINE_LOCK
 from brainmass_widgets._phase import PhasePlane
 from brainmass_widgets._phase_controller import PhasePlaneController
 
@@ -113,3 +116,40 @@ def test_before_a_tap_the_time_series_spans_the_trajectory_length():
     extent = c.figures["timeseries"].select_one({"name": "extent"}).data_source
     assert list(extent.data["x"]) == [0.0, 150.0]
     c.close()
+
+
+def test_a_phase_plane_of_values_seen_before_is_built_without_waiting_for_a_computing_one():
+    """A controller is built where its front end runs (the served app's event loop); the range
+    run behind its first view is kept per model and values, so a second controller of the same
+    view is built while another phase plane holds the engine's lock, instead of waiting for it."""
+    first = PhasePlaneController("FitzHughNagumoStep", autorun=False, params={"alpha": 0.69})
+    held, release = threading.Event(), threading.Event()
+
+    def computing():
+        with ENGINE_LOCK:
+            held.set()
+            release.wait(60)
+
+    plane = threading.Thread(target=computing)
+    plane.start()
+    assert held.wait(10)
+    built = []
+    builder = threading.Thread(target=lambda: built.append(
+        PhasePlaneController("FitzHughNagumoStep", autorun=False, params={"alpha": 0.69})))
+    builder.start()
+    try:
+        builder.join(20)
+        assert built, "the second controller waited for the engine's lock"
+    finally:
+        release.set()
+        plane.join(60)
+        builder.join(60)
+    assert built[0].state_ranges == first.state_ranges
+    other = PhasePlaneController("FitzHughNagumoStep", autorun=False, params={"alpha": 1.5})
+    plain = bw.CachedSimulator("FitzHughNagumoStep").run(bw.model_spec("FitzHughNagumoStep").duration,
+                                                        params={"alpha": 1.5}, monitors=["V", "w"])
+    v = mag(plain["V"]).ravel()
+    low, high = other.state_ranges["V"]
+    assert low < v.min() and v.max() < high and other.state_ranges != first.state_ranges
+    for c in (first, built[0], other):
+        c.close()
