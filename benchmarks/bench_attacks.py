@@ -14,6 +14,8 @@ and, printed side by side in one run:
   the Sweep tab once its program is compiled, from click to the last block drawn, against the
   same sweep computed by ``CachedSimulator.sweep`` in this process (blocks of 16, and the
   engine's own block size), and the bytes the page received over its websocket against the final data's size;
+* the time a plain GET of the page takes (no websocket: what a link preview or a crawler costs
+  the server's event loop), ``--gets`` of them one after another from as many addresses;
 * the server's memory (RSS) at rest, and again after ``--requests`` attack requests of each kind
   (Panel's module-importing route, 4,301-digit URL values, plain GETs, wrong passwords are not
   sent here: this server has no login), once the sessions they opened have expired.
@@ -110,6 +112,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per load (default 15)")
     parser.add_argument("--grid", type=int, default=128, help="points per sweep axis (default 128)")
     parser.add_argument("--requests", type=int, default=300, help="attack requests per kind (default 300)")
+    parser.add_argument("--gets", type=int, default=12, help="plain GETs timed one by one (default 12)")
     kinds = ["alone", "a", "b", "c"]
     parser.add_argument("--loads", nargs="*", default=kinds, choices=kinds,
                         help="slider-latency loads to measure (default all; none: the sweep and memory only)")
@@ -125,6 +128,12 @@ def main() -> None:
     lat_rows, sweep_rows, memory_rows = [], [], []
     try:
         wait_http(url + "brainmass-status", proc)
+        gets = []
+        for i in range(args.gets):
+            t0 = time.perf_counter()
+            code = get_from(port, f"127.0.1.{1 + i}")
+            gets.append(((time.perf_counter() - t0) * 1e3, code))
+        wait_quiet(port, 0)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
             watched_context, watched = open_page(browser, url)
@@ -231,6 +240,11 @@ def main() -> None:
         proc.terminate()
         proc.wait(60)
 
+    if gets:
+        times = [ms for ms, _ in gets]
+        print(f"\nA plain GET of the page (no websocket), {len(gets)} one after another: median "
+              f"{statistics.median(times):.0f} ms, max {max(times):.0f} ms; status codes "
+              f"{sorted({code for _, code in gets})}")
     print(f"\nSlider latency of a connected tab (HopfStep, 10,000 steps per change), {args.seconds:g} s "
           f"each\n")
     print("| load | p50 ms | p95 ms | answered | note |")
