@@ -86,7 +86,6 @@ class SessionRegistry:
     def __init__(self, reservation_s: float = 60.0) -> None:
         self._lock = threading.Lock()
         self._clients: dict[str, str] = {}
-        self._built: set[str] = set()
         self._reserved: dict[str, list[float]] = {}
         self._reservation_s = reservation_s
 
@@ -103,22 +102,10 @@ class SessionRegistry:
             if held:
                 held.pop(0)
 
-    def built(self, session_id: str) -> None:
-        """Record that the page of ``session_id`` connected and its explorers were built."""
-        with self._lock:
-            if session_id in self._clients:
-                self._built.add(session_id)
-
     def discard(self, session_id: str) -> None:
         """Forget ``session_id`` (closed, expired, or its page failed to build)."""
         with self._lock:
             self._clients.pop(session_id, None)
-            self._built.discard(session_id)
-
-    def count_built(self) -> int:
-        """Open sessions whose explorers were built (a plain GET whose page never connected has none)."""
-        with self._lock:
-            return len(self._built)
 
     def count(self, client: str | None = None) -> int:
         """Open and reserved sessions, of ``client`` only when given."""

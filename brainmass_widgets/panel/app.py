@@ -85,12 +85,11 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
     panel.Column
         A header with the JAX backend above tabs "Model", "Sweep", "Phase plane", "Network", "Fit" and
         "Bifurcation"; the Model tab's state follows the URL query and the URL follows it back, so a
-        link reproduces the view. Served, the tabs are built once the page has connected (a
-        spinner shows until then), so a plain GET builds no explorer. Tapping a sweep point loads
-        it in the Model tab. The other tabs are built on their first visit, with the Model tab's
-        model (and, for the phase plane and the network, its parameter values) where that model
-        fits. The Fit tab's "Use these parameters" sends a single-node fit to the Model tab and a
-        network fit to the Network tab (once that tab is open). A tap on the bifurcation diagram sends its
+        link reproduces the view. Tapping a sweep point loads it in the Model tab. The other tabs
+        are built on their first visit, with the Model tab's model (and,
+        for the phase plane and the network, its parameter values) where that model fits. The Fit
+        tab's "Use these parameters" sends a single-node fit to the Model tab and a network fit to
+        the Network tab (once that tab is open). A tap on the bifurcation diagram sends its
         parameter values to the Model and Phase plane tabs when they show the same model.
     """
     pn.extension()
@@ -103,55 +102,16 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
         registry.add(context.id, address)
         pn.state.on_session_destroyed(lambda ctx: registry.discard(ctx.id))
     autosave = None if sweep_dir is None else visitor_folder(sweep_dir, pn.state.user, pn.state.cookies)
-    # A plain header row rather than a Panel template: every template carries Panel HTML panes,
-    # which make Panel ship the 1.8 MB MathJax bundle with the page (nothing here needs math).
-    header = pn.Row(
-        pn.widgets.StaticText(value=f"<b>{TITLE}</b>", styles={"font-size": "1.4em"}),
-        pn.widgets.StaticText(value="explore brainmass neural-mass models by hand",
-                              css_classes=["bmw-tagline"], styles={"margin-top": "0.55em"}),
-        pn.widgets.StaticText(value=f'<span class="bmw-backend">{backend_label()}</span>',
-                              styles={"margin-top": "0.55em"}),
-        styles={"background": "#0072b5", "color": "white", "padding": "6px 10px"},
-        sizing_mode="stretch_width")
-    body = pn.Column(sizing_mode="stretch_width")
-    template = pn.Column(header, body, sizing_mode="stretch_width")
-    template.explorers = {}
-
-    def build() -> None:
-        try:
-            tabs, start = _tabs(template, model, query, session, client, autosave, sweep_keep, sweep_quota_mb)
-        except BaseException:
-            for explorer in template.explorers.values():
-                explorer.controller.close()
-            if context is not None:
-                registry.discard(context.id)
-            raise
-        if context is not None:
-            registry.built(context.id)
-        template.tabs = tabs
-        body.objects = [tabs]
-        body.loading = False
-        start()
-
-    if context is None:
-        build()
-    else:
-        # Built once the page has connected: a plain GET that never opens the websocket costs the
-        # header only (no explorer, no figures), so a flood of them leaves connected tabs responsive.
-        body.loading = True
-        body.min_height = 400
-        pn.state.onload(build)
-    return template
-
-
-def _tabs(template: pn.Column, model: str, query: dict[str, str], session: Session, client: Any,
-          autosave: Any, sweep_keep: int | None, sweep_quota_mb: float | None) -> tuple[pn.Tabs, Any]:
-    """The app's tabs, and the function that starts the Model tab's first run."""
     explorer = ModelExplorer(model, autorun=False, session=session)
-    template.explorers["model"] = explorer
-    if query:
-        explorer.apply_query(query)
-    location = pn.state.location
+    try:
+        if query:
+            explorer.apply_query(query)
+        location = pn.state.location
+    except BaseException:
+        explorer.controller.close()
+        if context is not None:
+            registry.discard(context.id)
+        raise
 
     url = None if location is None else UrlFollower(
         location, explorer.query_string, lambda: explorer.controller.status.busy,
@@ -162,6 +122,8 @@ def _tabs(template: pn.Column, model: str, query: dict[str, str], session: Sessi
             url.follow()
 
     def start() -> None:
+        # The first run waits for the page to connect: a plain GET that never opens the
+        # websocket costs the page build only, no computation.
         follow_url()
         explorer.controller.autorun = True
         explorer.controller.run()
@@ -169,6 +131,17 @@ def _tabs(template: pn.Column, model: str, query: dict[str, str], session: Sessi
     # The URL follows each finished computation, after its plots: a slider move's own round trip
     # is not slowed by the history update.
     explorer.controller.on_status(lambda status: status.kind in ("done", "diverged") and follow_url())
+    pn.state.onload(start)
+    # A plain header row rather than a Panel template: every template carries Panel HTML panes,
+    # which make Panel ship the 1.8 MB MathJax bundle with the page (nothing here needs math).
+    header = pn.Row(
+        pn.widgets.StaticText(value=f"<b>{TITLE}</b>", styles={"font-size": "1.4em"}),
+        pn.widgets.StaticText(value="explore brainmass neural-mass models by hand",
+                              css_classes=["bmw-tagline"], styles={"margin-top": "0.55em"}),
+        pn.widgets.StaticText(value=f'<span class="bmw-backend">{backend_label()}</span>',
+                              styles={"margin-top": "0.55em"}),
+        styles={"background": "#0072b5", "color": "white", "padding": "6px 10px"},
+        sizing_mode="stretch_width")
     sweep_tab = pn.Column(sizing_mode="stretch_width")
     phase_tab = pn.Column(sizing_mode="stretch_width")
     network_tab = pn.Column(sizing_mode="stretch_width")
@@ -177,6 +150,8 @@ def _tabs(template: pn.Column, model: str, query: dict[str, str], session: Sessi
     tabs = pn.Tabs(("Model", explorer), ("Sweep", sweep_tab), ("Phase plane", phase_tab),
                    ("Network", network_tab), ("Fit", fit_tab), ("Bifurcation", bifurcation_tab), dynamic=True,
                    sizing_mode="stretch_width")
+    template = pn.Column(header, tabs, sizing_mode="stretch_width")
+    template.explorers = {"model": explorer}
 
     def relink() -> None:
         # "Use these parameters": a single-node fit goes to the Model tab, a network fit to the
@@ -239,17 +214,16 @@ def _tabs(template: pn.Column, model: str, query: dict[str, str], session: Sessi
                 target.set(**{k: v for k, v in params.items() if k in target.controller.params})
 
     tabs.param.watch(open_tab, "active")
-    return tabs, start
+    template.tabs = tabs
+    return template
 
 
 def server_status() -> dict[str, Any]:
-    """What the server is doing, for operators: open ``sessions``, those of them ``built`` (their page
-    connected and its explorers were built), computations ``running`` and ``waiting`` in the
-    compute pool, its ``slots``, and the ``limits`` in force (no user data)."""
+    """What the server is doing, for operators: open ``sessions``, computations ``running`` and
+    ``waiting`` in the compute pool, its ``slots``, and the ``limits`` in force (no user data)."""
     pool = compute_pool()
-    registry = session_registry()
-    return {"sessions": registry.count(), "built": registry.count_built(), "running": pool.running,
-            "waiting": pool.waiting, "slots": pool.slots, "limits": dataclasses.asdict(limits())}
+    return {"sessions": session_registry().count(), "running": pool.running, "waiting": pool.waiting,
+            "slots": pool.slots, "limits": dataclasses.asdict(limits())}
 
 
 class StatusHandler(AuthRequestHandler):
