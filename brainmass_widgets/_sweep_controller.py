@@ -546,12 +546,13 @@ class SweepController(StatefulController[SweepState]):
 
     def _label(self, state: SweepState) -> None:
         """Titles, axis labels and legend of the figures; a sweep with ``state`` fills the curve
-        (one parameter) or the heatmap (two), and both titles name the model."""
+        (one parameter) or the heatmap (two), which alone is shown, and both titles name the model."""
         names = list(state.axes)
         spec = state.sim.spec
         metric = state.metric
         gaps = metric == "frequency"
         curve, heatmap = self.figures["sweep"], self.figures["heatmap"]
+        curve.visible, heatmap.visible = len(names) == 1, len(names) == 2
         curve.title.text = f"{spec.name}: {metric} vs {names[0]}" + (
             " (gaps: no oscillation)" if gaps else "")
         heatmap.title.text = (f"{spec.name}: {metric} of {state.monitor} over "

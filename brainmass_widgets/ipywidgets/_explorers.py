@@ -256,12 +256,3 @@ class SweepExplorer(SweepExplorerBase, Explorer):
         if change["new"]:
             self._guard(lambda: self.load(bytes(change["new"][0]["content"])), self._form.refresh)
 
-    def _on_state(self) -> None:
-        self._form.refresh()
-        two = len(self._controller.options["axes"]) == 2
-        self._controller.post(lambda: self._show_figure("heatmap" if two else "sweep"))
-
-    def _show_figure(self, shown: str) -> None:
-        for name in ("sweep", "heatmap"):
-            self._controller.figures[name].visible = name == shown
-

@@ -498,14 +498,12 @@ class SweepExplorer(SweepExplorerBase, Panel):
             self._read_off_loop(lambda: SweepResult.load(data), self.load)
 
     def _pull(self) -> None:
-        """The controls, the ``param`` state and the plot shown (curve or heatmap) from the
-        controller."""
+        """The controls, the ``param`` state and the pane shown (curve or heatmap) from the
+        controller (which shows the figure)."""
         self._form.refresh()
         self._mirror(**self._form.form.values())
         two = len(self._controller.options["axes"]) == 2
-        for pane, shown in ((self._curve, not two), (self._heat, two)):
-            pane.object.visible = shown
-            pane.visible = shown
+        self._curve.visible, self._heat.visible = not two, two
 
     def _on_state(self) -> None:
         self._pull()
