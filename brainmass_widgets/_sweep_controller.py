@@ -494,6 +494,9 @@ class SweepController(StatefulController[SweepState]):
         try:
             with nullcontext() if "client" in where else compute_slot(token, background=True) as slot:
                 if slot is not None and not slot.held:
+                    if token.generation == self._cancelled:  # cancelled while it waited for a slot
+                        self._set_status(Status("cancelled", f"cancelled before it started (0 of {total:,} "
+                                                             "points)"))
                     return
                 with compile_notice(notice):
                     res = sim.sweep(grid, duration=state.duration, params=state.params,
@@ -519,9 +522,10 @@ class SweepController(StatefulController[SweepState]):
         note = f"; {n_bad} points diverged (NaN)" if n_bad else ""
         on = "" if state.executor == "local" else f" on {res.executor}"
         kept = f"; saved as {self.autosaved.name}" if self._autosave is not None else ""
+        # cancelled after its last block: it is done, and says so (its token is superseded)
         self._set_status(Status("done", f"swept {total:,} points in {fmt_ms(elapsed)}{on}{note}{kept}", 1.0,
                                 elapsed),
-                         token)
+                         None if token.generation == self._cancelled else token)
 
     @staticmethod
     def _band(values: np.ndarray, metric: str, n_axes: int) -> np.ndarray:

@@ -601,3 +601,37 @@ def test_a_model_parameter_change_keeps_the_structure_and_runs_the_new_state():
     with pytest.raises(ValueError, match="bogus"):
         c.set(bogus=1.0)
     assert runs == [c.state] and "bogus" not in c.state.params
+
+
+def test_a_sweep_cancelled_while_it_waits_for_a_compute_slot_says_cancelled():
+    pool = bw.compute_pool()
+    taken = [pool.acquire() for _ in range(pool.slots)]
+    assert all(taken)
+    c = SweepController("HopfStep", axes={"a": (0.0, 1.0, 8)}, duration=100.0)
+    try:
+        c.run()
+        deadline = time.monotonic() + 60
+        while pool.waiting == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pool.waiting == 1 and c.status.kind == "running"
+        c.cancel()
+        while pool.waiting and time.monotonic() < deadline:  # it gives up its place in the queue
+            time.sleep(0.01)
+        assert pool.waiting == 0
+    finally:
+        for _ in taken:
+            pool.release(False)
+    assert c.wait(60)
+    assert c.status.kind == "cancelled" and "before it started (0 of 8 points)" in c.status.message, c.status
+    c.close()
+
+
+def test_a_sweep_cancelled_after_its_last_block_says_done():
+    """A cancel that arrives once the last block is computed leaves a whole sweep: its status says
+    done (it used to stay "running", its token being superseded)."""
+    c = SweepController("HopfStep", axes={"a": (0.0, 1.0, 8)}, duration=100.0)
+    c.on_status(lambda status: status.kind == "running" and status.progress == 1.0 and c.cancel())
+    c.run()
+    assert c.wait(120)
+    assert c.status.kind == "done" and c.result.done == 8, c.status
+    c.close()
