@@ -142,8 +142,9 @@ class SweepController(StatefulController[SweepState]):
     _OPTION_NAMES = _OPTIONS
     #: A sweep computes only when asked (:meth:`run`).
     autorun = False
-    #: Seconds between two draws of a running sweep (its last block is always drawn): a browser
-    #: redraws a whole heatmap for each, which for a large grid costs more than a fast block.
+    #: Seconds between two draws of a running sweep and its progress line (its last block is always
+    #: drawn): a browser redraws a whole heatmap for each, which for a large grid costs more than a
+    #: fast block.
     draw_every = 0.2
 
     def __init__(self, model: str = "HopfStep", *, axes: Mapping[str, Sequence[float]] | None = None,
@@ -481,9 +482,11 @@ class SweepController(StatefulController[SweepState]):
             snapshot = self._result
             keep(snapshot, False)
             if done == total_ or time.perf_counter() - drawn[0] >= self.draw_every:
+                # the progress line goes with the draw: it names the points the plot shows, and a
+                # browser is not sent (and does not lay out) a new line for every fast block
                 draw(snapshot)
-            self._set_status(Status("running", f"sweep: {done:,} of {total_:,} points", done / total_,
-                                    time.perf_counter() - t0), token)
+                self._set_status(Status("running", f"sweep: {done:,} of {total_:,} points", done / total_,
+                                        time.perf_counter() - t0), token)
             if slot is not None and not slot.pause(lambda: token.superseded):
                 return False
             return not token.superseded
