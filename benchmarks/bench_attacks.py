@@ -222,7 +222,7 @@ def main() -> None:
             lows = [float(page.locator(f".bmw-sweep-{n} input").input_value())
                     for n in ("low", "high", "low2", "high2")]
             values = page.evaluate("() => { for (const d of Bokeh.documents) { const s = d.get_model_by_name("
-                                   "'heatmap'); if (s) return Array.from(s.data.value); } }")
+                                   "'heatmap'); if (s) return Array.from(s.data.image[0]); } }")
             context.close()
             watched_context.close()
             browser.close()
@@ -241,8 +241,10 @@ def main() -> None:
         t0 = time.perf_counter()
         sim.sweep(grid, chunk_size=16, **kw)
         engine16 = time.perf_counter() - t0
-        final = args.grid**2 * 5 * 8  # the heatmap's five float64 columns
-        agree = np.allclose(np.asarray(values, float), ref.values.reshape(-1), rtol=1e-5, atol=1e-7)
+        final = args.grid**2 * 8  # the heatmap's image of float64 values
+        # the image's rows are the second parameter's values
+        agree = np.allclose(np.asarray(values, float).reshape(args.grid, args.grid).T, ref.values,
+                            rtol=1e-5, atol=1e-7)
         sweep_rows = [(wall, in_page, served, served_block, engine_served, engine16, sent, final, agree)]
 
         # memory after attacks

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from bokeh.models import ColumnDataSource, GlyphRenderer, LogScale, Title
+from bokeh.models import ColumnDataSource, GlyphRenderer, LogScale, TapTool, Title
 from bokeh.palettes import Category10_10
 
-__all__ = ["await_data", "line_columns", "patch_changed", "set_extent", "set_grid_ranges", "set_lines",
-           "stream_lines"]
+__all__ = ["await_data", "heatmap_image", "line_columns", "outline_cell", "patch_changed", "patch_heatmap",
+           "set_extent", "set_grid_ranges", "set_lines", "stream_lines"]
 
 
 def line_columns(name: str) -> tuple[str, str]:
@@ -84,7 +84,8 @@ def await_data(fig, source: ColumnDataSource, column: str, hint: str,
     source : ColumnDataSource
         The data the figure waits for.
     column : str
-        The column whose first finite value counts as data (a sweep starts with NaN values).
+        The column whose first finite value counts as data (a sweep starts with NaN values); in
+        an image column, any finite cell of its first image.
     hint : str
         For example ``"Press Run to compute the sweep"``.
     x, y : tuple of float
@@ -103,8 +104,10 @@ def await_data(fig, source: ColumnDataSource, column: str, hint: str,
     def follow(_attr: str, _old: object, new: Mapping[str, Sequence]) -> None:
         values = new.get(column, [])
         # a run's column starts with a number: the whole column is scanned only for a sweep's NaNs
-        waiting = not len(values) or not (np.isfinite(float(values[0]))
-                                          or np.isfinite(np.asarray(values, dtype=float)).any())
+        # (a heatmap's column holds one image: its cells are scanned)
+        first = np.asarray(values[0], dtype=float) if len(values) else np.full(1, np.nan)
+        waiting = not (np.isfinite(first).any()
+                       or first.ndim == 0 and np.isfinite(np.asarray(values, dtype=float)).any())
         x0, x1, y0, y1 = extent.tags
         points = {"x": [x0, x1], "y": [y0, y1]} if waiting else _anchor(fig, source, new, extent.data)
         if points["x"] != list(extent.data["x"]) or points["y"] != list(extent.data["y"]):
@@ -281,3 +284,63 @@ def stream_lines(source: ColumnDataSource, data: Mapping[str, Any], rollover: in
     if set(source.data) - set(data):
         source.data = {k: v for k, v in source.data.items() if k in data}
     source.stream(dict(data), rollover=rollover)
+
+
+def heatmap_image(a: np.ndarray, b: np.ndarray, values: np.ndarray | None = None) -> dict[str, list]:
+    """The columns of a :func:`~._plots.heatmap_figure` for a grid of ``a`` (horizontal) by ``b``
+    (vertical) evenly spaced values: each cell centred on its grid point, a single point's cell 1
+    wide.
+
+    Parameters
+    ----------
+    a, b : ndarray
+        The grid's values along each axis.
+    values : ndarray, optional
+        Shape ``(a.size, b.size)``; NaN (cells not computed) when not given.
+    """
+    step = [(v[-1] - v[0]) / (v.size - 1) if v.size > 1 else 1.0 for v in (a, b)]
+    image = np.full((b.size, a.size), np.nan) if values is None else np.array(values, dtype=float).T
+    return {"image": [image], "x": [float(a[0] - step[0] / 2)], "y": [float(b[0] - step[1] / 2)],
+            "dw": [float(step[0] * a.size)], "dh": [float(step[1] * b.size)]}
+
+
+def patch_heatmap(source: ColumnDataSource, values: np.ndarray) -> int:
+    """Send the cells of ``values`` (shape ``(horizontal points, vertical points)``) that differ
+    from the image of a :func:`~._plots.heatmap_figure`'s ``source``, as 2-D
+    :meth:`~bokeh.models.ColumnDataSource.patch` rectangles: each run of changed cells in grid order
+    (the order of a sweep's blocks) as the columns it spans.
+
+    Returns
+    -------
+    int
+        Cells sent.
+    """
+    image = source.data["image"][0]
+    new = np.asarray(values, dtype=float).T
+    n_rows = image.shape[0]
+    changed = ~((image == new) | (np.isnan(image) & np.isnan(new)))
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], changed.T.reshape(-1).astype(np.int8), [0]])))
+    patches = []
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        first, last = divmod(int(start), n_rows), divmod(int(stop) - 1, n_rows)
+        rows = slice(first[1], last[1] + 1) if first[0] == last[0] else slice(0, n_rows)
+        cols = slice(first[0], last[0] + 1)
+        patches.append(((0, rows, cols), new[rows, cols].reshape(-1)))
+    if patches:
+        source.patch({"image": patches})
+    return sum(p.size for _, p in patches)
+
+
+def outline_cell(fig, index: int | None) -> None:
+    """Outline grid point ``index`` (in grid order: the vertical parameter varies fastest) of a
+    :func:`~._plots.heatmap_figure` in black; ``None`` removes the outline."""
+    outline = fig.select_one({"type": ColumnDataSource, "name": "heatmap_cell"})
+    data = fig.select_one(TapTool).renderers[0].data_source.data
+    if index is None or not len(data["image"]):
+        outline.data = {"x": [], "y": [], "w": [], "h": []}
+        return
+    n_rows, n_cols = np.shape(data["image"][0])
+    i, j = divmod(int(index), n_rows)
+    w, h = data["dw"][0] / n_cols, data["dh"][0] / n_rows
+    outline.data = {"x": [data["x"][0] + (i + 0.5) * w], "y": [data["y"][0] + (j + 0.5) * h],
+                    "w": [w], "h": [h]}

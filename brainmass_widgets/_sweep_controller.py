@@ -180,8 +180,9 @@ class SweepController(StatefulController[SweepState]):
         self.configure(model=model, axes=axes, params=params or {}, metric=metric, monitor=monitor,
                        duration=duration, transient=transient, init=init, seed=seed, chunk_size=chunk_size,
                        executor=executor)
-        for name in ("sweep", "heatmap"):
-            self.sources[name].selected.on_change("indices", self._on_select(name))
+        self._cells: tuple[np.ndarray, np.ndarray] | None = None  # the heatmap's grid, as drawn
+        self.sources["sweep"].selected.on_change("indices", self._on_select("sweep"))
+        self.sources["heatmap"].selected.on_change("image_indices", self._on_select("heatmap"))
 
     @property
     def result(self) -> SweepResult | None:
@@ -431,24 +432,35 @@ class SweepController(StatefulController[SweepState]):
         def handler(attr: str, old: Any, new: Any) -> None:
             if not new:
                 return
-            data = self.sources[name].data
-            i = new[0]
             names = list(self._state.axes)
-            picked = {names[0]: float(data["x"][i])}
-            if name == "heatmap" and len(names) > 1:
-                picked[names[1]] = float(data["y"][i])
+            if name == "sweep":
+                picked = {names[0]: float(self.sources[name].data["x"][new[0]])}
+            else:
+                if self._cells is None or len(names) < 2:
+                    return
+                cell = new[0]
+                i, j = (cell[k] if isinstance(cell, dict) else getattr(cell, k) for k in ("i", "j"))
+                a, b = self._cells
+                picked = {names[0]: float(a[i]), names[1]: float(b[j])}
+                _plots.outline_cell(self.figures["heatmap"], i * b.size + j)
             for cb in list(self._pick_listeners):
                 cb(picked)
 
         return handler
 
     def pick(self, index: int) -> dict[str, float]:
-        """Select grid point ``index`` of the current plot as a tap would, and return its values."""
-        name = "sweep" if len(self._state.axes) == 1 else "heatmap"
+        """Select grid point ``index`` of the current plot as a tap would, and return its values
+        (on a heatmap, in grid order: the second parameter varies fastest)."""
         picked: dict[str, float] = {}
         self.on_pick(picked.update)
         try:
-            self.sources[name].selected.indices = [int(index)]
+            if len(self._state.axes) == 1:
+                self.sources["sweep"].selected.indices = [int(index)]
+            elif self._cells is not None:
+                n_a, n_b = self._cells[0].size, self._cells[1].size
+                i, j = divmod(int(index), n_b)
+                self.sources["heatmap"].selected.image_indices = [
+                    {"index": 0, "i": i, "j": j, "flat_index": j * n_a + i}]
         finally:
             self._pick_listeners.remove(picked.update)
         return picked
@@ -589,19 +601,16 @@ class SweepController(StatefulController[SweepState]):
                 return
             _plots.patch_changed(self.sources["sweep"], {"y": res.shown, "lo": res.lo, "hi": res.hi})
             return
+        a, b = grid[names[0]], grid[names[1]]
         if res is not None:
             value = (res.hi - res.lo) if state.metric == "minmax" else res.shown
-            value = np.asarray(value, dtype=float).reshape(-1)
+            value = np.asarray(value, dtype=float).reshape(a.size, b.size)
             finite = value[np.isfinite(value)]
             if finite.size:
                 self._mapper.low, self._mapper.high = float(finite.min()), float(finite.max())
-            _plots.patch_changed(self.sources["heatmap"], {"value": value})
+            _plots.patch_heatmap(self.sources["heatmap"], value)
             return
-        a, b = grid[names[0]], grid[names[1]]
-        xx, yy = np.meshgrid(a, b, indexing="ij")
-        w = (a[1] - a[0]) if a.size > 1 else 1.0
-        h = (b[1] - b[0]) if b.size > 1 else 1.0
-        # a sweep again over the same grid sends only its emptied values, not the grid's columns too
-        _plots.patch_changed(self.sources["heatmap"], {"x": xx.reshape(-1), "y": yy.reshape(-1),
-                                                       "w": np.full(xx.size, w), "h": np.full(xx.size, h),
-                                                       "value": np.full(xx.size, np.nan)})
+        self._cells = (a, b)
+        self.sources["heatmap"].selected.image_indices = []
+        _plots.outline_cell(self.figures["heatmap"], None)
+        self.sources["heatmap"].data = _plots.heatmap_image(a, b)

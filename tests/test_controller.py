@@ -11,6 +11,7 @@ import pytest
 from attacks import BOMB_BYTES, peak_bytes, zip_bomb
 from bokeh.document import Document
 from bokeh.document.events import ColumnDataChangedEvent, ColumnsPatchedEvent
+from bokeh.models import ColumnDataSource
 from progress import start_and_wait_running
 
 import brainmass_widgets as bw
@@ -262,30 +263,32 @@ def test_an_error_a_computation_lets_out_is_shown_and_the_explorer_goes_on_worki
     assert c.result is not None
 
 
-def test_a_sweep_again_over_the_same_grid_sends_only_its_values():
+def test_a_sweep_again_empties_the_heatmap_once_then_sends_only_changed_cells():
     c = SweepController("HopfStep", axes={"a": (-0.5, 1.5, 8), "w": (0.1, 0.5, 4)}, duration=50.0)
     c.run()
     c.wait()
     doc = Document()
     doc.add_root(c.figures["heatmap"])
-    sent: list[set[str]] = []
+    sent: list[str] = []
 
     def record(event):
         if isinstance(event, ColumnsPatchedEvent) and event.model is c.sources["heatmap"]:
-            sent.append(set(event.patches))
+            sent.extend(event.patches)
         elif isinstance(event, ColumnDataChangedEvent) and event.model is c.sources["heatmap"]:
-            sent.append(set(event.cols) if event.cols else set(event.model.data))
+            sent.append("all")
 
     doc.on_change(record)
     c.run()
     c.wait()
-    assert sent and set().union(*sent) == {"value"}
-    sent.clear()
-    c.configure(axes={"a": (-0.5, 1.0, 8), "w": (0.1, 0.5, 4)})
+    assert sent[0] == "all" and set(sent[1:]) == {"image"}, sent
+    c.configure(axes={"a": (-0.5, 1.0, 4), "w": (0.1, 0.5, 4)})
     c.run()
     c.wait()
-    assert {"x", "value"} <= set().union(*sent)
-    np.testing.assert_allclose(np.unique(c.sources["heatmap"].data["x"]), np.linspace(-0.5, 1.0, 8))
+    data = c.sources["heatmap"].data  # the image spans the cells: half a step beyond the ends
+    assert data["image"][0].shape == (4, 4)
+    assert (data["x"][0], data["dw"][0], data["y"][0], data["dh"][0]) == pytest.approx(
+        (-0.75, 2.0, 0.1 - 0.4 / 6, 0.4 * 4 / 3))
+    np.testing.assert_array_equal(data["image"][0].T, np.asarray(c.result.shown, float))
 
 
 def test_a_sweep_bounded_by_work_takes_blocks_within_it_and_equals_the_engine():
@@ -345,14 +348,17 @@ def test_heatmap_and_pick_send_grid_values():
     c.on_pick(picked.append)
     c.run()
     assert c.wait(120)
-    values = np.asarray(c.sources["heatmap"].data["value"])
-    np.testing.assert_allclose(values, c.result.values.reshape(-1), rtol=1e-6)
+    image = np.asarray(c.sources["heatmap"].data["image"][0])  # rows: w, columns: a
+    assert image.shape == (3, 5)
+    np.testing.assert_allclose(image.T.reshape(-1), c.result.values.reshape(-1), rtol=1e-6)
     assert c.pick(7) == {"a": 0.5, "w": pytest.approx(0.3)}
     assert picked[-1]["a"] == 0.5
-    (cells,) = [r for r in c.figures["heatmap"].renderers if r.data_source is c.sources["heatmap"]]
-    assert cells.nonselection_glyph.fill_alpha == cells.glyph.fill_alpha == 1.0
-    assert cells.nonselection_glyph.fill_color == cells.glyph.fill_color
-    assert cells.selection_glyph.line_color == "black"
+    assert c.sources["heatmap"].selected.image_indices[0]["i"] == 2
+    outline = c.figures["heatmap"].select_one({"type": ColumnDataSource, "name": "heatmap_cell"})
+    assert outline.data["x"] == pytest.approx([0.5]) and outline.data["y"] == pytest.approx([0.3])
+    assert outline.data["w"] == pytest.approx([0.25]) and outline.data["h"] == pytest.approx([0.2])
+    c.run()  # a new sweep drops the outline
+    assert c.wait(120) and not len(outline.data["x"])
 
 
 def test_a_heatmap_block_sends_only_its_own_values():
@@ -369,12 +375,14 @@ def test_a_heatmap_block_sends_only_its_own_values():
     c.run()
     assert c.wait(120) and c.status.kind == "done"
     patches = [e for e in events if isinstance(e, ColumnsPatchedEvent)]
-    sent = [sum(where.stop - where.start for where, _ in e.patches["value"]) for e in patches]
-    assert len(patches) == 6 and sent == [4] * 6 and all(set(e.patches) == {"value"} for e in patches)
+    sent = [sum(np.size(v) for _, v in e.patches["image"]) for e in patches]
+    assert len(patches) == 6 and sent == [4] * 6 and all(set(e.patches) == {"image"} for e in patches)
+    # each block of 4 points is the column of one value of a: its 4 values of w
+    assert [where for e in patches for where, _ in e.patches["image"]] == [
+        (0, slice(0, 4), slice(i, i + 1)) for i in range(6)]
     ref = bw.CachedSimulator("HopfStep").sweep({"a": np.linspace(0, 1, 6), "w": np.linspace(0.1, 0.5, 4)},
                                                duration=60 * u.ms, transient=15 * u.ms)
-    np.testing.assert_allclose(c.sources["heatmap"].data["value"], ref.values.reshape(-1), rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(c.sources["heatmap"].data["image"][0].T, ref.values, rtol=1e-5, atol=1e-7)
 
 
 def test_the_autosave_folder_keeps_the_newest_files_within_its_bounds(tmp_path):
@@ -456,7 +464,8 @@ def test_a_saved_sweep_loads_into_another_controller_with_its_settings_and_plot(
     opts = other.options
     assert (opts["model"], opts["metric"], opts["monitor"]) == ("HopfStep", "minmax", "x")
     assert opts["axes"] == {"a": (-0.5, 1.0, 6), "w": (0.1, 1.0, 3)}
-    np.testing.assert_array_equal(other.sources["heatmap"].data["value"], c.sources["heatmap"].data["value"])
+    np.testing.assert_array_equal(other.sources["heatmap"].data["image"][0],
+                                  c.sources["heatmap"].data["image"][0])
     np.testing.assert_array_equal(res.hi, c.result.hi)
     assert other.status.kind == "done" and "opened a sweep of 18 of 18 points" in other.status.message
 
@@ -649,7 +658,7 @@ def test_a_running_sweeps_progress_line_names_the_points_its_plot_shows():
 
     def record(status) -> None:
         if status.kind == "running":
-            shown = np.isfinite(np.asarray(c.sources["heatmap"].data["value"], float)).sum()
+            shown = np.isfinite(c.sources["heatmap"].data["image"][0]).sum()
             seen.append((status.message, int(shown)))
 
     c.on_status(record)

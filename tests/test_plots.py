@@ -144,18 +144,37 @@ def test_spectrum_figure_shows_the_peak_range_and_unit():
     assert fig.y_range.start >= shown.max() * 1e-11 and fig.y_range.end == fig.y_range.reset_end
 
 
-def test_heatmap_tap_outlines_the_cell_and_fades_none():
+def test_heatmap_tap_outlines_the_cell():
     fig, src, _ = _plots.heatmap_figure()
-    (cells,) = [r for r in fig.renderers if r.data_source is src]
-    props = ("fill_color", "fill_alpha", "line_color", "line_alpha")
+    (outline,) = [r for r in fig.renderers if r.data_source.name == "heatmap_cell"]
+    assert outline.glyph.line_color == "black" and outline.glyph.fill_color is None
+    src.data = _plots.heatmap_image(np.linspace(0.0, 1.0, 3), np.linspace(0.0, 2.0, 2))
+    _plots.outline_cell(fig, 3)  # grid order: a = 0.5, b = 2.0
+    assert outline.data_source.data == {"x": [0.5], "y": [2.0], "w": [0.5], "h": [2.0]}
+    _plots.outline_cell(fig, None)
+    assert not len(outline.data_source.data["x"])
 
-    def look(glyph):
-        return [getattr(getattr(glyph, p), "value", getattr(glyph, p)) for p in props]
 
-    assert look(cells.nonselection_glyph) == look(cells.glyph)
-    assert cells.selection_glyph.fill_color == cells.glyph.fill_color
-    assert cells.selection_glyph.fill_alpha == cells.glyph.fill_alpha
-    assert cells.selection_glyph.line_color == "black" and cells.selection_glyph.line_width >= 2
+def test_patch_heatmap_sends_each_changed_run_as_the_columns_it_spans():
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnsPatchedEvent
+
+    fig, src, _ = _plots.heatmap_figure()
+    src.data = _plots.heatmap_image(np.arange(4.0), np.arange(3.0))
+    doc = Document()
+    doc.add_root(fig)
+    events = []
+    doc.on_change(lambda event: events.append(event))
+    values = np.full((4, 3), np.nan)
+    values.reshape(-1)[2:7] = np.arange(5.0)  # a run from the last cell of column 0 into column 2
+    values.reshape(-1)[10] = 9.0  # and one cell of column 3
+    assert _plots.patch_heatmap(src, values) == 9 + 1
+    (event,) = [e for e in events if isinstance(e, ColumnsPatchedEvent)]
+    assert [where for where, _ in event.patches["image"]] == [(0, slice(0, 3), slice(0, 3)),
+                                                              (0, slice(1, 2), slice(3, 4))]
+    np.testing.assert_array_equal(src.data["image"][0], values.T)
+    assert _plots.patch_heatmap(src, values) == 0
+    assert len([e for e in events if isinstance(e, ColumnsPatchedEvent)]) == 1
 
 
 def test_sweep_legend_names_the_metric():
@@ -225,22 +244,32 @@ def _extent(fig):
     return fig.select_one({"name": "extent"}).data_source.data
 
 
-@pytest.mark.parametrize("make", [lambda: _plots.sweep_figure(), lambda: _plots.heatmap_figure()[:2]])
-def test_an_empty_figure_says_what_to_press_until_a_finite_value_arrives(make):
-    fig, src = make()
-    column = "y" if src.name == "sweep" else "value"
+def test_an_empty_figure_says_what_to_press_until_a_finite_value_arrives():
+    fig, src = _plots.sweep_figure()
     assert _hint(fig).visible and "Press Run" in _hint(fig).text
     assert len(_extent(fig)["x"]) == 2 and np.isfinite(_extent(fig)["y"]).all()
     assert not any(legend.visible for legend in fig.legend)
-    others = {c: np.arange(3.0) for c in src.data if c != column}
-    src.data = {**others, column: np.full(3, np.nan)}  # a run started: its cells are not computed yet
+    others = {c: np.arange(3.0) for c in src.data if c != "y"}
+    src.data = {**others, "y": np.full(3, np.nan)}  # a run started: its points are not computed yet
     assert _hint(fig).visible
-    src.patch({column: [(1, 0.5)]})
+    src.patch({"y": [(1, 0.5)]})
     # one point of the data stays drawn by the extent: the ranges are the data's own
     assert not _hint(fig).visible and _extent(fig) == {"x": [0.0], "y": [0.0]}
     assert all(legend.visible for legend in fig.legend)
     src.data = {c: [] for c in src.data}
     assert _hint(fig).visible and len(_extent(fig)["x"]) == 2
+
+
+def test_an_empty_heatmap_says_what_to_press_until_a_cell_is_computed():
+    fig, src, _ = _plots.heatmap_figure()
+    assert _hint(fig).visible and "Press Run" in _hint(fig).text
+    src.data = _plots.heatmap_image(np.linspace(0.0, 1.0, 3), np.linspace(0.0, 2.0, 2))
+    assert _hint(fig).visible and src.data["image"][0].shape == (2, 3)
+    _plots.patch_heatmap(src, np.where(np.arange(6).reshape(3, 2) == 3, 0.5, np.nan))
+    assert not _hint(fig).visible and src.data["image"][0][1, 1] == 0.5
+    assert np.isnan(src.data["image"][0]).sum() == 5
+    src.data = {c: [] for c in src.data}
+    assert _hint(fig).visible
 
 
 def test_set_lines_keeps_the_extent_and_a_waiting_figure_shows_no_legend():

@@ -201,7 +201,7 @@ def test_sweep_explorer_second_parameter_switches_to_the_heatmap():
     assert s.controller.figures["heatmap"].visible and not s.controller.figures["sweep"].visible
     s.run()
     assert s.wait(120)
-    assert len(s.sources["heatmap"].data["value"]) == 32 * 4
+    assert s.sources["heatmap"].data["image"][0].shape == (4, 32)  # rows: w, columns: a
     s.controls["parameter2"].value = "a"
     assert "chosen twice" in s._status.value
     assert list(s.controller.options["axes"]) == ["a", "w"]

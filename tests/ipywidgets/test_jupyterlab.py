@@ -54,6 +54,12 @@ def lab(tmp_path_factory):
         'fit = FitExplorer("HopfStep", n_steps=30)\n'
         'fit')]
     nbformat.write(nb, root / "fit.ipynb")
+    nb.cells = [nbformat.v4.new_code_cell(
+        'from brainmass_widgets.ipywidgets import SweepExplorer\n'
+        'sweep = SweepExplorer("HopfStep", axes={"a": (-1.0, 1.5, 8), "w": (0.1, 1.0, 4)}, duration=100.0)\n'
+        'sweep.run()\n'
+        'sweep')]
+    nbformat.write(nb, root / "sweep.ipynb")
     port = free_port()
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
            "--ip=127.0.0.1", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
@@ -180,3 +186,25 @@ def test_fit_explorer_streams_the_engine_loss_in_jupyterlab(lab, page):
     c = bw.FitController(n_steps=30)
     out = c.fitter.fit(c.target_data(), initial=c.options["initial"], lr=c.options["lr"], n_steps=30)
     np.testing.assert_allclose(shown, out.history, rtol=1e-5)
+
+
+def test_a_tap_on_a_heatmap_cell_reaches_the_kernel_and_outlines_the_cell_in_jupyterlab(lab, page):
+    page.set_default_timeout(120_000)
+    run_notebook(page, lab, "sweep")
+    full = ("image => image[0].length === 32 && "
+            "Array.from(image[0]).every(v => v !== null && !Number.isNaN(v))")
+    _wait_any(page, "heatmap", "image", full, "a whole heatmap")
+    for _ in range(3):  # a tap can be lost between the page and the kernel while the view settles
+        boxes = page.locator(".jp-OutputArea-output canvas").evaluate_all(
+            "els => els.map(e => e.getBoundingClientRect()).map(r => [r.x, r.y, r.width, r.height])")
+        x, y, w, h = max(boxes, key=lambda r: r[2] * r[3])
+        page.mouse.click(x + 0.45 * w, y + 0.5 * h)
+        try:
+            page.wait_for_function(f"() => ({_source('heatmap_cell', 'x')})() !== null", timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    # the kernel got the tapped cell (selected.image_indices) and outlined it at a grid point
+    cell = [page.evaluate(f"() => ({_source('heatmap_cell', c)})()")[0] for c in ("x", "y")]
+    assert np.isclose(np.linspace(-1.0, 1.5, 8), cell[0]).any(), cell
+    assert np.isclose(np.linspace(0.1, 1.0, 4), cell[1]).any(), cell

@@ -141,6 +141,34 @@ def test_sweep_can_be_cancelled_from_the_page(app_url, page):
     assert 0 < filled < 512
 
 
+def test_a_tap_on_a_heatmap_cell_outlines_it_and_sends_its_values_to_the_model_tab(app_url, page):
+    _open_sweep(page, app_url)
+    page.locator(".bmw-sweep-parameter2 select").select_option("w")
+    for name, value in (("points", "8"), ("points2", "4")):
+        type_and_enter(page, f".bmw-sweep-{name}", value)
+    page.wait_for_timeout(500)
+    page.locator(".bmw-run button").click()
+    page.locator(".bmw-status", has_text="swept 32 points").wait_for()
+    image = page.evaluate(f"() => ({SOURCE})('heatmap').data.image[0]")
+    assert len(image) == 4 * 8 and all(v is not None for v in image)  # 4 rows (w) of 8 cells (a)
+    boxes = page.locator("canvas").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect()).map(r => [r.x, r.y, r.width, r.height])")
+    x, y, w, h = max(boxes, key=lambda r: r[2] * r[3])  # the heatmap, the tab's only figure
+    page.mouse.click(x + 0.45 * w, y + 0.5 * h)
+    page.wait_for_function(f"() => ({SOURCE})('heatmap_cell').data.x.length === 1", timeout=30_000)
+    cell = page.evaluate(f"() => {{ const s = ({SOURCE})('heatmap_cell'); "
+                         "return [s.data.x[0], s.data.y[0]]; }")
+    spec = bw.model_spec("HopfStep")
+    a = np.linspace(spec.params["a"].low, spec.params["a"].high, 8)
+    w_values = np.linspace(spec.params["w"].low, spec.params["w"].high, 4)
+    assert np.isclose(a, cell[0]).any() and np.isclose(w_values, cell[1]).any(), cell
+    # the Model tab takes the tapped cell's values, and its URL follows
+    page.wait_for_function("""([a, w]) => {
+      const q = new URLSearchParams(window.location.search);
+      return Math.abs(Number(q.get("a")) - a) < 1e-6 && Math.abs(Number(q.get("w")) - w) < 1e-6;
+    }""", arg=cell, timeout=60_000)
+
+
 def test_bad_typed_value_shows_a_notice_and_the_app_keeps_working(app_url, page):
     page.goto(app_url)
     first = wait_column(page, "trajectory", "x[0]")
