@@ -24,6 +24,7 @@ from bokeh.models import (
     ColorBar,
     ColumnDataSource,
     CustomJS,
+    CustomJSHover,
     FixedTicker,
     HoverTool,
     LabelSet,
@@ -66,6 +67,7 @@ from ._spectrum import (
 __all__ = [
     "fit_figures",
     "heatmap_figure",
+    "label_heatmap",
     "fc_mapper",
     "matrix_ticks",
     "name_sweep_metric",
@@ -241,6 +243,30 @@ def name_sweep_metric(fig, name: str) -> None:
             item.label = value(name)
 
 
+#: The centre of the heatmap cell under the pointer along ``axis`` (a hover shows the grid value
+#: computed there, not the pointer's position).
+_CELL_CENTRE = """
+const d = source.data;
+if (!d.image.length) return "";
+const img = d.image[0];
+const [rows, cols] = img.shape ?? [img.length, img[0].length];
+const [start, size, n] = axis === "x" ? [d.x[0], d.dw[0], cols] : [d.y[0], d.dh[0], rows];
+const step = size / n;
+const k = Math.min(n - 1, Math.max(0, Math.floor((value - start) / step)));
+return (start + (k + 0.5) * step).toPrecision(4);
+"""
+
+
+def _heatmap_tooltips(x: str, y: str, value: str) -> list[tuple[str, str]]:
+    return [(x, "$x{cell}"), (y, "$y{cell}"), (value, "@image")]
+
+
+def label_heatmap(fig, x: str, y: str, value: str) -> None:
+    """Name the hover lines of a :func:`heatmap_figure`: the horizontal and vertical parameters
+    (shown at the centre of the cell under the pointer) and the value."""
+    fig.select_one(HoverTool).tooltips = _heatmap_tooltips(x, y, value)
+
+
 def heatmap_figure() -> tuple:
     """A metric over two swept parameters, drawn as one image with a cell per grid point.
 
@@ -249,7 +275,9 @@ def heatmap_figure() -> tuple:
     horizontal and the ``j``-th vertical value); ``"x"``, ``"y"``, its lower left corner; and
     ``"dw"``, ``"dh"``, its size (see :func:`~._plot_updates.heatmap_image`). Cells not yet computed hold NaN
     (drawn grey). A tap on a cell selects it (``source.selected.image_indices``); the cell shown
-    selected is outlined in black by :func:`~._plot_updates.outline_cell`. The x and y ranges are
+    selected is outlined in black by :func:`~._plot_updates.outline_cell`. A hover shows the
+    cell's grid values (its centre, not the pointer's position) and its value, named by
+    :func:`label_heatmap`. The x and y ranges are
     :class:`~bokeh.models.Range1d`, fitted to the grid by :func:`set_grid_ranges`: a front end may
     hide the figure (while a sweep has one parameter), and the automatic ranges of a hidden figure
     see no data.
@@ -270,7 +298,9 @@ def heatmap_figure() -> tuple:
     fig.rect(x="x", y="y", width="w", height="h", source=_source("heatmap_cell", ["x", "y", "w", "h"]),
              fill_color=None, line_color="black", line_width=3)
     fig.select_one(TapTool).renderers = [cells]
-    fig.add_tools(HoverTool(renderers=[cells], tooltips=[("x", "$x"), ("y", "$y"), ("value", "@image")]))
+    centre = {axis: CustomJSHover(args={"source": source, "axis": axis}, code=_CELL_CENTRE) for axis in "xy"}
+    fig.add_tools(HoverTool(renderers=[cells], tooltips=_heatmap_tooltips("x", "y", "value"),
+                            formatters={"$x": centre["x"], "$y": centre["y"]}))
     fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker()), "right")
     await_data(fig, source, "image", "Press Run to compute the sweep")
     return fig, source, mapper

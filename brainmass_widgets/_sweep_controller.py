@@ -589,6 +589,8 @@ class SweepController(StatefulController[SweepState]):
         _plots.set_grid_ranges(heatmap, state.axes[names[0]], state.axes[names[1]])
         heatmap.xaxis.axis_label = spec.params[names[0]].label
         heatmap.yaxis.axis_label = spec.params[names[1]].label
+        shown = "max - min" if metric == "minmax" else metric
+        _plots.label_heatmap(heatmap, names[0], names[1], f"{shown} of {state.monitor}")
 
     def _draw(self, state: SweepState, grid: Mapping[str, np.ndarray],
               res: SweepResult | None) -> None:

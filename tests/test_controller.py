@@ -11,7 +11,7 @@ import pytest
 from attacks import BOMB_BYTES, peak_bytes, zip_bomb
 from bokeh.document import Document
 from bokeh.document.events import ColumnDataChangedEvent, ColumnsPatchedEvent
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, HoverTool
 from progress import start_and_wait_running
 
 import brainmass_widgets as bw
@@ -359,6 +359,11 @@ def test_heatmap_and_pick_send_grid_values():
     assert outline.data["w"] == pytest.approx([0.25]) and outline.data["h"] == pytest.approx([0.2])
     c.run()  # a new sweep drops the outline
     assert c.wait(120) and not len(outline.data["x"])
+    hover = c.figures["heatmap"].select_one(HoverTool)  # cell centres, named by the parameters
+    assert hover.tooltips == [("a", "$x{cell}"), ("w", "$y{cell}"), ("amplitude of x", "@image")]
+    assert set(hover.formatters) == {"$x", "$y"}
+    c.configure(metric="minmax")
+    assert hover.tooltips[2] == ("max - min of x", "@image")
 
 
 def test_a_heatmap_block_sends_only_its_own_values():

@@ -162,6 +162,13 @@ def test_a_tap_on_a_heatmap_cell_outlines_it_and_sends_its_values_to_the_model_t
     a = np.linspace(spec.params["a"].low, spec.params["a"].high, 8)
     w_values = np.linspace(spec.params["w"].low, spec.params["w"].high, 4)
     assert np.isclose(a, cell[0]).any() and np.isclose(w_values, cell[1]).any(), cell
+    # a hover there names the parameters and shows the cell's grid values, not the pointer's
+    page.mouse.move(x + 0.45 * w, y + 0.5 * h)
+    rows = page.locator(".bk-tooltip-row-label")
+    rows.nth(2).wait_for(timeout=30_000)
+    assert rows.all_inner_texts() == ["a:", "w:", "amplitude of x:"]
+    shown = page.locator(".bk-tooltip-row-value").all_inner_texts()
+    assert [float(v) for v in shown[:2]] == pytest.approx(cell, rel=1e-3), (shown, cell)
     # the Model tab takes the tapped cell's values, and its URL follows
     page.wait_for_function("""([a, w]) => {
       const q = new URLSearchParams(window.location.search);
