@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from bokeh.models import ColumnDataSource, GlyphRenderer, LogScale, TapTool, Title
+from bokeh.models import ColumnDataSource, GlyphRenderer, LogScale, Title
 from bokeh.palettes import Category10_10
 
 __all__ = ["await_data", "heatmap_image", "line_columns", "outline_cell", "patch_changed", "patch_heatmap",
@@ -54,9 +54,7 @@ def patch_changed(source: ColumnDataSource, columns: Mapping[str, np.ndarray]) -
         if old is None or old.shape != new.shape:
             whole[name] = new
             continue
-        same = (old == new) | (np.isnan(old) & np.isnan(new)) if new.dtype.kind == "f" else old == new
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], (~same).astype(np.int8), [0]])))
-        runs = [(slice(int(a), int(b)), new[a:b]) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+        runs = [(slice(a, b), new[a:b]) for a, b in _changed_runs(old, new)]
         if runs:
             patches[name] = runs
     if whole:
@@ -286,20 +284,21 @@ def stream_lines(source: ColumnDataSource, data: Mapping[str, Any], rollover: in
     source.stream(dict(data), rollover=rollover)
 
 
-def heatmap_image(a: np.ndarray, b: np.ndarray, values: np.ndarray | None = None) -> dict[str, list]:
-    """The columns of a :func:`~._plots.heatmap_figure` for a grid of ``a`` (horizontal) by ``b``
-    (vertical) evenly spaced values: each cell centred on its grid point, a single point's cell 1
-    wide.
+def _changed_runs(old: np.ndarray, new: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of entries of the flat ``new`` that differ from ``old``
+    (NaN equals NaN)."""
+    same = (old == new) | (np.isnan(old) & np.isnan(new)) if new.dtype.kind == "f" else old == new
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], (~same).astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
-    Parameters
-    ----------
-    a, b : ndarray
-        The grid's values along each axis.
-    values : ndarray, optional
-        Shape ``(a.size, b.size)``; NaN (cells not computed) when not given.
+
+def heatmap_image(a: np.ndarray, b: np.ndarray) -> dict[str, list]:
+    """The columns of an empty :func:`~._plots.heatmap_figure` (every cell NaN) for a grid of ``a``
+    (horizontal) by ``b`` (vertical) evenly spaced values: each cell centred on its grid point, a
+    single point's cell 1 wide.
     """
     step = [(v[-1] - v[0]) / (v.size - 1) if v.size > 1 else 1.0 for v in (a, b)]
-    image = np.full((b.size, a.size), np.nan) if values is None else np.array(values, dtype=float).T
+    image = np.full((b.size, a.size), np.nan)
     return {"image": [image], "x": [float(a[0] - step[0] / 2)], "y": [float(b[0] - step[1] / 2)],
             "dw": [float(step[0] * a.size)], "dh": [float(step[1] * b.size)]}
 
@@ -316,13 +315,12 @@ def patch_heatmap(source: ColumnDataSource, values: np.ndarray) -> int:
         Cells sent.
     """
     image = source.data["image"][0]
-    new = np.asarray(values, dtype=float).T
+    values = np.asarray(values, dtype=float)
+    new = values.T
     n_rows = image.shape[0]
-    changed = ~((image == new) | (np.isnan(image) & np.isnan(new)))
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], changed.T.reshape(-1).astype(np.int8), [0]])))
     patches = []
-    for start, stop in zip(edges[::2], edges[1::2], strict=True):
-        first, last = divmod(int(start), n_rows), divmod(int(stop) - 1, n_rows)
+    for start, stop in _changed_runs(image.T.reshape(-1), values.reshape(-1)):
+        first, last = divmod(start, n_rows), divmod(stop - 1, n_rows)
         rows = slice(first[1], last[1] + 1) if first[0] == last[0] else slice(0, n_rows)
         cols = slice(first[0], last[0] + 1)
         patches.append(((0, rows, cols), new[rows, cols].reshape(-1)))
@@ -334,8 +332,8 @@ def patch_heatmap(source: ColumnDataSource, values: np.ndarray) -> int:
 def outline_cell(fig, index: int | None) -> None:
     """Outline grid point ``index`` (in grid order: the vertical parameter varies fastest) of a
     :func:`~._plots.heatmap_figure` in black; ``None`` removes the outline."""
-    outline = fig.select_one({"type": ColumnDataSource, "name": "heatmap_cell"})
-    data = fig.select_one(TapTool).renderers[0].data_source.data
+    sources = {r.data_source.name: r.data_source for r in fig.renderers}
+    outline, data = sources["heatmap_cell"], sources["heatmap"].data
     if index is None or not len(data["image"]):
         outline.data = {"x": [], "y": [], "w": [], "h": []}
         return

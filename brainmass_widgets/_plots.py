@@ -264,7 +264,8 @@ def _heatmap_tooltips(x: str, y: str, value: str) -> list[tuple[str, str]]:
 def label_heatmap(fig, x: str, y: str, value: str) -> None:
     """Name the hover lines of a :func:`heatmap_figure`: the horizontal and vertical parameters
     (shown at the centre of the cell under the pointer) and the value."""
-    fig.select_one(HoverTool).tooltips = _heatmap_tooltips(x, y, value)
+    hover = next(t for t in fig.toolbar.tools if isinstance(t, HoverTool))
+    hover.tooltips = _heatmap_tooltips(x, y, value)
 
 
 def heatmap_figure() -> tuple:

@@ -438,8 +438,7 @@ class SweepController(StatefulController[SweepState]):
             else:
                 if self._cells is None or len(names) < 2:
                     return
-                cell = new[0]
-                i, j = (cell[k] if isinstance(cell, dict) else getattr(cell, k) for k in ("i", "j"))
+                i, j = new[0]["i"], new[0]["j"]
                 a, b = self._cells
                 picked = {names[0]: float(a[i]), names[1]: float(b[j])}
                 _plots.outline_cell(self.figures["heatmap"], i * b.size + j)
