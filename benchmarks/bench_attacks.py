@@ -114,6 +114,9 @@ DRAWN = """() => {
 }"""
 
 
+FIT_SHOWN = """() => Bokeh.documents.some(d => d.get_model_by_name("loss"))"""
+
+
 def fill(page, css: str, value: str) -> None:
     box = page.locator(f"{css} input")
     box.fill(value)
@@ -126,6 +129,8 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=128, help="points per sweep axis (default 128)")
     parser.add_argument("--requests", type=int, default=300, help="attack requests per kind (default 300)")
     parser.add_argument("--gets", type=int, default=12, help="plain GETs timed one by one (default 12)")
+    parser.add_argument("--tab-build-gap", type=float, default=0.5,
+                        help="the server's --tab-build-gap, seconds (default 0.5, the server's own)")
     kinds = ["alone", "a", "b", "c"]
     parser.add_argument("--loads", nargs="*", default=kinds, choices=kinds,
                         help="slider-latency loads to measure (default all; none: the sweep and memory only)")
@@ -135,7 +140,8 @@ def main() -> None:
     port = free_port()
     url = f"http://localhost:{port}/"
     proc = subprocess.Popen([sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", str(port),
-                             "--no-jax-cache", "--max-client-sessions", "12", "--max-client-jobs", "0"],
+                             "--no-jax-cache", "--max-client-sessions", "12", "--max-client-jobs", "0",
+                             "--tab-build-gap", str(args.tab_build_gap)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     server = psutil.Process(proc.pid)
     lat_rows, sweep_rows, memory_rows = [], [], []
@@ -159,15 +165,26 @@ def main() -> None:
                 others.append(f"{codes.count(200)} of 100 built a page")
 
             def ten_tabs() -> None:
+                t0 = time.monotonic()
                 for _ in range(10):
                     context = browser.new_context()
                     page = context.new_page()
                     page.goto(url, wait_until="commit")
                     others.append(context)
-                for context in list(others):
+                contexts = [o for o in others if not isinstance(o, str)]
+                for context in contexts:
                     page = context.pages[0]
                     for tab in ("Sweep", "Phase plane", "Network", "Fit"):
                         page.locator(".bk-tab", has_text=tab).click(timeout=120_000)
+
+                def built() -> None:
+                    # the Fit tab, clicked last on each page, is shown once it is built
+                    for context in contexts:
+                        context.pages[0].wait_for_function(FIT_SHOWN, timeout=300_000)
+                    others.append(f"every page's last tab built {time.monotonic() - t0:.1f} s after the "
+                                  f"first page was opened")
+
+                others.append(built)
 
             def two_sweeps() -> None:
                 for _ in range(2):
@@ -181,6 +198,9 @@ def main() -> None:
             for name, load in (loads[key] for key in args.loads):
                 others.clear()
                 lat = latency(watched, args.seconds, load)
+                for after in [o for o in others if callable(o)]:
+                    others.remove(after)
+                    after()
                 notes = [o for o in others if isinstance(o, str)]
                 for context in (o for o in others if not isinstance(o, str)):
                     context.close()
@@ -270,7 +290,8 @@ def main() -> None:
         print(f"\nA plain GET of the page (no websocket), {len(gets)} one after another: median "
               f"{statistics.median(times):.0f} ms, max {max(times):.0f} ms; status codes "
               f"{sorted({code for _, code in gets})}")
-    print(f"\nSlider latency of a connected tab (HopfStep, 10,000 steps per change), {args.seconds:g} s "
+    print(f"\nSlider latency of a connected tab (HopfStep, 10,000 steps per change; server's "
+          f"--tab-build-gap {args.tab_build_gap:g} s), {args.seconds:g} s "
           f"each\n")
     print("| load | p50 ms | p95 ms | answered | note |")
     print("|---|---|---|---|---|")

@@ -14,6 +14,7 @@ the password is looked at.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -31,6 +32,8 @@ from urllib.parse import urlsplit
 from bokeh.server.views.doc_handler import DocHandler
 from tornado.httputil import HTTPServerRequest
 from tornado.web import Application, RequestHandler
+
+from ._pacing import build_pacer
 
 __all__ = ["LOGIN_TOKEN", "VISITOR_COOKIE", "AccessPolicy", "Gate", "SessionRegistry", "guard",
            "session_registry", "visitor_folder"]
@@ -232,7 +235,8 @@ VISITOR_COOKIE = "bmw-visitor"
 def _strict_cookies(handler: type[RequestHandler]) -> type[RequestHandler]:
     """``handler`` whose cookies are ``SameSite=Lax`` unless it says otherwise (and ``Secure`` over
     https), which Panel's login handler does not set; a page handler also gives a browser without
-    one its :data:`VISITOR_COOKIE`, visible to the session built from the same request."""
+    one its :data:`VISITOR_COOKIE`, visible to the session built from the same request, and builds
+    a page's session in its turn (:func:`~brainmass_widgets._pacing.build_pacer`)."""
 
     def set_cookie(self: RequestHandler, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("samesite", "Lax")
@@ -244,11 +248,23 @@ def _strict_cookies(handler: type[RequestHandler]) -> type[RequestHandler]:
             token = secrets.token_hex(16)
             self.set_cookie(VISITOR_COOKIE, token, httponly=True, expires_days=365)
             self.request.cookies[VISITOR_COOKIE] = token
+        if self.request.method == "GET":
+            # the page's session is built in its turn among tab and page builds (BuildPacer)
+            wait = build_pacer().book()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._bmw_built = time.perf_counter()
         await handler.prepare(self)
+
+    def on_finish(self: RequestHandler) -> None:
+        built = getattr(self, "_bmw_built", None)
+        if built is not None:
+            build_pacer().done(time.perf_counter() - built)
+        handler.on_finish(self)
 
     members: dict[str, Any] = {"set_cookie": set_cookie, "__doc__": handler.__doc__}
     if issubclass(handler, DocHandler):
-        members["prepare"] = prepare
+        members.update(prepare=prepare, on_finish=on_finish)
     return type(handler.__name__, (handler,), members)
 
 

@@ -141,7 +141,8 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
           workers: int | None = None, session_expiry: float = 15.0, basic_auth: str | None = None,
           cookie_secret: str | None = None, oauth: Mapping[str, Any] | None = None,
           max_message_mb: int = 64, sweep_dir: str | None = None, sweep_keep: int | None = 20,
-          sweep_quota_mb: int | None = 256, access: AccessPolicy | None = None) -> None:
+          sweep_quota_mb: int | None = 256, access: AccessPolicy | None = None,
+          tab_build_gap: float = 0.5) -> None:
     """Serve the app at ``http://<address>:<port>/<prefix>/`` until interrupted; operators read
     ``/brainmass-status`` (open sessions, running and waiting computations, limits) as JSON.
 
@@ -193,6 +194,10 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
         Open sessions allowed in all and per client address, and URL query lengths (default
         :class:`AccessPolicy`). Only the app's own routes are served: Panel's and Bokeh's others
         (``/components/...``, ``/autoload.js``, ``/metadata``) answer 404 without running anything.
+    tab_build_gap : float
+        Seconds, 0 to 60, the server leaves to open pages after building a page's session or a
+        tab's explorer, all sessions together: pages and tabs that many visitors open at once are
+        built in turn, and a waiting tab says when it will be built (``0``: each is built at once).
 
     Raises
     ------
@@ -204,10 +209,12 @@ def serve(model: str = "HopfStep", port: int = 5006, address: str = "localhost",
 
     from ._catalog import model_spec
     from ._limits import compute_pool, set_limits
+    from ._pacing import build_pacer
     from .panel._upload import set_message_limit
     from .panel.app import TITLE, StatusHandler, create_app, warm
 
     model_spec(model)
+    build_pacer().gap = tab_build_gap
     check_port(address, port)
     if address not in _LOCAL and not allow_origin:
         raise ValueError(f"serving on {address!r} reaches beyond this machine: name who may connect with "
@@ -346,6 +353,10 @@ def main(argv: list[str] | None = None) -> None:
                               metavar="N", help=f"open sessions of one client address (default "
                                                 f"{AccessPolicy.max_client_sessions}; lift it behind a "
                                                 f"proxy that hides visitors' addresses)")
+    limits_group.add_argument("--tab-build-gap", type=float, default=0.5, metavar="SECONDS",
+                              help="time left to open pages after each page or tab build, all visitors "
+                                   "together: pages and tabs opened at once are built in turn (default "
+                                   "0.5; 0 to 60)")
     limits_group.add_argument("--max-message-mb", type=int, default=64, metavar="MIB",
                               help="largest websocket message, uploads included (default 64)")
     access = s.add_argument_group("access")
@@ -380,6 +391,8 @@ def main(argv: list[str] | None = None) -> None:
                             max_request_work=_limit(args.max_request_work))
             if args.workers is not None and args.workers < 1:
                 raise ValueError(f"--workers must be >= 1, got {args.workers}")
+            if not 0 <= args.tab_build_gap <= 60:
+                raise ValueError(f"--tab-build-gap must be 0 to 60 seconds, got {args.tab_build_gap:g}")
             if not args.session_expiry > 0 or args.max_message_mb < 1:
                 raise ValueError("--session-expiry must be > 0 and --max-message-mb >= 1")
             oauth = {f"oauth_{k}": getattr(args, f"oauth_{k}") for k in
@@ -395,7 +408,8 @@ def main(argv: list[str] | None = None) -> None:
                   sweep_dir=args.sweep_dir, sweep_keep=_limit(args.sweep_keep),
                   sweep_quota_mb=_limit(args.sweep_quota_mb),
                   access=AccessPolicy(max_sessions=_limit(args.max_sessions),
-                                      max_client_sessions=_limit(args.max_client_sessions)))
+                                      max_client_sessions=_limit(args.max_client_sessions)),
+                  tab_build_gap=args.tab_build_gap)
         except (ValueError, MissingExtra) as exc:
             parser.error(str(exc))
 

@@ -50,6 +50,14 @@ def test_serve_on_a_port_in_use_says_so_in_one_line_before_compiling():
                          f"with --port, e.g. --port {port + 1}, or --port 0 for a free one"), last
 
 
+def test_serve_refuses_a_tab_build_gap_beyond_a_minute_naming_it():
+    cmd = [sys.executable, "-m", "brainmass_widgets.cli", "serve", "--port", "0", "--no-jax-cache",
+           "--tab-build-gap", "90"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--tab-build-gap must be 0 to 60 seconds, got 90" in proc.stderr
+
+
 def test_serve_refuses_a_jax_cache_that_is_a_file(tmp_path):
     path = tmp_path / "cache"
     path.write_text("not a folder")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -21,6 +23,7 @@ from brainmass_widgets._controller import Session
 from brainmass_widgets._fit_controller import fittable_models
 from brainmass_widgets._limits import compute_pool, limits
 from brainmass_widgets._network import network_models
+from brainmass_widgets._pacing import build_pacer
 from brainmass_widgets._phase import planar_models
 from brainmass_widgets._serving import session_registry, visitor_folder
 from brainmass_widgets._url import UrlFollower
@@ -160,49 +163,84 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
         if fit is not None:
             fit.link(template.explorers.get("network") if fit.controller.options["network"] else explorer)
 
-    def open_tab(event: Any) -> None:
-        # Built on the first visit to its tab: a first page load carries only the Model tab.
-        spec = explorer.controller.spec
-        if event.new == 1 and "sweep" not in template.explorers:
-            sweep = SweepExplorer(spec.name, explorer=explorer, block_work=SWEEP_BLOCK_WORK, client=client,
-                                  session=session, autosave=autosave, autosave_keep=sweep_keep,
-                                  autosave_mb=sweep_quota_mb)
-            template.explorers["sweep"] = sweep
-            sweep_tab.objects = [sweep]
-        if event.new == 2 and "phase" not in template.explorers:
-            planar = spec.name in {s.name for s in planar_models()}
-            phase = (PhasePlaneExplorer(spec.name, params=dict(explorer.controller.params), session=session)
-                     if planar else PhasePlaneExplorer(session=session))
-            template.explorers["phase"] = phase
-            phase_tab.objects = [phase]
-        if event.new == 3 and "network" not in template.explorers:
-            network = None
-            if spec.name in {s.name for s in network_models()}:
-                # the values moved on the Model tab; the rest keep the network's own defaults
-                scalars = {k: v for k, v in explorer.controller.params.items() if np.ndim(v) == 0
-                           and k in spec.params and not np.isclose(float(v), spec.params[k].default)}
-                try:
-                    network = NetworkExplorer(spec.name, params=scalars, session=session)
-                except ValueError:
-                    network = None
-            network = network or NetworkExplorer(session=session)
-            template.explorers["network"] = network
-            network_tab.objects = [network]
-            relink()
-        if event.new == 4 and "fit" not in template.explorers:
-            fit = FitExplorer(spec.name if spec.name in fittable_models() else "HopfStep", session=session)
-            template.explorers["fit"] = fit
-            fit.controller.on_state(relink)
-            relink()
-            fit_tab.objects = [fit]
+    # Each tab is built with the model the Model tab shows when the tab is built.
+    def planar() -> bool:
+        return explorer.controller.spec.name in {s.name for s in planar_models()}
 
-        if event.new == 5 and "bifurcation" not in template.explorers:
-            planar = spec.name in {s.name for s in planar_models()}
-            bif = (BifurcationExplorer(spec.name, params=dict(explorer.controller.params), session=session)
-                   if planar else BifurcationExplorer(session=session))
-            bif.on_pick(picked)
-            template.explorers["bifurcation"] = bif
-            bifurcation_tab.objects = [bif]
+    def build_sweep() -> SweepExplorer:
+        return SweepExplorer(explorer.controller.spec.name, explorer=explorer, block_work=SWEEP_BLOCK_WORK,
+                             client=client, session=session, autosave=autosave, autosave_keep=sweep_keep,
+                             autosave_mb=sweep_quota_mb)
+
+    def build_phase() -> PhasePlaneExplorer:
+        return (PhasePlaneExplorer(explorer.controller.spec.name, params=dict(explorer.controller.params),
+                                   session=session)
+                if planar() else PhasePlaneExplorer(session=session))
+
+    def build_network() -> NetworkExplorer:
+        spec = explorer.controller.spec
+        network = None
+        if spec.name in {s.name for s in network_models()}:
+            # the values moved on the Model tab; the rest keep the network's own defaults
+            scalars = {k: v for k, v in explorer.controller.params.items() if np.ndim(v) == 0
+                       and k in spec.params and not np.isclose(float(v), spec.params[k].default)}
+            try:
+                network = NetworkExplorer(spec.name, params=scalars, session=session)
+            except ValueError:
+                network = None
+        network = network or NetworkExplorer(session=session)
+        template.explorers["network"] = network
+        relink()
+        return network
+
+    def build_fit() -> FitExplorer:
+        name = explorer.controller.spec.name
+        fit = FitExplorer(name if name in fittable_models() else "HopfStep", session=session)
+        template.explorers["fit"] = fit
+        fit.controller.on_state(relink)
+        relink()
+        return fit
+
+    def build_bifurcation() -> BifurcationExplorer:
+        bif = (BifurcationExplorer(explorer.controller.spec.name, params=dict(explorer.controller.params),
+                                   session=session)
+               if planar() else BifurcationExplorer(session=session))
+        bif.on_pick(picked)
+        return bif
+
+    builders = {1: ("sweep", sweep_tab, build_sweep), 2: ("phase", phase_tab, build_phase),
+                3: ("network", network_tab, build_network), 4: ("fit", fit_tab, build_fit),
+                5: ("bifurcation", bifurcation_tab, build_bifurcation)}
+    booked: set[str] = set()
+
+    def open_tab(event: Any) -> None:
+        # Built on the first visit to its tab: a first page load carries only the Model tab. Served,
+        # the build takes its turn among all sessions' builds (see BuildPacer).
+        if event.new not in builders:
+            return
+        key, tab, build = builders[event.new]
+        if key in template.explorers or key in booked:
+            return
+        doc = pn.state.curdoc
+        served = doc is not None and doc.session_context is not None
+        wait = build_pacer().book() if served else 0.0
+        if wait <= 0:
+            finish(key, tab, build, served)
+            return
+        booked.add(key)
+        tab.objects = [pn.widgets.StaticText(
+            value=f"Building this tab in about {max(1, round(wait))} s: the server is building other "
+                  f"visitors' tabs first, so that open pages stay responsive.", css_classes=["bmw-booked"])]
+        doc.add_timeout_callback(lambda: finish(key, tab, build, served), int(wait * 1000))
+
+    def finish(key: str, tab: pn.Column, build: Callable[[], Any], served: bool) -> None:
+        booked.discard(key)
+        t0 = time.perf_counter()
+        built = build()
+        template.explorers[key] = built
+        tab.objects = [built]
+        if served:
+            build_pacer().done(time.perf_counter() - t0)
 
     def picked(params: dict[str, float]) -> None:
         # A tap on the diagram: its parameter values go to the Model and Phase plane tabs showing

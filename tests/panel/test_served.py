@@ -319,3 +319,36 @@ def test_load_twenty_sessions_moving_sliders_each_see_their_own_last_value(busy_
     finally:
         for c in contexts:
             c.close()
+
+
+def test_pages_and_tabs_opened_together_are_built_in_turn_and_a_waiting_tab_says_so(tmp_path, browser):
+    # A long gap makes the turns visible: a page asked for just after another was built (the first
+    # after the page the server was polled with until it answered) waits for the gap; so does a
+    # tab opened just after another tab was built, saying so meanwhile.
+    port = free_port()
+    url = f"http://localhost:{port}/"
+    with server(SERVE + ["--port", str(port), "--tab-build-gap", "4"], url, tmp_path / "serve.log") as log:
+        took = []
+        for _ in range(2):
+            t0 = time.monotonic()
+            assert requests.get(url, timeout=60).status_code == 200
+            took.append(time.monotonic() - t0)
+        assert min(took) > 2.5, took
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url, timeout=60_000)
+        wait_column(page, "trajectory", "x[0]")
+        page.locator(".bk-tab", has_text="Sweep").click()
+        page.wait_for_function(f"() => ({SOURCE})('sweep') !== null", timeout=120_000)
+        clicked = time.monotonic()
+        page.locator(".bk-tab", has_text="Phase plane").click()
+        notice = page.get_by_text("Building this tab in about")
+        notice.wait_for(timeout=10_000)
+        assert "the server is building other visitors' tabs first" in notice.inner_text()
+        wait_column(page, "fixed_points", "x")
+        waited = time.monotonic() - clicked
+        assert notice.count() == 0
+        # the gap after the Sweep tab's build, less the time the page took to ask for the next tab
+        assert 1.0 < waited < 30, waited
+        context.close()
+    assert "Traceback" not in log.read_text()
