@@ -61,19 +61,22 @@ class BuildPacer:
         """Seconds a build is expected to hold the loop."""
         return self._estimate
 
-    def book(self) -> float:
-        """Book the next free start for a build.
+    def book(self, limit: float = math.inf) -> float | None:
+        """Book the next free start for a build, unless it is more than ``limit`` seconds away.
 
         Returns
         -------
-        float
-            Seconds to wait before starting it (``0.0``: start now).
+        float or None
+            Seconds to wait before starting it (``0.0``: start now); ``None`` when that would be
+            more than ``limit``, and nothing is booked.
         """
         if self._gap == 0:
             return 0.0
         with self._lock:
             now = self._clock()
             start = max(now, self._free)
+            if start - now > limit:
+                return None
             self._free = start + self._estimate + self.gap
             return start - now
 

@@ -36,7 +36,7 @@ from tornado.web import Application, RequestHandler
 from ._pacing import build_pacer
 
 __all__ = ["LOGIN_TOKEN", "VISITOR_COOKIE", "AccessPolicy", "Gate", "SessionRegistry", "guard",
-           "session_registry", "visitor_folder"]
+           "PAGE_WAIT_S", "session_registry", "visitor_folder"]
 
 
 @dataclass(frozen=True)
@@ -228,6 +228,10 @@ class Gate:
         return None
 
 
+PAGE_WAIT_S = 30.0
+"""The longest a page request waits for its turn to be built (half the time its session's place is
+reserved, :class:`SessionRegistry`); one that would wait longer is answered 503 at once."""
+
 VISITOR_COOKIE = "bmw-visitor"
 """The cookie that tells one browser's visits apart (a random token, set on its first page)."""
 
@@ -249,8 +253,16 @@ def _strict_cookies(handler: type[RequestHandler]) -> type[RequestHandler]:
             self.set_cookie(VISITOR_COOKIE, token, httponly=True, expires_days=365)
             self.request.cookies[VISITOR_COOKIE] = token
         if self.request.method == "GET":
-            # the page's session is built in its turn among tab and page builds (BuildPacer)
-            wait = build_pacer().book()
+            # The page's session is built in its turn among tab and page builds (BuildPacer), but
+            # within the time its place in the registry is held.
+            wait = build_pacer().book(limit=PAGE_WAIT_S)
+            if wait is None:
+                self.set_status(503)
+                self.set_header("Content-Type", "text/plain; charset=utf-8")
+                self.set_header("Retry-After", "30")
+                self.finish(f"brainmass-widgets: the server is busy: pages are being built in turn and "
+                            f"this one would wait more than {PAGE_WAIT_S:.0f} s; try again in a minute\n")
+                return
             if wait > 0:
                 await asyncio.sleep(wait)
             self._bmw_built = time.perf_counter()

@@ -61,3 +61,11 @@ def test_a_gap_of_zero_starts_every_build_at_once():
     clock = Clock()
     pacer = BuildPacer(gap=0, estimate=0.3, clock=clock)
     assert [pacer.book() for _ in range(3)] == [0.0, 0.0, 0.0]
+
+
+def test_a_booking_that_would_wait_beyond_its_limit_is_refused_and_books_nothing():
+    clock = Clock()
+    pacer = BuildPacer(gap=0.25, estimate=0.3, clock=clock)
+    assert [pacer.book(limit=1.0) for _ in range(3)] == pytest.approx([0.0, 0.55, None])
+    # the refused booking took no turn: after the two booked, the next start is still 1.1 s away
+    assert pacer.book() == pytest.approx(1.1)

@@ -229,8 +229,8 @@ def create_app(model: str = "HopfStep", client: Any = None, sweep_dir: Any = Non
             return
         booked.add(key)
         tab.objects = [pn.widgets.StaticText(
-            value=f"Building this tab in about {max(1, round(wait))} s: the server is building other "
-                  f"visitors' tabs first, so that open pages stay responsive.", css_classes=["bmw-booked"])]
+            value=f"Building this tab in about {max(1, round(wait))} s: the server builds one page or tab "
+                  f"at a time, with pauses that keep open pages responsive.", css_classes=["bmw-booked"])]
         doc.add_timeout_callback(lambda: finish(key, tab, build, served), int(wait * 1000))
 
     def finish(key: str, tab: pn.Column, build: Callable[[], Any], served: bool) -> None:

@@ -344,11 +344,27 @@ def test_pages_and_tabs_opened_together_are_built_in_turn_and_a_waiting_tab_says
         page.locator(".bk-tab", has_text="Phase plane").click()
         notice = page.get_by_text("Building this tab in about")
         notice.wait_for(timeout=10_000)
-        assert "the server is building other visitors' tabs first" in notice.inner_text()
+        assert "the server builds one page or tab at a time" in notice.inner_text()
         wait_column(page, "fixed_points", "x")
         waited = time.monotonic() - clicked
         assert notice.count() == 0
         # the gap after the Sweep tab's build, less the time the page took to ask for the next tab
         assert 1.0 < waited < 30, waited
         context.close()
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_page_that_would_wait_beyond_its_sessions_reservation_is_refused_at_once(tmp_path):
+    # With a gap of 40 s, the page asked for right after the server's first build would wait past
+    # 30 s, longer than the place reserved for its session is held: a flood of such pages could
+    # otherwise outlast the reservations and build more sessions than --max-sessions allows.
+    port = free_port()
+    url = f"http://localhost:{port}/"
+    with server(SERVE + ["--port", str(port), "--tab-build-gap", "40"], url, tmp_path / "serve.log") as log:
+        t0 = time.monotonic()
+        r = requests.get(url, timeout=60)
+        assert time.monotonic() - t0 < 10
+        assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+        assert "pages are being built in turn and this one would wait" in r.text, r.text
+        assert requests.get(url + "brainmass-status", timeout=30).status_code == 200
     assert "Traceback" not in log.read_text()
