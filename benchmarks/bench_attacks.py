@@ -9,10 +9,11 @@ and, printed side by side in one run:
   the page: keydown, wait for the "trajectory" source to change, record, repeat), p50 and p95,
   alone and while (a) 100 plain GETs arrive, 8 at a time, from another address, (b) ten more tabs
   open and visit every tab of the app at once, (c) two sweeps of 2,000 points x 100,000 steps run
-  in two other tabs;
+  in two other tabs; beside each, how long a ``GET /brainmass-status`` asked every 100 ms waited
+  (the server's event loop alone, without the browser's share of the cores);
 * a ``grid x grid`` HopfStep sweep (``a`` x ``w``, 200 ms per point) run again from the Sweep
   tab once its program is compiled, from click to the frame after the last block's data (the
-  page's own clock), to "swept" seen by this script, and as the server's status line times it,
+  page's own clock), to "swept" (told by the page), and as the server's status line times it,
   against the same sweep computed by ``CachedSimulator.sweep`` in this process in the blocks
   the app uses (bounded by ``SWEEP_BLOCK_WORK``) and in blocks of 16, and the bytes the page
   received over its websocket against the final data's size;
@@ -32,6 +33,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -78,15 +80,31 @@ def wait_quiet(port: int, baseline: int, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def latency(page, seconds: float, load) -> list[float]:
-    """The watched page's closed-loop latencies while ``load()`` runs (then ``seconds`` more at most)."""
+def latency(page, seconds: float, load, port: int) -> tuple[list[float], list[float]]:
+    """The watched page's closed-loop latencies while ``load()`` runs (then ``seconds`` more at
+    most), and the times of ``GET /brainmass-status`` asked every 100 ms meanwhile (ms): a request
+    answered on the server's event loop without building anything, so how long it waits is how long
+    the loop was busy, whatever the browser's share of the cores."""
+    stop = threading.Event()
+    probes: list[float] = []
+
+    def probe() -> None:
+        while not stop.wait(0.1):
+            t0 = time.perf_counter()
+            get_from(port, "127.0.0.250", "/brainmass-status")
+            probes.append((time.perf_counter() - t0) * 1e3)
+
+    prober = threading.Thread(target=probe, daemon=True)
     page.evaluate(LOOP, page.locator(".bmw-param-a .noUi-handle").first.element_handle())
     deadline = time.monotonic() + seconds
+    prober.start()
     load()
     page.wait_for_timeout(max(0.0, deadline - time.monotonic()) * 1000)
     page.evaluate("() => { window.__run = false; }")
+    stop.set()
+    prober.join()
     page.wait_for_timeout(500)
-    return page.evaluate("window.__lat")
+    return page.evaluate("window.__lat"), probes
 
 
 def start_sweep(page, points: int | None = None, duration: float | None = None,
@@ -111,6 +129,13 @@ DRAWN = """() => {
   const mark = () => requestAnimationFrame(() => { window.__drawn = performance.now(); });
   src.patching.connect(mark);
   src.properties.data.change.connect(mark);
+  window.__swept = null;
+  for (const d of Bokeh.documents)
+    for (const m of d.all_models)
+      if ((m.css_classes || []).includes("bmw-status-line"))
+        m.properties.text.change.connect(() => {
+          if (m.text.includes("swept") && window.__swept === null) window.__swept = m.text;
+        });
 }"""
 
 
@@ -156,7 +181,7 @@ def main() -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
             watched_context, watched = open_page(browser, url)
-            latency(watched, 3.0, lambda: None)  # warm
+            latency(watched, 3.0, lambda: None, port)  # warm
             others: list = []
 
             def flood() -> None:
@@ -197,7 +222,7 @@ def main() -> None:
                      "c": ("(c) two sweeps of 2,000 x 100,000 steps", two_sweeps)}
             for name, load in (loads[key] for key in args.loads):
                 others.clear()
-                lat = latency(watched, args.seconds, load)
+                lat, probes = latency(watched, args.seconds, load, port)
                 for after in [o for o in others if callable(o)]:
                     others.remove(after)
                     after()
@@ -205,7 +230,9 @@ def main() -> None:
                 for context in (o for o in others if not isinstance(o, str)):
                     context.close()
                 q = statistics.quantiles(lat, n=20) if len(lat) > 1 else [lat[0]] * 19
-                lat_rows.append((name, statistics.median(lat), q[18], len(lat), "; ".join(notes)))
+                p = statistics.quantiles(probes, n=20)
+                lat_rows.append((name, statistics.median(lat), q[18], len(lat), statistics.median(probes),
+                                 p[18], "; ".join(notes)))
                 wait_quiet(port, 1)
 
             # the large sweep from the page, bytes on the websocket
@@ -219,8 +246,6 @@ def main() -> None:
             start_sweep(page, points=args.grid, grid2=args.grid)  # compiles the sweep program
             page.locator(".bmw-status", has_text="swept").wait_for(timeout=1_800_000)
             page.wait_for_timeout(1000)
-            status = page.locator(".bmw-status").first
-            old = status.inner_text()
             before = received[0]
             page.evaluate(DRAWN)
             run = page.locator(".bmw-run button")
@@ -228,13 +253,11 @@ def main() -> None:
                          "{capture: true, once: true})")
             run.click()
             t0 = time.perf_counter()
-            # polled through the locator: Panel may replace the status element, and a handle taken
-            # before the click would then never change
-            while not ((text := status.inner_text()) != old and "swept" in text):
-                if time.perf_counter() - t0 > 1800:
-                    raise TimeoutError(f"the sweep did not finish in 30 min; status: {text!r}")
-                page.wait_for_timeout(20)
+            # told by the page (a Bokeh change handler on the status line), not polled through the
+            # locator: polling every 20 ms took CPU from the server on these two cores
+            page.wait_for_function("() => window.__swept !== null", polling=50, timeout=1_800_000)
             wall = time.perf_counter() - t0
+            text = page.evaluate("() => window.__swept")
             page.wait_for_timeout(200)  # the last change's frame
             in_page = page.evaluate("() => (window.__drawn - window.__clicked) / 1e3")
             served = float(re.search(r" in ([0-9.,]+) ms", text).group(1).replace(",", "")) / 1e3
@@ -293,10 +316,10 @@ def main() -> None:
     print(f"\nSlider latency of a connected tab (HopfStep, 10,000 steps per change; server's "
           f"--tab-build-gap {args.tab_build_gap:g} s), {args.seconds:g} s "
           f"each\n")
-    print("| load | p50 ms | p95 ms | answered | note |")
-    print("|---|---|---|---|---|")
-    for name, p50, p95, n, note in lat_rows:
-        print(f"| {name} | {p50:.0f} | {p95:.0f} | {n} | {note} |")
+    print("| load | p50 ms | p95 ms | answered | server loop wait p50 / p95 ms | note |")
+    print("|---|---|---|---|---|---|")
+    for name, p50, p95, n, loop50, loop95, note in lat_rows:
+        print(f"| {name} | {p50:.0f} | {p95:.0f} | {n} | {loop50:.0f} / {loop95:.0f} | {note} |")
     wall, in_page, served, served_block, engine_served, engine16, sent, final, agree = sweep_rows[0]
     print(f"\n{args.grid} x {args.grid} HopfStep sweep (a x w, 200 ms per point) from the Sweep tab\n")
     print("| | s | ratio |")
