@@ -743,9 +743,15 @@ class CachedSimulator:
                      monitor: str, metric: str | Callable, names: tuple[str, ...], values: Mapping[str, Any],
                      init_vals: Mapping[str, Any], seed: int,
                      devices: tuple[Any, ...] | None) -> tuple[np.ndarray, np.ndarray]:
-        """Metric values and first-bad steps of one block of sweep points (``block_vals``: one
-        column per swept parameter), as :meth:`sweep` computes them; scale-out workers call it."""
-        """One block of grid points through the compiled sweep program: ``(values, diverged)``."""
+        """Metric values of one block of sweep points (``block_vals``: one column per swept
+        parameter) through the compiled sweep program, as :meth:`sweep` computes them; scale-out
+        workers call it.
+
+        Returns
+        -------
+        values, diverged : numpy.ndarray
+            One metric value per point, and whether its recorded trace went non-finite.
+        """
         prog = self.program("sweep", block, n, n_tr, stride, monitor, metric, names, signature(values),
                              signature(init_vals), devices=devices,
                              make=lambda: self._make_sweep(n, n_tr, stride, monitor, resolve_metric(metric)))
