@@ -329,7 +329,8 @@ class BifurcationController(SimulatingController[BifurcationState]):
         self.post(draw, token)
         elapsed = time.perf_counter() - t0
         found = (
-            "; ".join(f"{sp.label} at {sp.param:.4g}" for sp in diagram.special) or "no fold or Hopf point"
+            "; ".join(f"{sp.label} at {state.param} = {sp.param:.3g}" for sp in diagram.special)
+            or "no fold or Hopf point"
         )
         self._set_status(Status("done", f"diagram in {fmt_ms(elapsed)}: {found}", 1.0, elapsed), token)
 

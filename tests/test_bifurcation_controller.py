@@ -42,6 +42,8 @@ def test_sources_hold_branches_special_points_and_cycles(fhn):
     assert special["kind"] == ["Hopf", "fold"]
     assert special["x"][1] == pytest.approx(_closed_form_fold(), abs=1e-4)
     assert "fold" in fhn.status.message and "Hopf (sub)" in fhn.status.message
+    # each special point says which parameter it lies at
+    assert f"fold at {fhn.state.param} = {special['x'][1]:.3g}" in fhn.status.message
     cycles = fhn.sources["cycles"].data
     assert len(cycles["x"]) == 12 and set(cycles) == {"x", "up_min", "up_max", "down_min", "down_max"}
     assert fhn.figures["diagram"].xaxis.axis_label == "V_inp"
