@@ -30,7 +30,14 @@ class _LockedBokehModel(BokehModel):
     """A :class:`~jupyter_bokeh.widgets.BokehModel` that applies the page's events (a range moved,
     a tap) while holding ``lock``, the lock under which the computing thread changes the document:
     unguarded, the two threads can change it at once and one of them fails ("Set changed size
-    during iteration")."""
+    during iteration").
+
+    While its ``_view_count`` is 0 (no view has been reported shown) it sends no patches: a view
+    starts reading patches when it first draws, and one that starts halfway through a patch's
+    parts (a header, then content and binary buffers, sent as separate messages) misreads that
+    patch and the ones after it, and keeps showing the document as it was. The view that appears
+    is sent the whole document instead (:meth:`Explorer._bokeh`).
+    """
 
     def __init__(self, model: Any, lock: Any):
         self._lock = lock
@@ -39,6 +46,11 @@ class _LockedBokehModel(BokehModel):
     def _sync_model(self, model: BokehModel, content: dict[str, Any], buffers: list[Any]) -> None:
         with self._lock:
             super()._sync_model(model, content, buffers)
+
+    def _document_patched(self, event: Any) -> None:
+        if self._view_count == 0:
+            return
+        super()._document_patched(event)
 
 
 def _load_bokehjs() -> None:

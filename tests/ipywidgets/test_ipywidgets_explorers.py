@@ -74,6 +74,24 @@ def test_a_new_view_of_the_plot_is_drawn_from_the_document_as_it_is_now(explorer
     assert hints_shown(plot) == [False, False, False]
 
 
+def test_the_plot_sends_patches_only_once_a_view_shows_it(explorer, monkeypatch):
+    plot = explorer._plot
+    sent = []
+    monkeypatch.setattr(plot, "send", lambda content, buffers=None: sent.append(content))
+    assert plot._view_count == 0
+    explorer.set(a=0.4)
+    assert explorer.wait(60)
+    # no view yet: nothing a view could start reading halfway through
+    assert sent == []
+    plot._view_count = 1
+    assert explorer.wait(60)
+    # the view that appeared was sent the whole document, patches go to it from now on
+    assert hints_shown(plot) == [False, False, False]
+    explorer.set(a=0.5)
+    assert explorer.wait(60)
+    assert sent and all(content["msg"] == "patch" for content in sent)
+
+
 def test_slider_labels_carry_units():
     e = ModelExplorer("JansenRitStep", duration=50.0)
     assert e.wait(120)
