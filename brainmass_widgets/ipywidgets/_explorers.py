@@ -41,7 +41,7 @@ class _LockedBokehModel(BokehModel):
 
     def __init__(self, model: Any, lock: Any):
         self._lock = lock
-        super().__init__(model)
+        super().__init__(model, _view_count=0)  # the page counts its views of the plot
 
     def _sync_model(self, model: BokehModel, content: dict[str, Any], buffers: list[Any]) -> None:
         with self._lock:
@@ -114,7 +114,6 @@ class Explorer(ExplorerBase, w.VBox):
         """
         self._layout_model = layout
         plot = _LockedBokehModel(layout, self._controller.document_lock)
-        plot._view_count = 0
         plot.observe(self._on_views, "_view_count")
         return plot
 
